@@ -1,0 +1,98 @@
+"""Throughput benchmark: what the pipeline costs on top of decoding.
+
+Decoding is the floor (DESIGN.md, "Cost"). ``throughput`` decodes a file three
+ways — decode only; decode plus the analysis samples (small grey picture,
+float audio); the full pipeline with every detector — and reports frames per
+CPU-second (user + system time of the process, all threads), so the numbers do
+not depend on how many cores happen to be free.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from avwatch.config import EngineConfig
+from avwatch.media.decode import MediaReader
+from avwatch.media.source import open_input
+from avwatch.pipeline import check
+from avwatch.types import VideoFrame
+
+__all__ = ["ThroughputResult", "throughput"]
+
+
+@dataclass
+class ThroughputResult:
+    source: str
+    frames: int
+    decode_fps_cpu: float
+    analysis_fps_cpu: float
+    pipeline_fps_cpu: float
+    detector_share: dict[str, float]
+
+    @property
+    def ratio(self) -> float:
+        return self.pipeline_fps_cpu / self.decode_fps_cpu
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "frames": self.frames,
+            "decode_only_fps_per_cpu_s": round(self.decode_fps_cpu, 1),
+            "decode_and_analysis_samples_fps_per_cpu_s": round(self.analysis_fps_cpu, 1),
+            "full_pipeline_fps_per_cpu_s": round(self.pipeline_fps_cpu, 1),
+            "pipeline_to_decode_ratio": round(self.ratio, 3),
+            "detector_share_of_pipeline_cpu": {k: round(v, 4) for k, v in self.detector_share.items()},
+        }
+
+
+def _decode_only(path: str) -> tuple[int, float]:
+    container = open_input(path)
+    try:
+        streams = [s for s in (*container.streams.video[:1], *container.streams.audio[:1])]
+        if container.streams.video:
+            container.streams.video[0].thread_type = "AUTO"
+        frames, cpu0 = 0, time.process_time()
+        for packet in container.demux(streams):
+            for frame in packet.decode():
+                frames += packet.stream.type == "video"
+        return frames, time.process_time() - cpu0
+    finally:
+        container.close()
+
+
+def _analysis_samples(path: str, config: EngineConfig) -> tuple[int, float]:
+    container = open_input(path)
+    try:
+        reader = MediaReader(container, path, analysis_width=config.analysis_width)
+        frames, cpu0 = 0, time.process_time()
+        for sample in reader.samples():
+            frames += isinstance(sample, VideoFrame)
+        return frames, time.process_time() - cpu0
+    finally:
+        container.close()
+
+
+def throughput(
+    path: str, config: EngineConfig | None = None, detectors: Iterable[str] | None = None
+) -> ThroughputResult:
+    config = config or EngineConfig()
+    frames, decode_cpu = _decode_only(path)
+    if frames == 0:
+        raise ValueError(f"{path}: no video frames to measure")
+    _, analysis_cpu = _analysis_samples(path, config)
+    result = check(path, config, detectors)
+    # A second, profiled run for each detector's share: timing every call costs a little,
+    # so it is kept out of the throughput figure above.
+    profiled = check(path, config, detectors, profile=True)
+    share = {k: v / profiled.cpu_s for k, v in sorted(profiled.detector_seconds.items())}
+    return ThroughputResult(
+        source=path,
+        frames=frames,
+        decode_fps_cpu=frames / decode_cpu,
+        analysis_fps_cpu=frames / analysis_cpu,
+        pipeline_fps_cpu=result.video_frames / result.cpu_s,
+        detector_share=share,
+    )

@@ -1,0 +1,225 @@
+"""The ``avwatch`` command.
+
+Exit codes: 0 no defect at or above ``--fail-on``; 1 defects; 2 unusable input,
+bad configuration or usage error (one line on stderr says why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from avwatch import __version__
+from avwatch.config import load_config
+from avwatch.detectors.base import available_detectors
+from avwatch.errors import AvwatchError
+from avwatch.types import Severity, StreamInfo
+
+log = logging.getLogger("avwatch")
+
+EXIT_OK, EXIT_DEFECTS, EXIT_UNUSABLE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="avwatch", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"avwatch {__version__}")
+    parser.add_argument("--debug", action="store_true", help="log details; show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("check", help="quality-check a file or a window of a live stream")
+    c.add_argument("source", help="path or URL (file, http(s), HLS, udp, rtp, srt, rtmp, rtsp)")
+    c.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of media")
+    c.add_argument("--config", metavar="FILE", help="YAML configuration (thresholds)")
+    c.add_argument("--detectors", metavar="LIST", help="comma-separated detector keys (default: all)")
+    c.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+    c.add_argument("-o", "--output", metavar="FILE", help="write the JSON report to FILE")
+    c.add_argument(
+        "--fail-on",
+        default="warning",
+        choices=[s.value for s in Severity],
+        help="exit 1 when a defect at or above this severity is found (default: warning)",
+    )
+
+    d = sub.add_parser("detectors", help="list detectors with their options")
+    d.add_argument("--json", action="store_true", help="as JSON schema per detector")
+
+    s = sub.add_parser("synth", help="make a test clip with defects at known places")
+    s.add_argument("output", help="output file; the container follows the extension")
+    s.add_argument("--duration", type=float, default=10.0, metavar="S")
+    s.add_argument("--size", default="640x360", metavar="WxH")
+    s.add_argument("--fps", default="25", help="frame rate, e.g. 25 or 30000/1001")
+    s.add_argument("--video-codec", default="libx264")
+    s.add_argument("--audio-codec", default="aac")
+    s.add_argument("--picture", default="moving",
+                   choices=["moving", "dark", "static_ticker", "static_small_motion"])
+    s.add_argument("--sound", default="music", choices=["tone", "music", "speech", "none"])
+    s.add_argument("--noise", type=float, default=0.0, metavar="LEVELS", help="picture grain")
+    s.add_argument("--interlaced", action="store_true")
+    s.add_argument("--defect", action="append", default=[], metavar="TYPE:START-END[:k=v]",
+                   help="e.g. black:3-4, silence:5-8:channel=1 (repeatable)")
+    s.add_argument("--truth", metavar="FILE", help="write the truth events as JSON")
+
+    b = sub.add_parser("bench", help="benchmarks")
+    bsub = b.add_subparsers(dest="bench", required=True)
+    t = bsub.add_parser("throughput", help="decode-only vs full-pipeline frames per CPU-second")
+    t.add_argument("source")
+    t.add_argument("--config", metavar="FILE")
+    t.add_argument("--detectors", metavar="LIST")
+    t.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        handler = {"check": _check, "detectors": _detectors, "synth": _synth, "bench": _bench}
+        return handler[args.command](args)
+    except AvwatchError as exc:
+        print(f"avwatch: error: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except KeyboardInterrupt:
+        print("avwatch: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"avwatch: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
+              file=sys.stderr)
+        return EXIT_UNUSABLE
+
+
+def _keys(text: str | None) -> list[str] | None:
+    return [k.strip() for k in text.split(",") if k.strip()] if text else None
+
+
+def _check(args: argparse.Namespace) -> int:
+    from avwatch.pipeline import check
+    from avwatch.report import build_report, print_report, worst_severity
+
+    config = load_config(args.config)
+    err = Console(stderr=True)
+    progress = Progress(
+        TextColumn("[bold]checking"),
+        BarColumn(),
+        TextColumn("{task.fields[media]}"),
+        TextColumn("{task.fields[speed]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+    task = progress.add_task("check", total=None, media="", speed="")
+    clock: dict[str, float] = {}
+
+    def on_info(info: StreamInfo) -> None:
+        total = args.duration or info.duration_s
+        progress.update(task, total=total)
+
+    def on_progress(media_time: float) -> None:
+        import time
+
+        now = time.perf_counter()
+        start = clock.setdefault("start", now)
+        speed = media_time / (now - start) if now > start else 0.0
+        progress.update(task, completed=media_time, media=f"{media_time:.1f} s",
+                        speed=f"{speed:.1f}x real time")
+
+    with progress:
+        result = check(args.source, config, _keys(args.detectors), duration_s=args.duration,
+                       on_progress=on_progress, on_info=on_info)
+    report = build_report(result)
+    text = json.dumps(report, indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    if args.json:
+        print(text)
+    else:
+        print_report(report, Console())
+    worst = worst_severity(result)
+    fail_on = Severity(args.fail_on)
+    return EXIT_DEFECTS if worst is not None and worst.rank >= fail_on.rank else EXIT_OK
+
+
+def _detectors(args: argparse.Namespace) -> int:
+    detectors = available_detectors()
+    if args.json:
+        print(json.dumps({k: cls.Config.model_json_schema() for k, cls in detectors.items()},
+                         indent=2))
+        return EXIT_OK
+    console = Console()
+    for key, cls in detectors.items():
+        console.print(f"[bold]{key}[/bold] ({', '.join(sorted(cls.needs))}) — {cls.description}")
+        for name, field in cls.Config.model_fields.items():
+            bounds = _bounds(field.metadata)
+            default = field.get_default(call_default_factory=True)
+            console.print(f"    {name} = {default!r}{bounds}  {field.description or ''}",
+                          highlight=False)
+    return EXIT_OK
+
+
+def _bounds(metadata: list[Any]) -> str:
+    parts = []
+    for item in metadata:
+        for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            value = getattr(item, attr, None)
+            if value is not None:
+                parts.append(f"{sign}{value}")
+    return f"  [{' '.join(parts)}]" if parts else ""
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from avwatch.synth import ClipSpec, make_clip, parse_defect
+
+    try:
+        width, height = (int(x) for x in args.size.lower().split("x"))
+        defects = [parse_defect(d) for d in args.defect]
+        fps = Fraction(args.fps)
+    except ValueError as exc:
+        print(f"avwatch: error: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    spec = ClipSpec(
+        duration_s=args.duration, width=width, height=height, fps=fps,
+        video_codec=args.video_codec or None, audio_codec=args.audio_codec or None,
+        picture=args.picture, sound=args.sound, noise_levels=args.noise,
+        interlaced=args.interlaced, defects=defects,
+    )
+    truth = make_clip(args.output, spec)
+    if args.truth:
+        Path(args.truth).write_text(json.dumps({"events": truth}, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.output} ({args.duration:g} s, {len(truth)} defects)")
+    return EXIT_OK
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from avwatch.bench import throughput
+
+    result = throughput(args.source, load_config(args.config), _keys(args.detectors))
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return EXIT_OK
+    console = Console()
+    console.print(f"[bold]{result.source}[/bold]: {result.frames} video frames")
+    console.print(f"  decode only            {result.decode_fps_cpu:8.1f} frames per CPU-second")
+    console.print(f"  + analysis samples     {result.analysis_fps_cpu:8.1f} frames per CPU-second")
+    console.print(f"  full pipeline          {result.pipeline_fps_cpu:8.1f} frames per CPU-second")
+    console.print(f"  pipeline / decode      {result.ratio:8.1%}")
+    for key, share in result.detector_share.items():
+        console.print(f"    {key:<20} {share:7.2%} of pipeline CPU")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Configuration: pydantic models, the YAML loader, and the one place where
+global detector settings merge into a stream's overrides.
+
+A config file looks like::
+
+    analysis_width: 320
+    detectors:                 # per-detector options, see `avwatch detectors`
+      black: {min_duration_s: 0.5}
+      loudness: {preset: atsc_a85}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from avwatch.detectors.base import Detector, DetectorConfig
+from avwatch.errors import ConfigError
+
+__all__ = ["EngineConfig", "detector_config", "load_config", "merge_overrides"]
+
+
+class EngineConfig(BaseModel):
+    """Settings of the engine that every stream shares."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    analysis_width: int = Field(
+        320, ge=64, le=1920, description="Width of the grey analysis picture (pixels)."
+    )
+    open_timeout_s: float = Field(10.0, gt=0, le=300, description="Time allowed to open a source.")
+    read_timeout_s: float = Field(10.0, gt=0, le=300, description="Time allowed for one read.")
+    merge_gap_s: float = Field(
+        0.5, ge=0.0, le=60.0, description="Incidents of one type closer than this merge into one."
+    )
+    detectors: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Options per detector key."
+    )
+
+
+def load_config(path: str | Path | None) -> EngineConfig:
+    """Read a YAML config file (no file: all defaults)."""
+    if path is None:
+        return EngineConfig()
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    try:
+        return EngineConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_explain(exc)}") from exc
+
+
+def merge_overrides(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``override`` onto ``base``: the only place global settings meet a stream's."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_overrides(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def detector_config(cls: type[Detector[Any]], options: dict[str, Any] | None) -> DetectorConfig:
+    """Validate one detector's options into its config model."""
+    try:
+        return cls.Config.model_validate(options or {})
+    except ValidationError as exc:
+        raise ConfigError(f"detector {cls.key!r}: {_explain(exc)}") from exc
+
+
+def _explain(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

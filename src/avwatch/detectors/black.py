@@ -1,0 +1,63 @@
+"""Black picture: no programme, not merely a dark one.
+
+Metric: the share of analysis-luma pixels at or below ``pixel_threshold_ratio``
+of full range (as FFmpeg's blackdetect ``pix_th``), and the spread (standard
+deviation) of those dark pixels. A picture is black when almost all pixels are
+dark *and* the dark pixels are flat: a night scene is dark but textured, a
+black screen with a channel logo is still black. Exposed as ``black_ratio``
+per frame and ``black`` events.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from avwatch.detectors.base import Detector, DetectorConfig, RunTracker
+from avwatch.types import MediaTime, Severity, StreamInfo, VideoFrame
+
+
+class BlackConfig(DetectorConfig):
+    pixel_threshold_ratio: float = Field(
+        0.10, ge=0.0, le=0.5, description="A pixel is dark at or below this fraction of full range."
+    )
+    picture_black_ratio: float = Field(
+        0.98, ge=0.5, le=1.0, description="Share of dark pixels that makes a picture black."
+    )
+    max_spread_levels: float = Field(
+        3.0,
+        ge=0.0,
+        le=50.0,
+        description="Largest standard deviation of the dark pixels (8-bit levels); "
+        "above it the picture is a dark scene, not black.",
+    )
+    min_duration_s: float = Field(
+        0.06, ge=0.0, le=3600.0, description="Shortest black run reported (3 frames at 50 fps)."
+    )
+
+
+class BlackDetector(Detector[BlackConfig]):
+    key = "black"
+    needs = frozenset({"video"})
+    emits = ("black",)
+    Config = BlackConfig
+    description = "Black picture (flat and dark), as distinct from a dark scene."
+
+    def __init__(self, config: BlackConfig, info: StreamInfo) -> None:
+        super().__init__(config, info)
+        self.run = RunTracker(self.config.min_duration_s)
+        self.level = int(self.config.pixel_threshold_ratio * 255)
+
+    def on_video(self, frame: VideoFrame) -> None:
+        dark = frame.luma <= self.level
+        ratio = np.count_nonzero(dark) / dark.size
+        black = ratio >= self.config.picture_black_ratio and (
+            float(frame.luma[dark].std()) <= self.config.max_spread_levels
+        )
+        self.record("black_ratio", frame.time, ratio)
+        changes = self.run.update(black, frame.time, frame.time + frame.duration)
+        if changes:
+            self.emit_changes(changes, "black", Severity.ERROR)
+
+    def flush(self, end: MediaTime) -> None:
+        self.emit_changes(self.run.flush(), "black", Severity.ERROR)

@@ -1,0 +1,1 @@
+"""Getting media in: opening sources, decoding once, making analysis samples."""

@@ -1,0 +1,259 @@
+"""Decode a source once and turn it into analysis samples for every detector.
+
+One ``MediaReader`` per stream: it demuxes the best video and audio stream,
+decodes each packet once (codec frame threading on), makes one small grey
+picture per frame with libswscale, converts audio to float32 blocks, and
+places everything by PTS on a timeline whose t = 0 is the first displayed
+video frame. Decoder trouble becomes ``DecodeIssue`` samples, not exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from fractions import Fraction
+from typing import Any
+
+import av
+import av.audio.frame
+import av.container
+import av.logging
+import av.stream
+import av.video.frame
+import numpy as np
+
+from avwatch.media.clock import PtsClock
+from avwatch.types import (
+    AudioBlock,
+    AudioInfo,
+    DecodeIssue,
+    MediaKind,
+    PcmBlock,
+    Sample,
+    StreamInfo,
+    VideoFrame,
+    VideoInfo,
+)
+
+__all__ = ["MediaReader", "pcm_to_float32"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ANALYSIS_WIDTH = 320
+# How much audio may arrive before the first video frame fixes t = 0; past
+# this the video is taken as missing and audio anchors the timeline.
+_MAX_PREROLL_SAMPLES = 500
+
+_INT_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
+
+
+def pcm_to_float32(frame: av.audio.frame.AudioFrame) -> PcmBlock:
+    """Any PCM sample format to float32 of shape (channels, samples), full scale = 1.0."""
+    fmt = frame.format
+    data = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    if not fmt.is_planar:  # packed: one row of interleaved samples
+        data = data.reshape(-1, channels).T
+    name = fmt.name.rstrip("p")
+    if name in ("flt", "dbl"):
+        return np.ascontiguousarray(data, dtype=np.float32)
+    scaled = data.astype(np.float32)
+    if name == "u8":
+        scaled -= 128.0
+    scaled /= _INT_SCALE[name]
+    return scaled
+
+
+def _fps(stream: av.stream.Stream) -> float | None:
+    # The guessed rate (libavformat's own pick between r_frame_rate and the
+    # average) first: the average is lowered by the very drops we look for.
+    for rate in (
+        getattr(stream, "guessed_rate", None),
+        getattr(stream, "average_rate", None),
+        getattr(stream, "base_rate", None),
+    ):
+        if rate and 1 <= float(rate) <= 1000:
+            return float(rate)
+    return None
+
+
+class MediaReader:
+    """Decodes one container into ``VideoFrame``, ``AudioBlock`` and ``DecodeIssue`` samples."""
+
+    def __init__(
+        self,
+        container: av.container.InputContainer,
+        source: str,
+        *,
+        analysis_width: int = DEFAULT_ANALYSIS_WIDTH,
+    ) -> None:
+        self.container = container
+        self.video = container.streams.video[0] if container.streams.video else None
+        self.audio = container.streams.audio[0] if container.streams.audio else None
+        wraps = container.format.name in ("mpegts", "mpegtsraw")
+        self._clocks: dict[MediaKind, PtsClock] = {}
+        video_info = audio_info = None
+        if self.video is not None:
+            self.video.thread_type = "AUTO"
+            ctx = self.video.codec_context
+            width = min(analysis_width, ctx.width) or analysis_width
+            height = max(2, round(width * ctx.height / max(ctx.width, 1) / 2) * 2)
+            fps = _fps(self.video)
+            video_info = VideoInfo(
+                codec=ctx.name,
+                width=ctx.width,
+                height=ctx.height,
+                fps=fps,
+                pix_fmt=ctx.pix_fmt,
+                analysis_width=width,
+                analysis_height=height,
+            )
+            self._frame_duration = 1.0 / fps if fps else 0.04
+            self._clocks["video"] = PtsClock(self.video.time_base or Fraction(1, 90000), wraps=wraps)
+        if self.audio is not None:
+            ctx = self.audio.codec_context
+            audio_info = AudioInfo(
+                codec=ctx.name,
+                sample_rate=ctx.sample_rate,
+                channels=ctx.channels,
+                layout=ctx.layout.name,
+                channel_names=tuple(c.name for c in ctx.layout.channels),
+            )
+            self._clocks["audio"] = PtsClock(self.audio.time_base or Fraction(1, 90000), wraps=wraps)
+        duration = container.duration / av.time_base if container.duration else None
+        self.info = StreamInfo(
+            source=source,
+            container=container.format.name,
+            duration_s=duration,
+            video=video_info,
+            audio=audio_info,
+        )
+        self.t0: float | None = None
+        self._last_time: dict[MediaKind, float] = {"video": 0.0, "audio": 0.0}
+        self._preroll: list[tuple[float, Any]] = []
+
+    # -- public ---------------------------------------------------------------------
+    def samples(self) -> Iterator[Sample]:
+        """All samples in demux order (each kind in PTS order), ending with the decoders flushed."""
+        streams = [s for s in (self.video, self.audio) if s is not None]
+        av.logging.set_level(av.logging.ERROR)
+        av.logging.set_skip_repeated(False)
+        with av.logging.Capture(local=False) as libav_logs:
+            packets = self.container.demux(streams)
+            while True:
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    break
+                except (av.error.FFmpegError, OSError) as exc:
+                    # A truncated file or a dropped connection: report it and stop.
+                    yield from self._place(
+                        DecodeIssue(self._last_time_any(), "demux_error", None, _reason(exc))
+                    )
+                    yield from self._drain_decoders()
+                    break
+                yield from self._decode(packet)
+                if libav_logs:
+                    yield from self._log_issues(libav_logs)
+            yield from self._log_issues(libav_logs)
+        yield from self._release_preroll(force=True)
+
+    # -- internals ------------------------------------------------------------------
+    def _decode(self, packet: av.Packet) -> Iterator[Sample]:
+        kind: MediaKind = "video" if packet.stream is self.video else "audio"
+        try:
+            frames = packet.decode()
+        except (av.error.FFmpegError, ValueError) as exc:
+            yield from self._place(DecodeIssue(self._last_time[kind], "decode_error", kind, _reason(exc)))
+            return
+        for frame in frames:
+            yield from self._frame(kind, frame)
+
+    def _drain_decoders(self) -> Iterator[Sample]:
+        for stream in (self.video, self.audio):
+            if stream is None:
+                continue
+            kind: MediaKind = "video" if stream is self.video else "audio"
+            try:
+                frames = stream.codec_context.decode(None)
+            except (av.error.FFmpegError, ValueError):
+                continue
+            for frame in frames:
+                yield from self._frame(kind, frame)
+
+    def _frame(self, kind: MediaKind, frame: Any) -> Iterator[Sample]:
+        clock = self._clocks[kind]
+        if kind == "video":
+            duration_ticks = round(self._frame_duration / clock.time_base)
+        else:
+            duration_ticks = round(frame.samples / frame.sample_rate / clock.time_base)
+        if frame.pts is None:
+            # No timestamp: assume it follows the previous sample of its kind.
+            pts = (clock.last_pts or 0) + clock.last_duration
+        else:
+            pts = frame.pts
+        seconds, jump = clock.seconds(pts, duration_ticks)
+        if jump is not None:
+            rel = seconds - (self.t0 or 0.0)
+            yield from self._place(DecodeIssue(rel, jump, kind, f"{kind} PTS {jump}"))
+        if kind == "video":
+            assert self.info.video is not None
+            luma = frame.reformat(
+                width=self.info.video.analysis_width,
+                height=self.info.video.analysis_height,
+                format="gray",
+                interpolation="AREA",
+            ).to_ndarray()
+            sample: Any = VideoFrame(seconds, self._frame_duration, luma, bool(frame.key_frame))
+            if self.t0 is None:
+                self.t0 = seconds
+        else:
+            sample = AudioBlock(seconds, pcm_to_float32(frame), frame.sample_rate)
+        yield from self._place(sample, absolute=True)
+
+    def _place(self, sample: Sample, *, absolute: bool = False) -> Iterator[Sample]:
+        """Shift an absolute-time sample onto the t0 timeline, holding it until t0 is known."""
+        if absolute:
+            self._preroll.append((sample.time, sample))
+        else:
+            # Issues already carry relative time; they only wait behind earlier samples.
+            self._preroll.append((float("nan"), sample))
+        yield from self._release_preroll(force=False)
+
+    def _release_preroll(self, *, force: bool) -> Iterator[Sample]:
+        if self.t0 is None:
+            too_long = len(self._preroll) > _MAX_PREROLL_SAMPLES
+            if self.video is not None and not (force or too_long):
+                return
+            first = [t for t, _ in self._preroll if t == t]  # skip NaN (issues)
+            if not first:
+                if not force:
+                    return
+                self.t0 = 0.0
+            else:
+                self.t0 = min(first)
+        held, self._preroll = self._preroll, []
+        for absolute, sample in held:
+            if absolute == absolute:  # not NaN: move onto the t0 timeline
+                sample.time = absolute - self.t0
+                kind: MediaKind = "video" if isinstance(sample, VideoFrame) else "audio"
+                self._last_time[kind] = sample.time
+            yield sample
+
+    def _log_issues(self, logs: list[tuple[int, str, str]]) -> Iterator[Sample]:
+        entries, logs[:] = list(logs), []
+        video_codec = self.info.video.codec if self.info.video else None
+        for _level, name, message in entries:
+            kind: MediaKind | None = (
+                "video" if name == video_codec else "audio" if self.info.audio else None
+            )
+            issue_kind = "concealment" if "concealing" in message else "decode_error"
+            time = self._last_time[kind] if kind else self._last_time_any()
+            yield from self._place(DecodeIssue(time, issue_kind, kind, message.strip()))
+
+    def _last_time_any(self) -> float:
+        return max(self._last_time.values())
+
+
+def _reason(exc: BaseException) -> str:
+    return str(getattr(exc, "strerror", None) or exc)

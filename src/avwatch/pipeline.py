@@ -1,0 +1,196 @@
+"""One stream, end to end in one process: source → decoder → detectors → incidents.
+
+``check()`` is the whole of ``avwatch check``; ``StreamAnalyzer`` is the part the
+service reuses for each live stream. Samples go to every detector in memory;
+nothing is copied for a detector that does not ask for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from avwatch.config import EngineConfig, detector_config
+from avwatch.detectors.base import Detector, select
+from avwatch.errors import ConfigError
+from avwatch.incidents import IncidentTracker
+from avwatch.media.decode import MediaReader
+from avwatch.media.source import open_input
+from avwatch.types import AudioBlock, DecodeIssue, Incident, MediaTime, Sample, StreamInfo, VideoFrame
+
+__all__ = ["CheckResult", "StreamAnalyzer", "check"]
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[MediaTime], None]
+
+
+@dataclass
+class DecodeStats:
+    video_frames: int = 0
+    audio_blocks: int = 0
+    issues: Counter[str] = field(default_factory=Counter)
+    first_issues: list[dict[str, Any]] = field(default_factory=list)
+    video_end: MediaTime = 0.0
+    audio_end: MediaTime = 0.0
+
+    @property
+    def end(self) -> MediaTime:
+        return max(self.video_end, self.audio_end)
+
+
+class StreamAnalyzer:
+    """Runs the selected detectors on one stream's samples and tracks incidents."""
+
+    def __init__(
+        self,
+        info: StreamInfo,
+        config: EngineConfig,
+        keys: Iterable[str] | None = None,
+        *,
+        tracker: IncidentTracker | None = None,
+        profile: bool = False,
+    ) -> None:
+        classes = select(keys)
+        unknown = set(config.detectors) - set(select(None))
+        if unknown:
+            raise ConfigError(f"config names unknown detectors: {', '.join(sorted(unknown))}")
+        self.info = info
+        self.detectors: list[Detector[Any]] = []
+        self.skipped: dict[str, str] = {}
+        for key, cls in classes.items():
+            missing = [k for k in sorted(cls.needs) if not info.has(k)]
+            if missing:
+                self.skipped[key] = f"no {' or '.join(missing)} in the input"
+                continue
+            self.detectors.append(cls(detector_config(cls, config.detectors.get(key)), info))
+        self._video = [d for d in self.detectors if "video" in (d.reads or d.needs)]
+        self._audio = [d for d in self.detectors if "audio" in (d.reads or d.needs)]
+        self.tracker = tracker or IncidentTracker(config.merge_gap_s)
+        self.stats = DecodeStats()
+        self.profile = profile
+        self.detector_seconds: Counter[str] = Counter()
+
+    def feed(self, sample: Sample) -> None:
+        stats = self.stats
+        if isinstance(sample, VideoFrame):
+            stats.video_frames += 1
+            stats.video_end = max(stats.video_end, sample.time + sample.duration)
+            for d in self._video:
+                self._call(d, d.on_video, sample)
+        elif isinstance(sample, AudioBlock):
+            stats.audio_blocks += 1
+            stats.audio_end = max(stats.audio_end, sample.end)
+            for d in self._audio:
+                self._call(d, d.on_audio, sample)
+        else:
+            self._issue(sample)
+
+    def _issue(self, issue: DecodeIssue) -> None:
+        self.stats.issues[issue.kind] += 1
+        if len(self.stats.first_issues) < 20:
+            self.stats.first_issues.append(
+                {"time": round(issue.time, 3), "kind": issue.kind, "media": issue.media,
+                 "message": issue.message}
+            )
+        for d in self.detectors:
+            self._call(d, d.on_issue, issue)
+
+    def _call(self, detector: Detector[Any], method: Callable[[Any], None], arg: Any) -> None:
+        if self.profile:
+            t = time.perf_counter()
+            method(arg)
+            self.detector_seconds[detector.key] += time.perf_counter() - t
+        else:
+            method(arg)
+        if detector.events:
+            for event in detector.events:
+                self.tracker.feed(event)
+            detector.events.clear()
+
+    def flush(self, end: MediaTime | None = None) -> None:
+        end = self.stats.end if end is None else end
+        for d in self.detectors:
+            self._call(d, d.flush, end)
+        self.tracker.close_all(end)
+
+    def metrics(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "decode": {
+                "video_frames": self.stats.video_frames,
+                "audio_blocks": self.stats.audio_blocks,
+                "issues": dict(self.stats.issues),
+                "first_issues": self.stats.first_issues,
+            }
+        }
+        for d in self.detectors:
+            summary = d.summary()
+            if summary:
+                out[d.key] = summary
+        if self.skipped:
+            out["skipped_detectors"] = self.skipped
+        return out
+
+
+@dataclass
+class CheckResult:
+    info: StreamInfo
+    incidents: list[Incident]
+    metrics: dict[str, Any]
+    duration_s: MediaTime
+    video_frames: int
+    wall_s: float
+    cpu_s: float
+    detector_seconds: dict[str, float]
+
+
+def check(
+    url: str,
+    config: EngineConfig | None = None,
+    detectors: Iterable[str] | None = None,
+    *,
+    duration_s: float | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_info: Callable[[StreamInfo], None] | None = None,
+    profile: bool = False,
+) -> CheckResult:
+    """Quality-check one file or URL (for live URLs, give ``duration_s``)."""
+    config = config or EngineConfig()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    container = open_input(
+        url, open_timeout_s=config.open_timeout_s, read_timeout_s=config.read_timeout_s
+    )
+    try:
+        reader = MediaReader(container, url, analysis_width=config.analysis_width)
+        if on_info:
+            on_info(reader.info)
+        analyzer = StreamAnalyzer(reader.info, config, detectors, profile=profile)
+        next_progress = 0.0
+        end: MediaTime | None = None
+        for sample in reader.samples():
+            if duration_s is not None and sample.time >= duration_s and not isinstance(
+                sample, DecodeIssue
+            ):
+                end = duration_s
+                break
+            analyzer.feed(sample)
+            if on_progress and sample.time >= next_progress:
+                on_progress(sample.time)
+                next_progress = sample.time + 0.5
+        analyzer.flush(end)
+    finally:
+        container.close()
+    return CheckResult(
+        info=reader.info,
+        incidents=analyzer.tracker.sorted(),
+        metrics=analyzer.metrics(),
+        duration_s=end if end is not None else analyzer.stats.end,
+        video_frames=analyzer.stats.video_frames,
+        wall_s=time.perf_counter() - wall0,
+        cpu_s=time.process_time() - cpu0,
+        detector_seconds=dict(analyzer.detector_seconds),
+    )

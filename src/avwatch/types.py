@@ -1,0 +1,173 @@
+"""The shared vocabulary: media time, stream descriptions, analysis samples, events.
+
+Everything a detector sees or says is defined here, once. Times are media time in
+seconds (``MediaTime``) with t = 0 at the first displayed video frame (the first
+audio sample when there is no video); see docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "AudioBlock",
+    "AudioInfo",
+    "DecodeIssue",
+    "DefectEvent",
+    "Incident",
+    "MediaKind",
+    "MediaTime",
+    "Sample",
+    "Severity",
+    "StreamInfo",
+    "VideoFrame",
+    "VideoInfo",
+]
+
+MediaTime: TypeAlias = float
+"""Seconds of media time."""
+
+MediaKind: TypeAlias = Literal["video", "audio"]
+
+LumaPlane: TypeAlias = npt.NDArray[np.uint8]
+PcmBlock: TypeAlias = npt.NDArray[np.float32]
+
+
+class Severity(str, Enum):
+    """How bad a defect is; ordered, so ``--fail-on`` can compare."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_ORDER.index(self)
+
+
+_SEVERITY_ORDER = [Severity.INFO, Severity.WARNING, Severity.ERROR, Severity.CRITICAL]
+
+
+@dataclass(frozen=True, slots=True)
+class VideoInfo:
+    codec: str
+    width: int
+    height: int
+    fps: float | None
+    pix_fmt: str | None
+    analysis_width: int
+    analysis_height: int
+
+
+@dataclass(frozen=True, slots=True)
+class AudioInfo:
+    codec: str
+    sample_rate: int
+    channels: int
+    layout: str
+    channel_names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """What a source carries, as far as the demuxer knows at open time."""
+
+    source: str
+    container: str
+    duration_s: float | None
+    video: VideoInfo | None
+    audio: AudioInfo | None
+
+    def has(self, kind: MediaKind) -> bool:
+        return (self.video if kind == "video" else self.audio) is not None
+
+
+@dataclass(slots=True)
+class VideoFrame:
+    """One decoded picture, made small once and shared by every video detector.
+
+    ``luma`` is a full-range (0-255) grey plane at the analysis size, scaled by
+    libswscale with area averaging.
+    """
+
+    time: MediaTime
+    duration: float
+    luma: LumaPlane
+    keyframe: bool
+
+
+@dataclass(slots=True)
+class AudioBlock:
+    """Decoded audio placed by its PTS: ``samples`` is float32, (channels, n)."""
+
+    time: MediaTime
+    samples: PcmBlock
+    sample_rate: int
+
+    @property
+    def end(self) -> MediaTime:
+        return self.time + self.samples.shape[1] / self.sample_rate
+
+
+IssueKind: TypeAlias = Literal[
+    "decode_error", "concealment", "discontinuity", "pts_wrap", "demux_error"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeIssue:
+    """Decoder trouble, passed on as data rather than raised."""
+
+    time: MediaTime
+    kind: IssueKind
+    media: MediaKind | None
+    message: str
+
+
+Sample: TypeAlias = VideoFrame | AudioBlock | DecodeIssue
+
+
+@dataclass(frozen=True, slots=True)
+class DefectEvent:
+    """A detector's typed statement that a defect started or ended.
+
+    ``key`` separates concurrent defects of one type (e.g. one silent channel
+    each); ``details`` carry measurements, merged from start to end.
+    """
+
+    type: str
+    phase: Literal["start", "end"]
+    time: MediaTime
+    detector: str
+    severity: Severity
+    key: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Incident:
+    """A defect interval: the report's ``events`` entries, and the service's incidents."""
+
+    type: str
+    start: MediaTime
+    end: MediaTime | None
+    severity: Severity
+    detector: str
+    key: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_report(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "start": round(self.start, 4),
+            "end": None if self.end is None else round(self.end, 4),
+            "severity": self.severity.value,
+            "detector": self.detector,
+            "details": self.details,
+        }

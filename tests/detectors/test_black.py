@@ -1,0 +1,30 @@
+from avwatch.synth import Defect
+from conftest import assert_matches, of_type, run
+
+FRAME = 1 / 25
+
+
+def test_black_intervals_found_to_the_frame(make):
+    path, truth = make(
+        "black", duration_s=10,
+        defects=[Defect("black", 2.0, 2.12), Defect("black", 4.0, 5.0), Defect("black", 7.0, 9.0)],
+    )
+    result = run(path, ["black"])
+    assert_matches(of_type(result, "black"), truth, "black", FRAME + 0.002)
+
+
+def test_black_until_end_of_stream_is_closed_at_the_end(make):
+    path, truth = make("black_tail", duration_s=5, defects=[Defect("black", 3.0, 5.0)])
+    (incident,) = of_type(run(path, ["black"]), "black")
+    assert abs(incident.start - 3.0) <= FRAME and abs(incident.end - 5.0) <= FRAME
+
+
+def test_dark_scene_is_not_black(make):
+    path, _ = make("dark", duration_s=6, picture="dark", noise_levels=2)
+    assert of_type(run(path, ["black"]), "black") == []
+
+
+def test_one_black_frame_is_below_the_default_minimum(make):
+    # A cut through black is editing, not a defect; 3 frames at 50 fps (0.06 s) is.
+    path, _ = make("black_1f", duration_s=4, defects=[Defect("black", 2.0, 2.04)])
+    assert of_type(run(path, ["black"]), "black") == []

@@ -1,0 +1,32 @@
+import pytest
+
+from avwatch.synth import Defect
+from conftest import assert_matches, of_type, run
+
+FRAME = 1 / 25
+
+
+def test_freeze_of_noisy_content_is_found_to_the_frame(make):
+    # Grain makes the encoder refine the repeated picture over several frames (MEDIA.md trap 3).
+    path, truth = make(
+        "freeze", duration_s=14, noise_levels=3,
+        defects=[Defect("freeze", 3.0, 6.0), Defect("freeze", 9.0, 12.5)],
+    )
+    assert_matches(of_type(run(path, ["freeze"]), "freeze"), truth, "freeze", FRAME + 0.002)
+
+
+def test_short_freeze_is_below_the_default_minimum(make):
+    path, _ = make("freeze_short", duration_s=5, defects=[Defect("freeze", 2.0, 3.5)])
+    assert of_type(run(path, ["freeze"]), "freeze") == []
+
+
+@pytest.mark.parametrize("picture", ["static_ticker", "static_small_motion"])
+def test_static_picture_with_small_motion_is_not_frozen(make, picture):
+    path, _ = make(picture, duration_s=10, picture=picture, noise_levels=2)
+    assert of_type(run(path, ["freeze"]), "freeze") == []
+
+
+def test_minimum_duration_is_configurable(make):
+    path, truth = make("freeze_short", duration_s=5, defects=[Defect("freeze", 2.0, 3.5)])
+    result = run(path, ["freeze"], detectors={"freeze": {"min_duration_s": 1.0}})
+    assert_matches(of_type(result, "freeze"), truth, "freeze", FRAME + 0.002)
