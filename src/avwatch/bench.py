@@ -44,20 +44,23 @@ class ThroughputResult:
             "decode_and_analysis_samples_fps_per_cpu_s": round(self.analysis_fps_cpu, 1),
             "full_pipeline_fps_per_cpu_s": round(self.pipeline_fps_cpu, 1),
             "pipeline_to_decode_ratio": round(self.ratio, 3),
-            "detector_share_of_pipeline_cpu": {k: round(v, 4) for k, v in self.detector_share.items()},
+            "detector_share_of_pipeline_cpu": {
+                k: round(v, 4) for k, v in self.detector_share.items()
+            },
         }
 
 
 def _decode_only(path: str) -> tuple[int, float]:
     container = open_input(path)
     try:
-        streams = [s for s in (*container.streams.video[:1], *container.streams.audio[:1])]
+        streams = [*container.streams.video[:1], *container.streams.audio[:1]]
         if container.streams.video:
             container.streams.video[0].thread_type = "AUTO"
         frames, cpu0 = 0, time.process_time()
         for packet in container.demux(streams):
-            for frame in packet.decode():
-                frames += packet.stream.type == "video"
+            decoded = packet.decode()
+            if packet.stream.type == "video":
+                frames += len(decoded)
         return frames, time.process_time() - cpu0
     finally:
         container.close()

@@ -39,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("source", help="path or URL (file, http(s), HLS, udp, rtp, srt, rtmp, rtsp)")
     c.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of media")
     c.add_argument("--config", metavar="FILE", help="YAML configuration (thresholds)")
-    c.add_argument("--detectors", metavar="LIST", help="comma-separated detector keys (default: all)")
+    c.add_argument(
+        "--detectors", metavar="LIST", help="comma-separated detector keys (default: all)"
+    )
     c.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     c.add_argument("-o", "--output", metavar="FILE", help="write the JSON report to FILE")
     c.add_argument(
@@ -59,13 +61,21 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--fps", default="25", help="frame rate, e.g. 25 or 30000/1001")
     s.add_argument("--video-codec", default="libx264")
     s.add_argument("--audio-codec", default="aac")
-    s.add_argument("--picture", default="moving",
-                   choices=["moving", "dark", "static_ticker", "static_small_motion"])
+    s.add_argument(
+        "--picture",
+        default="moving",
+        choices=["moving", "dark", "static_ticker", "static_small_motion"],
+    )
     s.add_argument("--sound", default="music", choices=["tone", "music", "speech", "none"])
     s.add_argument("--noise", type=float, default=0.0, metavar="LEVELS", help="picture grain")
     s.add_argument("--interlaced", action="store_true")
-    s.add_argument("--defect", action="append", default=[], metavar="TYPE:START-END[:k=v]",
-                   help="e.g. black:3-4, silence:5-8:channel=1 (repeatable)")
+    s.add_argument(
+        "--defect",
+        action="append",
+        default=[],
+        metavar="TYPE:START-END[:k=v]",
+        help="e.g. black:3-4, silence:5-8:channel=1 (repeatable)",
+    )
     s.add_argument("--truth", metavar="FILE", help="write the truth events as JSON")
 
     b = sub.add_parser("bench", help="benchmarks")
@@ -96,8 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        print(f"avwatch: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
-              file=sys.stderr)
+        print(
+            f"avwatch: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
+            file=sys.stderr,
+        )
         return EXIT_UNUSABLE
 
 
@@ -134,12 +146,19 @@ def _check(args: argparse.Namespace) -> int:
         now = time.perf_counter()
         start = clock.setdefault("start", now)
         speed = media_time / (now - start) if now > start else 0.0
-        progress.update(task, completed=media_time, media=f"{media_time:.1f} s",
-                        speed=f"{speed:.1f}x real time")
+        progress.update(
+            task, completed=media_time, media=f"{media_time:.1f} s", speed=f"{speed:.1f}x real time"
+        )
 
     with progress:
-        result = check(args.source, config, _keys(args.detectors), duration_s=args.duration,
-                       on_progress=on_progress, on_info=on_info)
+        result = check(
+            args.source,
+            config,
+            _keys(args.detectors),
+            duration_s=args.duration,
+            on_progress=on_progress,
+            on_info=on_info,
+        )
     report = build_report(result)
     text = json.dumps(report, indent=2)
     if args.output:
@@ -156,8 +175,11 @@ def _check(args: argparse.Namespace) -> int:
 def _detectors(args: argparse.Namespace) -> int:
     detectors = available_detectors()
     if args.json:
-        print(json.dumps({k: cls.Config.model_json_schema() for k, cls in detectors.items()},
-                         indent=2))
+        print(
+            json.dumps(
+                {k: cls.Config.model_json_schema() for k, cls in detectors.items()}, indent=2
+            )
+        )
         return EXIT_OK
     console = Console()
     for key, cls in detectors.items():
@@ -165,8 +187,9 @@ def _detectors(args: argparse.Namespace) -> int:
         for name, field in cls.Config.model_fields.items():
             bounds = _bounds(field.metadata)
             default = field.get_default(call_default_factory=True)
-            console.print(f"    {name} = {default!r}{bounds}  {field.description or ''}",
-                          highlight=False)
+            console.print(
+                f"    {name} = {default!r}{bounds}  {field.description or ''}", highlight=False
+            )
     return EXIT_OK
 
 
@@ -191,14 +214,23 @@ def _synth(args: argparse.Namespace) -> int:
         print(f"avwatch: error: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
     spec = ClipSpec(
-        duration_s=args.duration, width=width, height=height, fps=fps,
-        video_codec=args.video_codec or None, audio_codec=args.audio_codec or None,
-        picture=args.picture, sound=args.sound, noise_levels=args.noise,
-        interlaced=args.interlaced, defects=defects,
+        duration_s=args.duration,
+        width=width,
+        height=height,
+        fps=fps,
+        video_codec=args.video_codec or None,
+        audio_codec=args.audio_codec or None,
+        picture=args.picture,
+        sound=args.sound,
+        noise_levels=args.noise,
+        interlaced=args.interlaced,
+        defects=defects,
     )
     truth = make_clip(args.output, spec)
     if args.truth:
-        Path(args.truth).write_text(json.dumps({"events": truth}, indent=2) + "\n", encoding="utf-8")
+        Path(args.truth).write_text(
+            json.dumps({"events": truth}, indent=2) + "\n", encoding="utf-8"
+        )
     print(f"wrote {args.output} ({args.duration:g} s, {len(truth)} defects)")
     return EXIT_OK
 

@@ -1,7 +1,8 @@
 """Detector start/end events into incidents: pairing, merging, severity.
 
 Detectors already hold back a defect until it has lasted its minimum
-duration; the tracker pairs each start with its end per (type, key), and
+duration; a detector may restate an open defect's start when later data dates
+it better. The tracker pairs each start with its end per (type, key), and
 merges an incident into the previous one of the same type and key when they
 are less than ``merge_gap_s`` apart, so one flickering defect is one incident.
 """
@@ -36,7 +37,9 @@ class IncidentTracker:
         ident = (event.type, event.key)
         if event.phase == "start":
             if ident in self._open:
-                return  # a detector restating an open defect
+                # A detector restating an open defect with a better start time.
+                self._open[ident].start = event.time
+                return
             previous = self._last_closed.get(ident)
             if (
                 previous is not None
@@ -62,9 +65,9 @@ class IncidentTracker:
             if self._on_open:
                 self._on_open(incident)
         else:
-            incident = self._open.pop(ident, None)
-            if incident is None:
+            if ident not in self._open:
                 return
+            incident = self._open.pop(ident)
             incident.end = max(event.time, incident.start)
             if event.severity.rank > incident.severity.rank:
                 incident.severity = event.severity

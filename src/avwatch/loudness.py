@@ -36,7 +36,11 @@ def k_weighting_sos(sample_rate: int) -> npt.NDArray[np.float64]:
     vh = 10 ** (gain_db / 20)
     vb = vh**0.4996667741545416
     a0 = 1 + k / q + k * k
-    shelf_b = [(vh + vb * k / q + k * k) / a0, 2 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0]
+    shelf_b = [
+        (vh + vb * k / q + k * k) / a0,
+        2 * (k * k - vh) / a0,
+        (vh - vb * k / q + k * k) / a0,
+    ]
     shelf_a = [1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]
     f0, q = 38.13547087602444, 0.5003270373238773
     k = math.tan(math.pi * f0 / sample_rate)
@@ -160,7 +164,7 @@ class LoudnessMeter:
         if counts.sum() == 0:
             return -math.inf
         ungated = _lufs(float(sums.sum() / counts.sum()))
-        keep = _HIST_CENTRES >= ungated - 10.0
+        keep = ungated - 10.0 <= _HIST_CENTRES
         if counts[keep].sum() == 0:
             return -math.inf
         return _lufs(float(sums[keep].sum() / counts[keep].sum()))
@@ -173,7 +177,7 @@ class LoudnessMeter:
             return 0.0
         power = 10 ** ((_HIST_CENTRES + 0.691) / 10)
         mean_power = float((counts * power).sum() / total)
-        keep = np.where(_HIST_CENTRES >= _lufs(mean_power) - 20.0, counts, 0)
+        keep = np.where(_lufs(mean_power) - 20.0 <= _HIST_CENTRES, counts, 0)
         if keep.sum() == 0:
             return 0.0
         cdf = np.cumsum(keep) / keep.sum()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +20,15 @@ from avwatch.errors import ConfigError
 from avwatch.incidents import IncidentTracker
 from avwatch.media.decode import MediaReader
 from avwatch.media.source import open_input
-from avwatch.types import AudioBlock, DecodeIssue, Incident, MediaTime, Sample, StreamInfo, VideoFrame
+from avwatch.types import (
+    AudioBlock,
+    DecodeIssue,
+    Incident,
+    MediaTime,
+    Sample,
+    StreamInfo,
+    VideoFrame,
+)
 
 __all__ = ["CheckResult", "StreamAnalyzer", "check"]
 
@@ -73,7 +81,7 @@ class StreamAnalyzer:
         self.tracker = tracker or IncidentTracker(config.merge_gap_s)
         self.stats = DecodeStats()
         self.profile = profile
-        self.detector_seconds: Counter[str] = Counter()
+        self.detector_seconds: dict[str, float] = defaultdict(float)
 
     def feed(self, sample: Sample) -> None:
         stats = self.stats
@@ -94,8 +102,12 @@ class StreamAnalyzer:
         self.stats.issues[issue.kind] += 1
         if len(self.stats.first_issues) < 20:
             self.stats.first_issues.append(
-                {"time": round(issue.time, 3), "kind": issue.kind, "media": issue.media,
-                 "message": issue.message}
+                {
+                    "time": round(issue.time, 3),
+                    "kind": issue.kind,
+                    "media": issue.media,
+                    "message": issue.message,
+                }
             )
         for d in self.detectors:
             self._call(d, d.on_issue, issue)
@@ -172,8 +184,10 @@ def check(
         next_progress = 0.0
         end: MediaTime | None = None
         for sample in reader.samples():
-            if duration_s is not None and sample.time >= duration_s and not isinstance(
-                sample, DecodeIssue
+            if (
+                duration_s is not None
+                and sample.time >= duration_s
+                and not isinstance(sample, DecodeIssue)
             ):
                 end = duration_s
                 break

@@ -71,13 +71,19 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     else:
         table = Table(show_header=True, header_style="bold")
         for column in ("type", "start", "end", "duration", "severity", "details"):
-            table.add_column(column, justify="right" if column in ("start", "end", "duration") else "left")
+            table.add_column(
+                column, justify="right" if column in ("start", "end", "duration") else "left"
+            )
         for e in events:
             duration = "" if e["end"] is None else f"{e['end'] - e['start']:.3f}"
             details = ", ".join(f"{k}={v}" for k, v in e["details"].items())
             table.add_row(
-                e["type"], f"{e['start']:.3f}", "" if e["end"] is None else f"{e['end']:.3f}",
-                duration, e["severity"], details,
+                e["type"],
+                f"{e['start']:.3f}",
+                "" if e["end"] is None else f"{e['end']:.3f}",
+                duration,
+                e["severity"],
+                details,
             )
         console.print(table)
     loud = report["metrics"].get("loudness")

@@ -9,16 +9,19 @@ BS.1770 meter before the defects are applied.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import av
 import numpy as np
 import numpy.typing as npt
+from av.audio.stream import AudioStream
+from av.video.stream import VideoStream
 
 from avwatch.loudness import LoudnessMeter
 
@@ -28,8 +31,14 @@ Picture = Literal["moving", "dark", "static_ticker", "static_small_motion"]
 Sound = Literal["tone", "music", "speech", "none"]
 
 DEFECT_TYPES = (
-    "black", "freeze", "dropped_frames", "video_loss",
-    "silence", "clipping", "loudness", "audio_loss",
+    "black",
+    "freeze",
+    "dropped_frames",
+    "video_loss",
+    "silence",
+    "clipping",
+    "loudness",
+    "audio_loss",
 )
 
 
@@ -56,7 +65,7 @@ class ClipSpec:
     video_codec: str | None = "libx264"
     picture: Picture = "moving"
     noise_levels: float = 0.0
-    """Film-grain-like noise (std, 8-bit levels): makes the stream as costly to decode as real content."""
+    """Grain (std, 8-bit levels): makes the stream as costly to decode as real content."""
     interlaced: bool = False
     bitrate: int | None = None
     audio_codec: str | None = "aac"
@@ -98,7 +107,9 @@ def _pictures(spec: ClipSpec) -> Iterator[npt.NDArray[np.uint8]]:
     for i in range(math.ceil(spec.duration_s * fps)):
         t = i / fps
         if spec.picture == "moving":
-            img = 40 + 80 * (1 + np.sin(xx / 37 + t * 3.1)) * (0.6 + 0.4 * np.cos(yy / 23 - t * 1.7))
+            img = 40 + 80 * (1 + np.sin(xx / 37 + t * 3.1)) * (
+                0.6 + 0.4 * np.cos(yy / 23 - t * 1.7)
+            )
             cx, cy = int((0.5 + 0.4 * math.sin(t * 1.3)) * w), int((0.5 + 0.35 * math.cos(t)) * h)
             img[max(0, cy - 30) : cy + 30, max(0, cx - 40) : cx + 40] = 230
         elif spec.picture == "dark":
@@ -122,17 +133,17 @@ def _pictures(spec: ClipSpec) -> Iterator[npt.NDArray[np.uint8]]:
 
 # -- sound ---------------------------------------------------------------------------
 def _sound(spec: ClipSpec) -> npt.NDArray[np.float32]:
-    rate, n = spec.sample_rate, int(round(spec.duration_s * spec.sample_rate))
+    rate, n = spec.sample_rate, round(spec.duration_s * spec.sample_rate)
     t = np.arange(n) / rate
     rng = np.random.default_rng(spec.seed)
     if spec.sound == "tone":
         mono = np.sin(2 * np.pi * 1000 * t)
     elif spec.sound == "music":
         notes = [110, 220, 277.2, 329.6, 440, 659.3]
-        mono = sum(
-            (0.6 / (k + 1)) * np.sin(2 * np.pi * f * t + k) * (0.7 + 0.3 * np.sin(2 * np.pi * 0.5 * t + k))
-            for k, f in enumerate(notes)
-        )
+        mono = np.zeros(n)
+        for k, f in enumerate(notes):
+            swell = 0.7 + 0.3 * np.sin(2 * np.pi * 0.5 * t + k)
+            mono += (0.6 / (k + 1)) * np.sin(2 * np.pi * f * t + k) * swell
     else:  # speech-like: syllables of shaped noise and voiced buzz, with short pauses
         syllable = (np.sin(2 * np.pi * 4.0 * t) > -0.2) & (np.sin(2 * np.pi * 0.37 * t) > -0.7)
         voiced = np.sign(np.sin(2 * np.pi * 140 * t)) * 0.3 + rng.normal(0, 0.2, n)
@@ -163,15 +174,18 @@ def _layout(channels: int) -> str:
 def make_clip(path: str | Path, spec: ClipSpec) -> list[dict[str, Any]]:
     """Encode the clip to ``path`` (container from its extension); returns the truth events."""
     truth: list[dict[str, Any]] = []
-    video_defects = [d for d in spec.defects if d.type in ("black", "freeze", "dropped_frames", "video_loss")]
+    video_defects = [
+        d for d in spec.defects if d.type in ("black", "freeze", "dropped_frames", "video_loss")
+    ]
     audio_defects = [d for d in spec.defects if d not in video_defects]
     with av.open(str(path), "w") as out:
-        vstream = astream = None
+        vstream: VideoStream | None = None
+        astream: AudioStream | None = None
         if spec.video_codec:
-            vstream = out.add_stream(spec.video_codec, rate=spec.fps)
+            vstream = cast(VideoStream, out.add_stream(spec.video_codec, rate=spec.fps))
             vstream.width, vstream.height, vstream.pix_fmt = spec.width, spec.height, "yuv420p"
             vstream.time_base = 1 / spec.fps
-            options = {"g": str(round(2 * float(spec.fps)))}
+            options: dict[str, object] = {"g": str(round(2 * float(spec.fps)))}
             if spec.video_codec in ("libx264", "libx265"):
                 options["preset"] = "ultrafast"
             if spec.interlaced:
@@ -181,18 +195,31 @@ def make_clip(path: str | Path, spec: ClipSpec) -> list[dict[str, Any]]:
             if spec.bitrate:
                 vstream.bit_rate = spec.bitrate
         if spec.audio_codec:
-            astream = out.add_stream(spec.audio_codec, rate=spec.sample_rate)
+            astream = cast(AudioStream, out.add_stream(spec.audio_codec, rate=spec.sample_rate))
             astream.layout = _layout(spec.channels)
+        # Frames go to the muxer in time order, as a real encoder's would: the
+        # muxer's interleaving then matches what real files look like.
+        sources: list[Iterator[tuple[float, Any, Any]]] = []
         if vstream is not None:
-            truth += _encode_video(out, vstream, spec, video_defects)
+            sources.append(_video_frames(vstream, spec, video_defects, truth))
         if astream is not None:
-            truth += _encode_audio(out, astream, spec, audio_defects)
+            sources.append(_audio_frames(astream, spec, audio_defects, truth))
+        for _, stream, frame in heapq.merge(*sources, key=lambda item: item[0]):
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for stream in (vstream, astream):
+            if stream is not None:
+                for packet in stream.encode():
+                    out.mux(packet)
     return sorted(truth, key=lambda e: (e["start"], e["type"]))
 
 
-def _encode_video(out: Any, stream: Any, spec: ClipSpec, defects: list[Defect]) -> list[dict[str, Any]]:
+def _video_frames(
+    stream: Any, spec: ClipSpec, defects: list[Defect], truth: list[dict[str, Any]]
+) -> Iterator[tuple[float, Any, Any]]:
+    """(time, stream, frame) in time order; appends the video truth as it goes."""
     fps = float(spec.fps)
-    truth = [_truth(d) for d in defects if d.type in ("black", "freeze")]
+    truth += [_truth(d) for d in defects if d.type in ("black", "freeze")]
     frozen: npt.NDArray[np.uint8] | None = None
     skipped: list[int] = []
     chroma = np.full((spec.height // 2, spec.width), 128, np.uint8)
@@ -214,14 +241,12 @@ def _encode_video(out: Any, stream: Any, spec: ClipSpec, defects: list[Defect]) 
             luma = np.full_like(luma, 16)
         frame = av.VideoFrame.from_ndarray(np.concatenate([luma, chroma]), format="yuv420p")
         frame.pts = i
-        for packet in stream.encode(frame):
-            out.mux(packet)
-    for packet in stream.encode():
-        out.mux(packet)
-    return truth
+        yield t, stream, frame
 
 
-def _gap_truth(skipped: list[int], resumed: int, fps: float, defects: list[Defect]) -> dict[str, Any]:
+def _gap_truth(
+    skipped: list[int], resumed: int, fps: float, defects: list[Defect]
+) -> dict[str, Any]:
     start, end = skipped[0] / fps, resumed / fps
     kind = next(d.type for d in defects if d.start <= start < d.end)
     event: dict[str, Any] = {"type": kind, "start": start, "end": end, "details": {}}
@@ -230,12 +255,14 @@ def _gap_truth(skipped: list[int], resumed: int, fps: float, defects: list[Defec
     return event
 
 
-def _encode_audio(out: Any, stream: Any, spec: ClipSpec, defects: list[Defect]) -> list[dict[str, Any]]:
+def _audio_frames(
+    stream: Any, spec: ClipSpec, defects: list[Defect], truth: list[dict[str, Any]]
+) -> Iterator[tuple[float, Any, Any]]:
+    """(time, stream, frame) in time order; appends the audio truth."""
     rate = spec.sample_rate
     pcm = _sound(spec)
-    truth: list[dict[str, Any]] = []
     for d in defects:
-        a, b = int(round(d.start * rate)), int(round(d.end * rate))
+        a, b = round(d.start * rate), round(d.end * rate)
         if d.type == "silence":
             channel = d.params.get("channel")
             pcm[slice(None) if channel is None else channel, a:b] = 0
@@ -272,13 +299,11 @@ def _encode_audio(out: Any, stream: Any, spec: ClipSpec, defects: list[Defect]) 
         frame.sample_rate = rate
         frame.pts = pos
         frame.time_base = Fraction(1, rate)
-        for packet in stream.encode(frame):
-            out.mux(packet)
+        yield t, stream, frame
     if gap_start is not None:
-        truth.append({"type": "audio_loss", "start": gap_start, "end": spec.duration_s, "details": {}})
-    for packet in stream.encode():
-        out.mux(packet)
-    return truth
+        truth.append(
+            {"type": "audio_loss", "start": gap_start, "end": spec.duration_s, "details": {}}
+        )
 
 
 def _truth(defect: Defect, details: dict[str, Any] | None = None) -> dict[str, Any]:

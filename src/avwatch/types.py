@@ -20,6 +20,7 @@ __all__ = [
     "DecodeIssue",
     "DefectEvent",
     "Incident",
+    "IssueKind",
     "MediaKind",
     "MediaTime",
     "Sample",
@@ -112,7 +113,7 @@ class AudioBlock:
 
     @property
     def end(self) -> MediaTime:
-        return self.time + self.samples.shape[1] / self.sample_rate
+        return self.time + int(self.samples.shape[1]) / self.sample_rate
 
 
 IssueKind: TypeAlias = Literal[

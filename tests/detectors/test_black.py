@@ -1,12 +1,14 @@
-from avwatch.synth import Defect
 from conftest import assert_matches, of_type, run
+
+from avwatch.synth import Defect
 
 FRAME = 1 / 25
 
 
 def test_black_intervals_found_to_the_frame(make):
     path, truth = make(
-        "black", duration_s=10,
+        "black",
+        duration_s=10,
         defects=[Defect("black", 2.0, 2.12), Defect("black", 4.0, 5.0), Defect("black", 7.0, 9.0)],
     )
     result = run(path, ["black"])
@@ -14,7 +16,7 @@ def test_black_intervals_found_to_the_frame(make):
 
 
 def test_black_until_end_of_stream_is_closed_at_the_end(make):
-    path, truth = make("black_tail", duration_s=5, defects=[Defect("black", 3.0, 5.0)])
+    path, _ = make("black_tail", duration_s=5, defects=[Defect("black", 3.0, 5.0)])
     (incident,) = of_type(run(path, ["black"]), "black")
     assert abs(incident.start - 3.0) <= FRAME and abs(incident.end - 5.0) <= FRAME
 

@@ -1,5 +1,6 @@
-from avwatch.synth import Defect
 from conftest import of_type, run
+
+from avwatch.synth import Defect
 
 
 def test_clipping_after_aac_is_found(make):
@@ -22,7 +23,11 @@ def test_loud_clean_music_is_not_clipping(make):
 
 def test_clipping_in_pcm_without_a_codec(make):
     path, truth = make(
-        "clipped_pcm", suffix=".mkv", duration_s=6, video_codec=None, audio_codec="pcm_s16le",
+        "clipped_pcm",
+        suffix=".mkv",
+        duration_s=6,
+        video_codec=None,
+        audio_codec="pcm_s16le",
         defects=[Defect("clipping", 2.0, 4.0)],
     )
     (expected,) = [t for t in truth if t["type"] == "clipping"]

@@ -1,7 +1,7 @@
 import pytest
+from conftest import assert_matches, of_type, run
 
 from avwatch.synth import Defect
-from conftest import assert_matches, of_type, run
 
 FRAME = 1 / 25
 
@@ -9,7 +9,9 @@ FRAME = 1 / 25
 def test_freeze_of_noisy_content_is_found_to_the_frame(make):
     # Grain makes the encoder refine the repeated picture over several frames (MEDIA.md trap 3).
     path, truth = make(
-        "freeze", duration_s=14, noise_levels=3,
+        "freeze",
+        duration_s=14,
+        noise_levels=3,
         defects=[Defect("freeze", 3.0, 6.0), Defect("freeze", 9.0, 12.5)],
     )
     assert_matches(of_type(run(path, ["freeze"]), "freeze"), truth, "freeze", FRAME + 0.002)

@@ -1,12 +1,16 @@
-from avwatch.synth import Defect
 from conftest import assert_matches, of_type, run
+
+from avwatch.synth import Defect
 
 AUDIO_TOLERANCE_S = 0.020
 
 
 def test_silence_of_all_channels(make):
     path, truth = make(
-        "silence", duration_s=12, video_codec=None, sound="speech",
+        "silence",
+        duration_s=12,
+        video_codec=None,
+        sound="speech",
         defects=[Defect("silence", 2.0, 4.5), Defect("silence", 7.3, 11.0)],
     )
     found = of_type(run(path, ["silence"]), "silence")
@@ -15,8 +19,10 @@ def test_silence_of_all_channels(make):
 
 
 def test_one_dead_channel_of_a_stereo_pair(make):
-    path, truth = make(
-        "silence_right", duration_s=8, video_codec=None,
+    path, _ = make(
+        "silence_right",
+        duration_s=8,
+        video_codec=None,
         defects=[Defect("silence", 2.0, 6.0, {"channel": 1})],
     )
     (incident,) = of_type(run(path, ["silence"]), "silence")
@@ -32,14 +38,19 @@ def test_quiet_speech_is_not_silence(make):
 
 
 def test_silence_shorter_than_minimum_is_ignored(make):
-    path, _ = make("silence_short", duration_s=5, video_codec=None, defects=[Defect("silence", 2, 3.5)])
+    path, _ = make(
+        "silence_short", duration_s=5, video_codec=None, defects=[Defect("silence", 2, 3.5)]
+    )
     assert of_type(run(path, ["silence"]), "silence") == []
 
 
 def test_lfe_is_not_a_dead_channel(make):
     # 5.1 with a silent LFE channel is normal programme.
     path, _ = make(
-        "surround_silent_lfe", duration_s=5, video_codec=None, channels=6,
+        "surround_silent_lfe",
+        duration_s=5,
+        video_codec=None,
+        channels=6,
         defects=[Defect("silence", 0.0, 5.0, {"channel": 3})],
     )
     assert of_type(run(path, ["silence"]), "silence") == []

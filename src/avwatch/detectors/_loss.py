@@ -53,7 +53,14 @@ class LossDetector(Detector[LossConfig]):
         return max(self.config.min_gap_s, self.config.skew_tolerance_s)
 
     def _watched(self, start: MediaTime, end: MediaTime) -> None:
-        if not self.open and start - self.watched_end >= self._gap_threshold():
+        gap = start - self.watched_end
+        if self.open and gap < self._gap_threshold():
+            # Opened because the other kind ran ahead, but this data was only late
+            # (a decoder holds frames until the next packet): the loss starts later.
+            self.watched_end = max(self.watched_end, end)
+            self.emit(self.type, "start", self.watched_end, Severity.CRITICAL)
+            return
+        if not self.open and gap >= self._gap_threshold():
             self.emit(self.type, "start", self.watched_end, Severity.CRITICAL)
             self.open = True
         if self.open:

@@ -71,16 +71,16 @@ class Detector(Generic[ConfigT]):
         self.events: list[DefectEvent] = []
         self.metrics: dict[str, list[tuple[MediaTime, float]]] = {}
 
-    def on_video(self, frame: VideoFrame) -> None:  # noqa: B027 - optional hook
+    def on_video(self, frame: VideoFrame) -> None:
         """Called for each video frame, in presentation order."""
 
-    def on_audio(self, block: AudioBlock) -> None:  # noqa: B027 - optional hook
+    def on_audio(self, block: AudioBlock) -> None:
         """Called for each audio block, in PTS order."""
 
-    def on_issue(self, issue: DecodeIssue) -> None:  # noqa: B027 - optional hook
+    def on_issue(self, issue: DecodeIssue) -> None:
         """Called for decoder trouble (errors, discontinuities)."""
 
-    def flush(self, end: MediaTime) -> None:  # noqa: B027 - optional hook
+    def flush(self, end: MediaTime) -> None:
         """End of stream (or reconnect): close open intervals at ``end`` at the latest."""
 
     def summary(self) -> dict[str, Any]:
@@ -148,8 +148,11 @@ class RunTracker:
     ) -> tuple[tuple[str, MediaTime], ...]:
         """Feed one sample spanning [start, end); returns the ("start"|"end", time) changes."""
         changes: tuple[tuple[str, MediaTime], ...] = ()
-        if self.start is not None and start - self.last_active_end > self.end_hold_s + 1e-9:
-            changes = self._close()
+        if self.start is not None:
+            # Over the hold: a PTS gap before this sample, or inactive for long enough.
+            idle_until = start if active else end
+            if idle_until - self.last_active_end > self.end_hold_s + 1e-9:
+                changes = self._close()
         if active:
             if self.start is None:
                 self.start = start

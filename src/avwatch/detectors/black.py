@@ -51,7 +51,7 @@ class BlackDetector(Detector[BlackConfig]):
     def on_video(self, frame: VideoFrame) -> None:
         dark = frame.luma <= self.level
         ratio = np.count_nonzero(dark) / dark.size
-        black = ratio >= self.config.picture_black_ratio and (
+        black = bool(ratio >= self.config.picture_black_ratio) and (
             float(frame.luma[dark].std()) <= self.config.max_spread_levels
         )
         self.record("black_ratio", frame.time, ratio)

@@ -23,7 +23,10 @@ class ClippingConfig(DetectorConfig):
         -0.5, ge=-6.0, le=0.0, description="A sample at or above this level counts as clipped."
     )
     min_samples_per_window: int = Field(
-        4, ge=1, le=480, description="Clipped samples in one 10 ms window (one channel) that "
+        4,
+        ge=1,
+        le=480,
+        description="Clipped samples in one 10 ms window (one channel) that "
         "make the window clipped.",
     )
     end_hold_s: float = Field(

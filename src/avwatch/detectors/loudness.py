@@ -32,8 +32,9 @@ PRESETS: dict[str, tuple[float, float]] = {
 
 class LoudnessConfig(DetectorConfig):
     preset: Literal["ebu_r128", "atsc_a85"] = Field(
-        "ebu_r128", description="Target and true-peak ceiling: EBU R128 (-23 LUFS, -1 dBTP) "
-        "or ATSC A/85 (-24 LKFS, -2 dBTP)."
+        "ebu_r128",
+        description="Target and true-peak ceiling: EBU R128 (-23 LUFS, -1 dBTP) "
+        "or ATSC A/85 (-24 LKFS, -2 dBTP).",
     )
     target_lufs: float | None = Field(
         None, ge=-60.0, le=0.0, description="Programme loudness target; default from preset."
@@ -48,13 +49,19 @@ class LoudnessConfig(DetectorConfig):
         10.0, ge=0.5, le=3600.0, description="How long short-term must stay off target."
     )
     integrated_tolerance_lu: float = Field(
-        1.0, ge=0.1, le=30.0, description="Allowed programme (integrated) deviation, EBU R128's ±1 LU."
+        1.0,
+        ge=0.1,
+        le=30.0,
+        description="Allowed programme (integrated) deviation, EBU R128's ±1 LU.",
     )
     min_programme_s: float = Field(
         30.0, ge=3.0, le=86400.0, description="Programme checks run only on this much audio."
     )
     ignore_below_lufs: float = Field(
-        -50.0, ge=-70.0, le=-20.0, description="Quieter than this is the silence detector's business."
+        -50.0,
+        ge=-70.0,
+        le=-20.0,
+        description="Quieter than this is the silence detector's business.",
     )
 
     @model_validator(mode="after")
@@ -84,6 +91,7 @@ class LoudnessDetector(Detector[LoudnessConfig]):
         # Momentary readings of the last short-term window, to date a change precisely.
         self.recent: deque[tuple[MediaTime, float]] = deque(maxlen=30)
         self.direction = 0
+        self.extreme: float | None = None
         self.last_end: MediaTime | None = None
         self.first_time: MediaTime | None = None
         self.audio_seconds = 0.0
@@ -117,7 +125,8 @@ class LoudnessDetector(Detector[LoudnessConfig]):
         # Short-term lags a change by up to 3 s; date the run by the momentary
         # readings still off target in the same direction (within tol / 2).
         off_times = [
-            t for t, m in self.recent
+            t
+            for t, m in self.recent
             if m != -math.inf and (m - self.target) * self.direction > tol / 2
         ]
         if active and self.run.start is None:
@@ -131,17 +140,39 @@ class LoudnessDetector(Detector[LoudnessConfig]):
             changes = self.run.update(True, end - 0.1, off_times[-1] if off_times else end)
         else:
             changes = self.run.update(False, end - 0.1, end)
+        if active:
+            self.extreme = (
+                short_term
+                if self.extreme is None
+                else (
+                    max(self.extreme, short_term)
+                    if self.direction > 0
+                    else min(self.extreme, short_term)
+                )
+            )
         if changes:
-            self._emit(changes, measure="short_term", lufs=round(short_term, 1))
+            # "lufs" is the furthest short-term reading of the run so far.
+            self._emit(
+                changes,
+                measure="short_term",
+                lufs=round(short_term if self.extreme is None else self.extreme, 1),
+            )
+        if self.run.start is None:
+            self.extreme = None
 
     def _emit(self, changes: Any, **details: Any) -> None:
         self.emit_changes(
-            changes, "loudness", Severity.WARNING, details["measure"], target_lufs=self.target,
+            changes,
+            "loudness",
+            Severity.WARNING,
+            details["measure"],
+            target_lufs=self.target,
             **details,
         )
 
     def flush(self, end: MediaTime) -> None:
-        self._emit(self.run.flush(), measure="short_term")
+        if self.extreme is not None:
+            self._emit(self.run.flush(), measure="short_term", lufs=round(self.extreme, 1))
         if self.audio_seconds < self.config.min_programme_s or self.first_time is None:
             return
         start = self.first_time

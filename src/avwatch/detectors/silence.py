@@ -28,7 +28,9 @@ class SilenceConfig(DetectorConfig):
         2.0, ge=0.02, le=3600.0, description="Shortest silence reported (FFmpeg's default too)."
     )
     per_channel: bool = Field(True, description="Also report a single silent channel.")
-    ignore_lfe: bool = Field(True, description="Leave the LFE channel out of the per-channel check.")
+    ignore_lfe: bool = Field(
+        True, description="Leave the LFE channel out of the per-channel check."
+    )
 
 
 class SilenceDetector(Detector[SilenceConfig]):

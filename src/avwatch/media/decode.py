@@ -27,6 +27,7 @@ from avwatch.types import (
     AudioBlock,
     AudioInfo,
     DecodeIssue,
+    IssueKind,
     MediaKind,
     PcmBlock,
     Sample,
@@ -109,17 +110,21 @@ class MediaReader:
                 analysis_height=height,
             )
             self._frame_duration = 1.0 / fps if fps else 0.04
-            self._clocks["video"] = PtsClock(self.video.time_base or Fraction(1, 90000), wraps=wraps)
-        if self.audio is not None:
-            ctx = self.audio.codec_context
-            audio_info = AudioInfo(
-                codec=ctx.name,
-                sample_rate=ctx.sample_rate,
-                channels=ctx.channels,
-                layout=ctx.layout.name,
-                channel_names=tuple(c.name for c in ctx.layout.channels),
+            self._clocks["video"] = PtsClock(
+                self.video.time_base or Fraction(1, 90000), wraps=wraps
             )
-            self._clocks["audio"] = PtsClock(self.audio.time_base or Fraction(1, 90000), wraps=wraps)
+        if self.audio is not None:
+            actx = self.audio.codec_context
+            audio_info = AudioInfo(
+                codec=actx.name,
+                sample_rate=actx.sample_rate,
+                channels=actx.channels,
+                layout=actx.layout.name,
+                channel_names=tuple(c.name for c in actx.layout.channels),
+            )
+            self._clocks["audio"] = PtsClock(
+                self.audio.time_base or Fraction(1, 90000), wraps=wraps
+            )
         duration = container.duration / av.time_base if container.duration else None
         self.info = StreamInfo(
             source=source,
@@ -159,12 +164,14 @@ class MediaReader:
         yield from self._release_preroll(force=True)
 
     # -- internals ------------------------------------------------------------------
-    def _decode(self, packet: av.Packet) -> Iterator[Sample]:
+    def _decode(self, packet: av.Packet[Any]) -> Iterator[Sample]:
         kind: MediaKind = "video" if packet.stream is self.video else "audio"
         try:
             frames = packet.decode()
         except (av.error.FFmpegError, ValueError) as exc:
-            yield from self._place(DecodeIssue(self._last_time[kind], "decode_error", kind, _reason(exc)))
+            yield from self._place(
+                DecodeIssue(self._last_time[kind], "decode_error", kind, _reason(exc))
+            )
             return
         for frame in frames:
             yield from self._frame(kind, frame)
@@ -187,11 +194,8 @@ class MediaReader:
             duration_ticks = round(self._frame_duration / clock.time_base)
         else:
             duration_ticks = round(frame.samples / frame.sample_rate / clock.time_base)
-        if frame.pts is None:
-            # No timestamp: assume it follows the previous sample of its kind.
-            pts = (clock.last_pts or 0) + clock.last_duration
-        else:
-            pts = frame.pts
+        # No timestamp: assume it follows the previous sample of its kind.
+        pts = frame.pts if frame.pts is not None else (clock.last_pts or 0) + clock.last_duration
         seconds, jump = clock.seconds(pts, duration_ticks)
         if jump is not None:
             rel = seconds - (self.t0 or 0.0)
@@ -247,7 +251,7 @@ class MediaReader:
             kind: MediaKind | None = (
                 "video" if name == video_codec else "audio" if self.info.audio else None
             )
-            issue_kind = "concealment" if "concealing" in message else "decode_error"
+            issue_kind: IssueKind = "concealment" if "concealing" in message else "decode_error"
             time = self._last_time[kind] if kind else self._last_time_any()
             yield from self._place(DecodeIssue(time, issue_kind, kind, message.strip()))
 

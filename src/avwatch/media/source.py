@@ -56,7 +56,9 @@ def open_input(
         )
     options = dict(_SCHEME_OPTIONS.get(scheme, {}))
     try:
-        container = av.open(url, mode="r", options=options, timeout=(open_timeout_s, read_timeout_s))
+        container = av.open(
+            url, mode="r", options=options, timeout=(open_timeout_s, read_timeout_s)
+        )
     except av.error.FileNotFoundError as exc:
         raise InputNotFound(f"{url}: not found ({exc.strerror})") from exc
     except av.error.InvalidDataError as exc:

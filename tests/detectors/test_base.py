@@ -1,0 +1,78 @@
+"""The detector contract, checked on every registered detector, and the run tracker."""
+
+import typing
+
+import pytest
+
+from avwatch.detectors.base import RunTracker, available_detectors
+from avwatch.types import StreamInfo
+
+UNIT_SUFFIXES = ("_s", "_ms", "_db", "_dbfs", "_dbtp", "_lufs", "_lu", "_ratio", "_levels")
+DETECTORS = available_detectors()
+
+
+def test_builtins_are_registered_through_entry_points():
+    assert set(DETECTORS) >= {
+        "black",
+        "freeze",
+        "silence",
+        "clipping",
+        "loudness",
+        "dropped_frames",
+        "video_loss",
+        "audio_loss",
+    }
+
+
+@pytest.mark.parametrize("key", sorted(DETECTORS))
+def test_every_option_has_default_description_and_unit(key):
+    cls = DETECTORS[key]
+    assert cls.key == key and cls.needs and cls.emits and cls.description
+    assert cls.Config.model_config.get("extra") == "forbid"
+    for name, field in cls.Config.model_fields.items():
+        assert field.description, f"{key}.{name} has no description"
+        assert not field.is_required(), f"{key}.{name} has no default"
+        annotation = typing.get_args(field.annotation) or (field.annotation,)
+        if float in annotation:
+            assert name.endswith(UNIT_SUFFIXES), f"{key}.{name} has no unit suffix"
+            assert field.metadata, f"{key}.{name} has no bounds"
+
+
+@pytest.mark.parametrize("key", sorted(DETECTORS))
+def test_flush_on_an_empty_stream_emits_nothing(key):
+    from avwatch.types import AudioInfo, VideoInfo
+
+    info = StreamInfo(
+        "x",
+        "test",
+        None,
+        VideoInfo("h264", 64, 36, 25.0, "yuv420p", 64, 36),
+        AudioInfo("aac", 48000, 2, "stereo", ("FL", "FR")),
+    )
+    detector = DETECTORS[key](DETECTORS[key].Config(), info)
+    detector.flush(0.0)
+    assert detector.events == []
+
+
+def test_run_tracker_reports_back_dated_start_after_min_duration():
+    run = RunTracker(min_duration_s=1.0)
+    assert run.update(True, 0.0, 0.5) == ()
+    assert run.update(True, 0.5, 1.0) == (("start", 0.0),)
+    assert run.update(True, 1.0, 1.5) == ()
+    assert run.update(False, 1.5, 2.0) == (("end", 1.5),)
+
+
+def test_run_tracker_hysteresis_bridges_short_dropouts():
+    run = RunTracker(min_duration_s=0.0, end_hold_s=0.3)
+    assert run.update(True, 0.0, 0.1) == (("start", 0.0),)
+    assert run.update(False, 0.1, 0.2) == ()
+    assert run.update(True, 0.2, 0.3) == ()
+    assert run.update(False, 0.3, 0.5) == ()
+    assert run.update(False, 0.5, 0.7) == (("end", 0.3),)
+
+
+def test_run_tracker_pts_gap_ends_a_run_and_short_runs_vanish():
+    run = RunTracker(min_duration_s=1.0)
+    run.update(True, 0.0, 0.5)
+    assert run.update(True, 5.0, 5.5) == ()  # the first run never reached 1 s
+    assert run.flush() == ()

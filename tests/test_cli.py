@@ -1,0 +1,175 @@
+"""The `avwatch` command as a user runs it: exit codes, reports, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from avwatch.cli import main
+from avwatch.synth import Defect
+
+
+def avwatch(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "avwatch.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_check_json_report_follows_the_contract(make, tmp_path, capsys):
+    path, _ = make("cli_clip", duration_s=6, defects=[Defect("black", 2.0, 3.0)])
+    out = tmp_path / "report.json"
+    assert main(["check", str(path), "--json", "-o", str(out)]) == 1
+    printed = json.loads(capsys.readouterr().out)
+    written = json.loads(out.read_text())
+    assert printed == written
+    assert set(printed) == {"source", "avwatch_version", "media", "events", "metrics"}
+    assert printed["media"]["video"]["width"] == 320
+    assert printed["media"]["audio"]["channels"] == 2
+    assert printed["media"]["duration_s"] == pytest.approx(6.0, abs=0.05)
+    (event,) = printed["events"]
+    assert event["type"] == "black" and event["detector"] == "black"
+    assert event["start"] == pytest.approx(2.0, abs=0.04) and event["severity"] == "error"
+
+
+def test_clean_clip_exits_zero(make, capsys):
+    path, _ = make("cli_clean", duration_s=4)
+    assert main(["check", str(path)]) == 0
+    assert "no defects found" in capsys.readouterr().out
+
+
+def test_fail_on_threshold(make):
+    path, _ = make("cli_drop", duration_s=4, defects=[Defect("dropped_frames", 2.0, 2.08)])
+    assert main(["check", str(path), "--fail-on", "warning"]) == 1
+    assert main(["check", str(path), "--fail-on", "error"]) == 0
+
+
+def test_duration_limits_the_window(make, capsys):
+    path, _ = make("cli_black_late", duration_s=6, defects=[Defect("black", 4.0, 5.0)])
+    assert main(["check", str(path), "--duration", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["media"]["duration_s"] == pytest.approx(3.0)
+
+
+def test_detector_selection_and_config_file(make, tmp_path, capsys):
+    path, _ = make("cli_freeze", duration_s=5, defects=[Defect("freeze", 1.0, 2.5)])
+    config = tmp_path / "avwatch.yaml"
+    config.write_text("detectors:\n  freeze:\n    min_duration_s: 1.0\n")
+    assert (
+        main(["check", str(path), "--detectors", "freeze", "--config", str(config), "--json"]) == 1
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert [e["type"] for e in report["events"]] == ["freeze"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["check", "/no/such/file.ts"], "no such file"),
+        (["check", "--detectors", "blak", "{clip}"], "unknown detector 'blak'"),
+        (["check", "--config", "{bad_config}", "{clip}"], "min_duration_s"),
+        (["check", "--config", "{typo_config}", "{clip}"], "Extra inputs are not permitted"),
+        (["check", "{garbage}"], "not a media file"),
+        (["check", "{truncated}"], "not a media file"),
+    ],
+    ids=[
+        "missing",
+        "unknown-detector",
+        "out-of-bounds",
+        "typo-in-config",
+        "garbage",
+        "truncated-mp4",
+    ],
+)
+def test_unusable_input_is_one_line_and_exit_2(make, tmp_path, args, message):
+    clip, _ = make("cli_clean", duration_s=4)
+    files = {
+        "clip": str(clip),
+        "bad_config": tmp_path / "bad.yaml",
+        "typo_config": tmp_path / "typo.yaml",
+        "garbage": tmp_path / "garbage.mp4",
+        "truncated": tmp_path / "truncated.mp4",
+    }
+    files["bad_config"].write_text("detectors:\n  black:\n    min_duration_s: -1\n")
+    files["typo_config"].write_text("detectors:\n  black:\n    min_duraton_s: 1\n")
+    files["garbage"].write_bytes(b"\x00garbage" * 5000)
+    files["truncated"].write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+    result = avwatch(*(a.format(**files) for a in args))
+    assert result.returncode == 2, result
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_truncated_transport_stream_is_checked_up_to_the_cut(make, tmp_path, capsys):
+    clip, _ = make("cli_ts", suffix=".ts", duration_s=6)
+    cut = tmp_path / "cut.ts"
+    cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2 + 77])  # mid-packet
+    main(["check", str(cut), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert 2.0 < report["media"]["duration_s"] < 4.5
+
+
+@pytest.mark.parametrize(
+    ("fields", "skipped"),
+    [({"video_codec": None}, "black"), ({"audio_codec": None}, "silence")],
+    ids=["audio-only", "video-only"],
+)
+def test_file_without_audio_or_video(make, fields, skipped, capsys):
+    path, _ = make(
+        "only_" + ("audio" if fields.get("video_codec", 1) is None else "video"),
+        duration_s=4,
+        **fields,
+    )
+    assert main(["check", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert skipped in report["metrics"]["skipped_detectors"]
+
+
+def test_detectors_lists_options_with_bounds(capsys):
+    assert main(["detectors"]) == 0
+    out = capsys.readouterr().out
+    for key in (
+        "black",
+        "freeze",
+        "silence",
+        "clipping",
+        "loudness",
+        "dropped_frames",
+        "video_loss",
+        "audio_loss",
+    ):
+        assert key in out
+    assert "threshold_dbfs = -60.0" in out and ">=-120.0" in out
+
+
+def test_synth_writes_truth(tmp_path):
+    out, truth = tmp_path / "demo.ts", tmp_path / "truth.json"
+    result = avwatch(
+        "synth",
+        str(out),
+        "--duration",
+        "3",
+        "--size",
+        "160x90",
+        "--defect",
+        "black:1-2",
+        "--truth",
+        str(truth),
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(truth.read_text())["events"][0] == {
+        "type": "black",
+        "start": 1.0,
+        "end": 2.0,
+        "details": {},
+    }
+    bad = avwatch("synth", str(out), "--defect", "blue:1-2")
+    assert bad.returncode == 2 and "type must be one of" in bad.stderr
+
+
+def test_bench_throughput_reports_ratio(make, capsys):
+    path, _ = make("cli_bench", duration_s=3)
+    assert main(["bench", "throughput", str(path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["frames"] == 75
+    assert 0 < result["pipeline_to_decode_ratio"] <= 1.5
+    assert set(result["detector_share_of_pipeline_cpu"]) >= {"black", "freeze", "loudness"}

@@ -1,0 +1,51 @@
+import pytest
+
+from avwatch.config import EngineConfig, load_config, merge_overrides
+from avwatch.errors import ConfigError
+from avwatch.pipeline import StreamAnalyzer
+from avwatch.types import AudioInfo, StreamInfo
+
+
+def test_no_file_means_defaults():
+    assert load_config(None) == EngineConfig()
+
+
+def test_empty_file_means_defaults(tmp_path):
+    path = tmp_path / "empty.yaml"
+    path.write_text("")
+    assert load_config(path) == EngineConfig()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("analysis_width: 10\n", "analysis_width"),
+        ("[1, 2]\n", "must be a mapping"),
+        ("detectors: {black: {min_duration_s: [\n", "not valid YAML"),
+        ("colour: blue\n", "colour"),
+    ],
+    ids=["out-of-bounds", "not-a-mapping", "bad-yaml", "unknown-key"],
+)
+def test_bad_config_is_a_clear_error(tmp_path, text, message):
+    path = tmp_path / "avwatch.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_unknown_detector_in_config_is_an_error():
+    info = StreamInfo("x", "t", None, None, AudioInfo("aac", 48000, 2, "stereo", ("FL", "FR")))
+    with pytest.raises(ConfigError, match="unknown detectors: blak"):
+        StreamAnalyzer(info, EngineConfig(detectors={"blak": {}}))
+
+
+def test_merge_overrides_is_deep():
+    base = {"black": {"min_duration_s": 1.0, "picture_black_ratio": 0.9}, "freeze": {}}
+    merged = merge_overrides(base, {"black": {"min_duration_s": 2.0}})
+    assert merged == {"black": {"min_duration_s": 2.0, "picture_black_ratio": 0.9}, "freeze": {}}
+    assert base["black"]["min_duration_s"] == 1.0
