@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("source")
     t.add_argument("--config", metavar="FILE")
     t.add_argument("--detectors", metavar="LIST")
+    t.add_argument("--repeat", type=int, default=3, help="runs per stage; the best counts")
     t.add_argument("--json", action="store_true")
     return parser
 
@@ -238,7 +239,9 @@ def _synth(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from avwatch.bench import throughput
 
-    result = throughput(args.source, load_config(args.config), _keys(args.detectors))
+    result = throughput(
+        args.source, load_config(args.config), _keys(args.detectors), repeat=max(1, args.repeat)
+    )
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
         return EXIT_OK

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from avwatch.detectors._windows import windows
+from avwatch.detectors._windows import per_window, runs, window_edges
 from avwatch.detectors.base import Detector, DetectorConfig, RunTracker
 from avwatch.types import AudioBlock, MediaTime, Severity, StreamInfo
 
@@ -52,17 +52,19 @@ class ClippingDetector(Detector[ClippingConfig]):
         self.clipped_windows = 0
 
     def on_audio(self, block: AudioBlock) -> None:
-        hot = np.abs(block.samples) >= self.level
+        magnitude = np.abs(block.samples)
+        hot = magnitude >= self.level
         if not hot.any():  # the common case: nothing near full scale in the block
             changes = self.run.update(False, block.time, block.end)
         else:
-            self.peak = max(self.peak, float(np.abs(block.samples).max()))
+            self.peak = max(self.peak, float(magnitude.max()))
+            size, edges = window_edges(block)
+            counts = per_window(hot, size, "sum").max(axis=0)
+            clipped = counts >= self.config.min_samples_per_window
+            self.clipped_windows += int(clipped.sum())
             changes = ()
-            for start, end, samples in windows(block):
-                counts = np.count_nonzero(np.abs(samples) >= self.level, axis=1)
-                clipped = int(counts.max()) >= self.config.min_samples_per_window
-                self.clipped_windows += clipped
-                changes += self.run.update(clipped, start, end)
+            for active, start, end in runs(clipped, edges):
+                changes += self.run.update(active, start, end)
         if changes:
             self.emit_changes(changes, "clipping", Severity.WARNING)
 

@@ -1,11 +1,12 @@
 """Silence: the whole programme, or one channel of it, goes quiet.
 
-Metric: the RMS level of each channel per 10 ms window, in dBFS. Silence of
-all channels is a ``silence`` event with ``channels: "all"``; one dead channel
-while the others carry sound (a broken leg of a stereo pair) is a ``silence``
-event naming that channel. LFE is ignored by default: it is legitimately quiet
-most of the time. A programme mixed low is a loudness problem, not silence
-(MEDIA.md trap 7): the threshold is far below any real programme level.
+Metric: the RMS level of each channel per 10 ms window, in dBFS (recorded as
+``level_dbfs``, the loudest channel, once per block). Silence of all channels
+is a ``silence`` event with ``channels: "all"``; one dead channel while the
+others carry sound (a broken leg of a stereo pair) is a ``silence`` event
+naming that channel. LFE is ignored by default: it is legitimately quiet most
+of the time. A programme mixed low is a loudness problem, not silence (MEDIA.md
+trap 7): the threshold is far below any real programme level.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 import numpy as np
 from pydantic import Field
 
-from avwatch.detectors._windows import windows
+from avwatch.detectors._windows import BoolArray, per_window, runs, window_edges
 from avwatch.detectors.base import Detector, DetectorConfig, RunTracker
 from avwatch.types import AudioBlock, MediaTime, Severity, StreamInfo
 
@@ -44,7 +45,7 @@ class SilenceDetector(Detector[SilenceConfig]):
         super().__init__(config, info)
         assert info.audio is not None
         self.names = info.audio.channel_names
-        self.threshold_ms = 10 ** (config.threshold_dbfs / 10)  # mean-square power
+        self.threshold_power = 10 ** (config.threshold_dbfs / 10)  # mean square
         self.all_run = RunTracker(config.min_duration_s)
         self.channel_runs = {
             i: RunTracker(config.min_duration_s)
@@ -55,20 +56,21 @@ class SilenceDetector(Detector[SilenceConfig]):
         }
 
     def on_audio(self, block: AudioBlock) -> None:
-        for start, end, samples in windows(block):
-            power = np.einsum("ij,ij->i", samples, samples) / samples.shape[1]
-            silent = power <= self.threshold_ms
-            all_silent = bool(silent.all())
-            loudest = float(power.max())
-            self.record("level_dbfs", start, 10 * math.log10(loudest) if loudest > 0 else -120.0)
-            changes = self.all_run.update(all_silent, start, end)
+        size, edges = window_edges(block)
+        power = per_window(np.square(block.samples), size, "mean")
+        silent = power <= self.threshold_power
+        all_silent: BoolArray = np.asarray(silent.all(axis=0))
+        loudest = float(power.max())
+        self.record("level_dbfs", block.time, 10 * math.log10(loudest) if loudest > 0 else -120.0)
+        for active, start, end in runs(all_silent, edges):
+            changes = self.all_run.update(active, start, end)
             if changes:
                 self.emit_changes(changes, "silence", Severity.ERROR, "all", channels="all")
-            for i, run in self.channel_runs.items():
-                dead_alone = bool(silent[i]) and not all_silent
-                changes = run.update(dead_alone, start, end)
+        for i, run in self.channel_runs.items():
+            name = self.names[i]
+            for active, start, end in runs(silent[i] & ~all_silent, edges):
+                changes = run.update(active, start, end)
                 if changes:
-                    name = self.names[i]
                     self.emit_changes(changes, "silence", Severity.ERROR, name, channels=[name])
 
     def flush(self, end: MediaTime) -> None:

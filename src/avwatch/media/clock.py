@@ -34,6 +34,7 @@ class PtsClock:
         max_backstep_s: float = 1.0,
     ) -> None:
         self.time_base = time_base
+        self.seconds_per_tick = float(time_base)  # float maths: Fraction is slow per frame
         self.wraps = wraps
         self.max_gap_ticks = int(max_gap_s / time_base)
         self.max_backstep_ticks = int(max_backstep_s / time_base)
@@ -61,4 +62,4 @@ class PtsClock:
                 event = "discontinuity"
         self.last_pts = pts
         self.last_duration = duration_ticks
-        return float((pts + self.offset) * self.time_base), event
+        return (pts + self.offset) * self.seconds_per_tick, event

@@ -21,6 +21,7 @@ import av.logging
 import av.stream
 import av.video.frame
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from avwatch.media.clock import PtsClock
 from avwatch.types import (
@@ -28,6 +29,7 @@ from avwatch.types import (
     AudioInfo,
     DecodeIssue,
     IssueKind,
+    LumaPlane,
     MediaKind,
     PcmBlock,
     Sample,
@@ -87,6 +89,7 @@ class MediaReader:
         source: str,
         *,
         analysis_width: int = DEFAULT_ANALYSIS_WIDTH,
+        audio_block_s: float = 0.1,
     ) -> None:
         self.container = container
         self.video = container.streams.video[0] if container.streams.video else None
@@ -133,9 +136,16 @@ class MediaReader:
             video=video_info,
             audio=audio_info,
         )
+        # One scaler for the whole stream: libswscale's context is built once and
+        # reused (frame.reformat() would rebuild it for every new frame, ~3 ms at 1080p).
+        self._scaler = VideoReformatter()
         self.t0: float | None = None
         self._last_time: dict[MediaKind, float] = {"video": 0.0, "audio": 0.0}
         self._preroll: list[tuple[float, Any]] = []
+        self.audio_block_s = audio_block_s
+        self._audio_pending: list[tuple[float, PcmBlock]] = []
+        self._audio_pending_end = 0.0
+        self._audio_rate = 0
 
     # -- public ---------------------------------------------------------------------
     def samples(self) -> Iterator[Sample]:
@@ -161,6 +171,7 @@ class MediaReader:
                 if libav_logs:
                     yield from self._log_issues(libav_logs)
             yield from self._log_issues(libav_logs)
+        yield from self._flush_audio()
         yield from self._release_preroll(force=True)
 
     # -- internals ------------------------------------------------------------------
@@ -191,9 +202,9 @@ class MediaReader:
     def _frame(self, kind: MediaKind, frame: Any) -> Iterator[Sample]:
         clock = self._clocks[kind]
         if kind == "video":
-            duration_ticks = round(self._frame_duration / clock.time_base)
+            duration_ticks = round(self._frame_duration / clock.seconds_per_tick)
         else:
-            duration_ticks = round(frame.samples / frame.sample_rate / clock.time_base)
+            duration_ticks = round(frame.samples / frame.sample_rate / clock.seconds_per_tick)
         # No timestamp: assume it follows the previous sample of its kind.
         pts = frame.pts if frame.pts is not None else (clock.last_pts or 0) + clock.last_duration
         seconds, jump = clock.seconds(pts, duration_ticks)
@@ -202,21 +213,57 @@ class MediaReader:
             yield from self._place(DecodeIssue(rel, jump, kind, f"{kind} PTS {jump}"))
         if kind == "video":
             assert self.info.video is not None
-            luma = frame.reformat(
+            luma: LumaPlane = self._scaler.reformat(
+                frame,
                 width=self.info.video.analysis_width,
                 height=self.info.video.analysis_height,
                 format="gray",
                 interpolation="AREA",
-            ).to_ndarray()
+            ).to_ndarray()  # type: ignore[assignment]  # "gray" is uint8
             sample: Any = VideoFrame(seconds, self._frame_duration, luma, bool(frame.key_frame))
             if self.t0 is None:
                 self.t0 = seconds
         else:
-            sample = AudioBlock(seconds, pcm_to_float32(frame), frame.sample_rate)
+            yield from self._gather_audio(seconds, pcm_to_float32(frame), frame.sample_rate)
+            return
         yield from self._place(sample, absolute=True)
+
+    def _gather_audio(self, seconds: float, pcm: PcmBlock, rate: int) -> Iterator[Sample]:
+        """Join contiguous audio frames into blocks of about ``audio_block_s``.
+
+        Codec frames are 20-40 ms; detectors cost per call, so they get ~100 ms
+        at once. Only frames that follow each other exactly (within half a
+        sample) are joined: each block keeps the PTS of its first frame.
+        """
+        pending = self._audio_pending
+        if pending and (
+            abs(seconds - self._audio_pending_end) > 0.5 / rate
+            or pcm.shape[0] != pending[0][1].shape[0]
+        ):
+            yield from self._flush_audio()
+        self._audio_pending.append((seconds, pcm))
+        self._audio_pending_end = seconds + pcm.shape[1] / rate
+        self._audio_rate = rate
+        if self._audio_pending_end - self._audio_pending[0][0] >= self.audio_block_s:
+            yield from self._flush_audio()
+
+    def _flush_audio(self) -> Iterator[Sample]:
+        pending, self._audio_pending = self._audio_pending, []
+        if not pending:
+            return
+        pcms = [pcm for _, pcm in pending]
+        pcm = pcms[0] if len(pcms) == 1 else np.concatenate(pcms, axis=1)
+        yield from self._place(AudioBlock(pending[0][0], pcm, self._audio_rate), absolute=True)
 
     def _place(self, sample: Sample, *, absolute: bool = False) -> Iterator[Sample]:
         """Shift an absolute-time sample onto the t0 timeline, holding it until t0 is known."""
+        if self.t0 is not None and not self._preroll:  # the usual case, once t = 0 is known
+            if absolute and not isinstance(sample, DecodeIssue):
+                sample.time -= self.t0
+                kind: MediaKind = "video" if isinstance(sample, VideoFrame) else "audio"
+                self._last_time[kind] = sample.time
+            yield sample
+            return
         if absolute:
             self._preroll.append((sample.time, sample))
         else:
