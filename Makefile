@@ -20,7 +20,7 @@ run: setup
 	mkdir -p .cache
 	$(BIN)/avwatch synth $(DEMO) --duration 12 \
 	    --defect black:2-3 --defect freeze:4-7 --defect silence:5-8 \
-	    --defect silence:9-11:channel=1 --defect dropped_frames:9.6-9.8 \
+	    --defect silence:8.5-11.5:channel=1 --defect dropped_frames:9.6-9.8 \
 	    --truth .cache/demo.truth.json
 	$(BIN)/avwatch check $(DEMO) -o .cache/demo.report.json || test $$? -eq 1
 

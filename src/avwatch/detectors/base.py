@@ -12,6 +12,7 @@ built-ins are registered there exactly like an outside plugin.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Iterable
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Generic, TypeVar
@@ -42,6 +43,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "avwatch.detectors"
+METRIC_HISTORY = 36_000  # ten minutes at 60 samples a second
 
 
 class DetectorConfig(BaseModel):
@@ -69,7 +71,7 @@ class Detector(Generic[ConfigT]):
         self.config = config
         self.info = info
         self.events: list[DefectEvent] = []
-        self.metrics: dict[str, list[tuple[MediaTime, float]]] = {}
+        self.metrics: dict[str, deque[tuple[MediaTime, float]]] = {}
 
     def on_video(self, frame: VideoFrame) -> None:
         """Called for each video frame, in presentation order."""
@@ -123,7 +125,12 @@ class Detector(Generic[ConfigT]):
             self.emit(type_, phase, time, severity, key, **details)
 
     def record(self, name: str, time: MediaTime, value: float) -> None:
-        self.metrics.setdefault(name, []).append((time, value))
+        """Keep a per-sample metric for plots: the latest ``METRIC_HISTORY`` values only,
+        so a detector's memory stays flat on a stream that runs for months."""
+        series = self.metrics.get(name)
+        if series is None:
+            series = self.metrics[name] = deque(maxlen=METRIC_HISTORY)
+        series.append((time, value))
 
 
 class RunTracker:
