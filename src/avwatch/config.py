@@ -29,7 +29,11 @@ class EngineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     analysis_width: int = Field(
-        320, ge=64, le=1920, description="Width of the grey analysis picture (pixels)."
+        320,
+        ge=64,
+        le=1920,
+        description="Largest width of the grey analysis picture (pixels); the source is "
+        "shrunk by a whole factor to fit.",
     )
     open_timeout_s: float = Field(10.0, gt=0, le=300, description="Time allowed to open a source.")
     read_timeout_s: float = Field(10.0, gt=0, le=300, description="Time allowed for one read.")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import of_type, run
 
-from avwatch.media.decode import MediaReader, pcm_to_float32
+from avwatch.media.decode import MediaReader, analysis_size, pcm_to_float32
 from avwatch.media.source import open_input
 from avwatch.synth import Defect
 from avwatch.types import AudioBlock, DecodeIssue, VideoFrame
@@ -74,3 +74,19 @@ def test_corrupt_transport_stream_is_data_not_a_crash(make, tmp_path):
     issues = [s for s in reader.samples() if isinstance(s, DecodeIssue)]
     assert issues and all(1.0 <= i.time <= 5.0 for i in issues), issues[:5]
     assert {i.kind for i in issues} <= {"decode_error", "concealment", "discontinuity"}
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ((1920, 1080), (320, 180)),
+        ((1280, 720), (320, 180)),
+        ((720, 576), (240, 192)),
+        ((3840, 2160), (320, 180)),
+        ((320, 180), (320, 180)),
+        ((160, 90), (160, 90)),
+    ],
+    ids=["1080p", "720p", "576i", "2160p", "small", "smaller-than-analysis"],
+)
+def test_analysis_size_shrinks_by_a_whole_factor(source, expected):
+    assert analysis_size(*source, 320) == expected
