@@ -69,7 +69,12 @@ def _decode_only(path: str) -> tuple[int, float]:
 def _analysis_samples(path: str, config: EngineConfig) -> tuple[int, float]:
     container = open_input(path)
     try:
-        reader = MediaReader(container, path, analysis_width=config.analysis_width)
+        reader = MediaReader(
+            container,
+            path,
+            analysis_width=config.analysis_width,
+            interpolation=config.analysis_interpolation,
+        )
         frames, cpu0 = 0, time.process_time()
         for sample in reader.samples():
             frames += isinstance(sample, VideoFrame)

@@ -177,7 +177,12 @@ def check(
         url, open_timeout_s=config.open_timeout_s, read_timeout_s=config.read_timeout_s
     )
     try:
-        reader = MediaReader(container, url, analysis_width=config.analysis_width)
+        reader = MediaReader(
+            container,
+            url,
+            analysis_width=config.analysis_width,
+            interpolation=config.analysis_interpolation,
+        )
         if on_info:
             on_info(reader.info)
         analyzer = StreamAnalyzer(reader.info, config, detectors, profile=profile)

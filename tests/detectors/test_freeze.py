@@ -32,3 +32,13 @@ def test_minimum_duration_is_configurable(make):
     path, truth = make("freeze_short", duration_s=5, defects=[Defect("freeze", 2.0, 3.5)])
     result = run(path, ["freeze"], detectors={"freeze": {"min_duration_s": 1.0}})
     assert_matches(of_type(result, "freeze"), truth, "freeze", FRAME + 0.002)
+
+
+def test_freeze_in_hd_through_the_analysis_scaler(make):
+    # 1280x720 shrinks 4x to the analysis picture: grain and the encoder's refinement
+    # of the repeated picture must stay below the threshold after scaling.
+    path, truth = make(
+        "freeze_720p", width=1280, height=720, duration_s=9, noise_levels=4,
+        defects=[Defect("freeze", 3.0, 6.0)],
+    )
+    assert_matches(of_type(run(path, ["freeze"]), "freeze"), truth, "freeze", FRAME + 0.002)

@@ -101,6 +101,7 @@ class MediaReader:
         source: str,
         *,
         analysis_width: int = DEFAULT_ANALYSIS_WIDTH,
+        interpolation: str = "fast_bilinear",
         audio_block_s: float = 0.1,
     ) -> None:
         self.container = container
@@ -150,6 +151,7 @@ class MediaReader:
         # One scaler for the whole stream: libswscale's context is built once and
         # reused (frame.reformat() would rebuild it for every new frame, ~3 ms at 1080p).
         self._scaler = VideoReformatter()
+        self._interpolation = interpolation.upper()
         self.t0: float | None = None
         self._last_time: dict[MediaKind, float] = {"video": 0.0, "audio": 0.0}
         self._preroll: list[tuple[float, Any]] = []
@@ -229,7 +231,7 @@ class MediaReader:
                 width=self.info.video.analysis_width,
                 height=self.info.video.analysis_height,
                 format="gray",
-                interpolation="AREA",
+                interpolation=self._interpolation,
             ).to_ndarray()  # type: ignore[assignment]  # "gray" is uint8
             sample: Any = VideoFrame(seconds, self._frame_duration, luma, bool(frame.key_frame))
             if self.t0 is None:
