@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from avwatch import __version__
 from avwatch.config import load_config
@@ -78,6 +79,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--truth", metavar="FILE", help="write the truth events as JSON")
 
+    cp = sub.add_parser("corpus", help="the impaired-media corpus with exact truth")
+    csub = cp.add_subparsers(dest="corpus", required=True)
+    cb = csub.add_parser("build", help="write the corpus (media + NAME.truth.json) into DIR")
+    cb.add_argument("directory")
+    cb.add_argument("--quick", action="store_true", help="small formats only (CI)")
+
+    e = sub.add_parser("eval", help="score the detectors on a corpus directory")
+    e.add_argument("directory")
+    e.add_argument("--config", metavar="FILE")
+    e.add_argument("--detectors", metavar="LIST")
+    e.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="intervals match when they overlap once widened by S seconds",
+    )
+    e.add_argument(
+        "--floors",
+        metavar="FILE",
+        help="JSON {type: minimum F1}; exit 1 when a type falls below its floor",
+    )
+    e.add_argument("--json", action="store_true")
+
     b = sub.add_parser("bench", help="benchmarks")
     bsub = b.add_subparsers(dest="bench", required=True)
     t = bsub.add_parser("throughput", help="decode-only vs full-pipeline frames per CPU-second")
@@ -96,7 +121,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        handler = {"check": _check, "detectors": _detectors, "synth": _synth, "bench": _bench}
+        handler = {
+            "check": _check,
+            "detectors": _detectors,
+            "synth": _synth,
+            "bench": _bench,
+            "corpus": _corpus,
+            "eval": _eval,
+        }
         return handler[args.command](args)
     except AvwatchError as exc:
         print(f"avwatch: error: {exc}", file=sys.stderr)
@@ -233,6 +265,77 @@ def _synth(args: argparse.Namespace) -> int:
             json.dumps({"events": truth}, indent=2) + "\n", encoding="utf-8"
         )
     print(f"wrote {args.output} ({args.duration:g} s, {len(truth)} defects)")
+    return EXIT_OK
+
+
+def _corpus(args: argparse.Namespace) -> int:
+    from avwatch.corpus import build
+
+    written = build(Path(args.directory), quick=args.quick)
+    print(f"wrote {len(written)} files with their truth to {args.directory}")
+    return EXIT_OK
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from avwatch.evaluate import evaluate_dir
+
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        print(f"avwatch: error: {directory}: not a directory", file=sys.stderr)
+        return EXIT_UNUSABLE
+    result = evaluate_dir(
+        directory, load_config(args.config), _keys(args.detectors), tolerance_s=args.tolerance
+    )
+    report = result.as_dict()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        console = Console()
+        table = Table(title=f"avwatch on {directory} (tolerance {args.tolerance:g} s)")
+        for column in (
+            "type",
+            "TP",
+            "FP",
+            "miss",
+            "precision",
+            "recall",
+            "F1",
+            "onset median s",
+            "onset p90 s",
+        ):
+            table.add_column(column, justify="left" if column == "type" else "right")
+        for type_, s in report["types"].items():
+            table.add_row(
+                type_,
+                str(s["tp"]),
+                str(s["fp"]),
+                str(s["fn"]),
+                f"{s['precision']:.3f}",
+                f"{s['recall']:.3f}",
+                f"{s['f1']:.3f}",
+                str(s["onset_error_median_s"]),
+                str(s["onset_error_p90_s"]),
+            )
+        console.print(table)
+        for name, problems in report["files"].items():
+            for kind in ("missed", "false_alarms"):
+                for ev in problems[kind]:
+                    console.print(
+                        f"  {name}: {kind.replace('_', ' ')[:-1]} {ev['type']} "
+                        f"{ev['start']:.3f}-{ev['end']}",
+                        highlight=False,
+                    )
+    if args.floors:
+        floors = json.loads(Path(args.floors).read_text())
+        below = {
+            t: (report["types"].get(t, {}).get("f1"), floor)
+            for t, floor in floors.items()
+            if report["types"].get(t, {}).get("f1", 0.0) < floor
+        }
+        for type_, (f1, floor) in below.items():
+            print(f"avwatch: {type_}: F1 {f1} below the floor {floor}", file=sys.stderr)
+        if below:
+            return EXIT_DEFECTS
     return EXIT_OK
 
 

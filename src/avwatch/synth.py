@@ -114,7 +114,7 @@ def _pictures(spec: ClipSpec) -> Iterator[npt.NDArray[np.uint8]]:
             img[max(0, cy - 30) : cy + 30, max(0, cx - 40) : cx + 40] = 230
         elif spec.picture == "dark":
             # A night scene: dark, but textured and moving.
-            img = 18 + 14 * (1 + np.sin(xx / 11 + yy / 7 + t * 2)) + texture / 12
+            img = 18 + 14 * (1 + np.sin(xx / 11 + yy / 7 + t * 12)) + texture / 12
         elif spec.picture == "static_ticker":
             img = static.copy()
             band = img[int(h * 0.88) :, :]

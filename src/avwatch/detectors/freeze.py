@@ -6,7 +6,8 @@ levels). Using the largest block, not the whole-picture mean as FFmpeg's
 freezedetect does, keeps a static scene with a small moving part (a ticker, a
 presenter's hands) from reading as frozen, while the small, spread-out
 re-encoding noise of a truly frozen picture (x264 refreshes it at each
-keyframe) stays under the threshold.
+keyframe) stays under the threshold. A flat picture (black, a plain slate)
+is not judged at all: it has nothing to freeze.
 """
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ class FreezeConfig(DetectorConfig):
     )
     min_duration_s: float = Field(
         2.0, ge=0.1, le=3600.0, description="Shortest freeze reported (FFmpeg's default too)."
+    )
+    min_detail_levels: float = Field(
+        2.0,
+        ge=0.0,
+        le=50.0,
+        description="Pictures flatter than this (luma standard deviation, 8-bit levels) are "
+        "not judged: a black or plain screen has nothing to freeze, and black is reported "
+        "by the black detector.",
     )
 
 
@@ -65,7 +74,9 @@ class FreezeDetector(Detector[FreezeConfig]):
         motion = float(blocks.max()) / (BLOCK * BLOCK)
         self.record("motion", frame.time, motion)
         # An unchanged picture means the *previous* one is still on screen.
-        frozen = motion <= self.config.max_motion_levels
+        frozen = motion <= self.config.max_motion_levels and (
+            float(current.std()) >= self.config.min_detail_levels
+        )
         changes = self.run.update(frozen, previous_time, frame.time + frame.duration)
         if changes:
             self.emit_changes(changes, "freeze", Severity.ERROR)

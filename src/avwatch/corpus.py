@@ -1,0 +1,140 @@
+"""The impaired-media corpus: clips with defects at exact places, and their truth.
+
+Content defects are applied to the raw pictures and samples before encoding
+(avwatch.synth), so every truth event is exact by construction. Each case is
+one file plus ``NAME.truth.json``. ``quick`` builds a small corpus for CI; the
+full one adds the broadcast formats (SD interlaced MPEG-2, 720p50, 1080p29.97,
+HEVC, 5.1, 44.1 kHz).
+
+Not yet here (see the issue notes): transport-stream damage, A/V offset cases,
+real recordings.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from avwatch.synth import ClipSpec, Defect, make_clip
+
+__all__ = ["build", "cases"]
+
+# name: (ClipSpec fields, file suffix)
+FORMATS: dict[str, tuple[dict[str, Any], str]] = {
+    "small_h264": ({"width": 320, "height": 180}, ".mp4"),
+    "sd_mpeg2_576i": (
+        {
+            "width": 720,
+            "height": 576,
+            "video_codec": "mpeg2video",
+            "interlaced": True,
+            "audio_codec": "mp2",
+        },
+        ".ts",
+    ),
+    "hd_720p50_h264": ({"width": 1280, "height": 720, "fps": Fraction(50)}, ".mp4"),
+    "hd_1080p2997_h264_44k": (
+        {"width": 1920, "height": 1080, "fps": Fraction(30000, 1001), "sample_rate": 44100},
+        ".mkv",
+    ),
+    "hd_720p25_hevc_51": (
+        {"width": 1280, "height": 720, "video_codec": "libx265", "channels": 6},
+        ".mkv",
+    ),
+}
+
+# name: (duration, ClipSpec fields) — defects and clean hard negatives.
+SCENARIOS: dict[str, tuple[float, dict[str, Any]]] = {
+    "black": (
+        16.0,
+        {
+            "noise_levels": 2,
+            "defects": [
+                Defect("black", 3.0, 3.0 + 3 / 25),
+                Defect("black", 6.0, 7.0),
+                Defect("black", 10.0, 14.0),
+            ],
+        },
+    ),
+    "freeze": (
+        16.0,
+        {"noise_levels": 3, "defects": [Defect("freeze", 3.0, 6.0), Defect("freeze", 9.0, 14.0)]},
+    ),
+    "silence": (
+        16.0,
+        {
+            "sound": "speech",
+            "defects": [Defect("silence", 2.0, 5.0), Defect("silence", 8.0, 13.0, {"channel": 1})],
+        },
+    ),
+    "clipping": (12.0, {"sound": "music", "defects": [Defect("clipping", 4.0, 7.0)]}),
+    "loudness": (
+        28.0,
+        {"sound": "music", "defects": [Defect("loudness", 8.0, 20.0, {"gain_db": 10})]},
+    ),
+    "dropped_frames": (
+        12.0,
+        {
+            "defects": [
+                Defect("dropped_frames", 2.0, 2.04),
+                Defect("dropped_frames", 5.0, 5.2),
+                Defect("dropped_frames", 8.0, 8.48),
+            ]
+        },
+    ),
+    "losses": (
+        16.0,
+        {"defects": [Defect("audio_loss", 3.0, 4.5), Defect("video_loss", 9.0, 12.0)]},
+    ),
+    "clean_dark_scene": (10.0, {"picture": "dark", "noise_levels": 2}),
+    "clean_ticker": (10.0, {"picture": "static_ticker", "noise_levels": 2}),
+    "clean_small_motion": (10.0, {"picture": "static_small_motion", "noise_levels": 2}),
+    "clean_quiet_speech": (10.0, {"sound": "speech", "level_lufs": -40.0}),
+    "clean_loud_music": (10.0, {"sound": "music", "level_lufs": -10.0}),
+}
+
+QUICK_FORMATS = ("small_h264",)
+TARGET_LUFS, SHORT_TERM_TOLERANCE_LU = -23.0, 6.0
+
+
+def cases(quick: bool) -> list[tuple[str, ClipSpec, str]]:
+    """(name, spec, suffix) for every corpus file."""
+    out = []
+    for fmt in QUICK_FORMATS if quick else FORMATS:
+        fields, suffix = FORMATS[fmt]
+        for scenario, (duration, extra) in SCENARIOS.items():
+            spec = replace(ClipSpec(duration_s=duration, **fields), **extra)
+            if scenario == "black" and spec.fps != 25:
+                # A 3-frame flash at this format's frame rate.
+                flash = Defect("black", 3.0, 3.0 + 3 / float(spec.fps))
+                spec = replace(spec, defects=[flash, *spec.defects[1:]])
+            out.append((f"{fmt}__{scenario}", spec, suffix))
+    return out
+
+
+def programme_truth(spec: ClipSpec) -> list[dict[str, Any]]:
+    """Truth that follows from the programme as a whole: a clip mixed far from the EBU
+    target is off target from start to end (as the loudness detector's defaults judge)."""
+    if spec.audio_codec and abs(spec.level_lufs - TARGET_LUFS) > SHORT_TERM_TOLERANCE_LU:
+        return [{"type": "loudness", "start": 0.0, "end": spec.duration_s, "details": {}}]
+    return []
+
+
+def build(directory: Path, quick: bool = False) -> list[Path]:
+    """Write every case of the corpus into ``directory``; returns the media paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, spec, suffix in cases(quick):
+        path = directory / f"{name}{suffix}"
+        truth = make_clip(path, spec) + programme_truth(spec)
+        description = {k: str(v) for k, v in asdict(spec).items() if k != "defects"}
+        (directory / f"{name}.truth.json").write_text(
+            json.dumps({"source": path.name, "spec": description, "events": truth}, indent=2)
+            + "\n",
+            encoding="utf-8",
+        )
+        written.append(path)
+    return written
