@@ -33,9 +33,16 @@ def test_one_black_frame_is_below_the_default_minimum(make):
 
 
 def test_black_and_dark_scene_in_hd_through_the_analysis_scaler(make):
-    path, truth = make("black_720p", width=1280, height=720, duration_s=6, noise_levels=3,
-                       defects=[Defect("black", 2.0, 3.0)])
+    path, truth = make(
+        "black_720p",
+        width=1280,
+        height=720,
+        duration_s=6,
+        noise_levels=3,
+        defects=[Defect("black", 2.0, 3.0)],
+    )
     assert_matches(of_type(run(path, ["black"]), "black"), truth, "black", FRAME + 0.002)
-    path, _ = make("dark_720p", width=1280, height=720, duration_s=4, picture="dark",
-                   noise_levels=2)
+    path, _ = make(
+        "dark_720p", width=1280, height=720, duration_s=4, picture="dark", noise_levels=2
+    )
     assert of_type(run(path, ["black"]), "black") == []

@@ -38,7 +38,11 @@ def test_freeze_in_hd_through_the_analysis_scaler(make):
     # 1280x720 shrinks 4x to the analysis picture: grain and the encoder's refinement
     # of the repeated picture must stay below the threshold after scaling.
     path, truth = make(
-        "freeze_720p", width=1280, height=720, duration_s=9, noise_levels=4,
+        "freeze_720p",
+        width=1280,
+        height=720,
+        duration_s=9,
+        noise_levels=4,
         defects=[Defect("freeze", 3.0, 6.0)],
     )
     assert_matches(of_type(run(path, ["freeze"]), "freeze"), truth, "freeze", FRAME + 0.002)
