@@ -57,3 +57,20 @@ def test_quick_corpus_meets_the_floors(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     floors = json.loads(FLOORS.read_text())
     assert set(floors) <= set(report["types"])
+
+
+@pytest.mark.slow
+def test_ffmpeg_peer_maps_its_filters_to_our_event_types(make):
+    from avwatch.peer_ffmpeg import ffmpeg_events
+    from avwatch.synth import Defect
+
+    path, truth = make(
+        "peer_clip",
+        suffix=".ts",
+        duration_s=12,
+        defects=[Defect("black", 2.0, 3.0), Defect("silence", 5.0, 8.0)],
+    )
+    found = ffmpeg_events(path)
+    pairs, _, missed = match_events(found, truth, tolerance_s=0.1)
+    assert {t["type"] for _, t in pairs} == {"black", "silence"}, (found, truth)
+    assert missed == []

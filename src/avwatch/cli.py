@@ -101,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="JSON {type: minimum F1}; exit 1 when a type falls below its floor",
     )
+    e.add_argument(
+        "--peer", choices=["ffmpeg"], help="also score FFmpeg's detection filters on the same files"
+    )
     e.add_argument("--json", action="store_true")
 
     b = sub.add_parser("bench", help="benchmarks")
@@ -287,8 +290,13 @@ def _eval(args: argparse.Namespace) -> int:
         directory, load_config(args.config), _keys(args.detectors), tolerance_s=args.tolerance
     )
     report = result.as_dict()
+    peer = None
+    if args.peer:
+        peer = evaluate_dir(directory, tolerance_s=args.tolerance, peer=args.peer).as_dict()
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(
+            json.dumps(report if peer is None else {**report, "peer": {args.peer: peer}}, indent=2)
+        )
     else:
         console = Console()
         table = Table(title=f"avwatch on {directory} (tolerance {args.tolerance:g} s)")
@@ -317,12 +325,14 @@ def _eval(args: argparse.Namespace) -> int:
                 str(s["onset_error_p90_s"]),
             )
         console.print(table)
+        if peer is not None:
+            _print_side_by_side(console, report, peer, args.peer)
         for name, problems in report["files"].items():
             for kind in ("missed", "false_alarms"):
+                label = "miss" if kind == "missed" else "false alarm"
                 for ev in problems[kind]:
                     console.print(
-                        f"  {name}: {kind.replace('_', ' ')[:-1]} {ev['type']} "
-                        f"{ev['start']:.3f}-{ev['end']}",
+                        f"  {name}: {label} {ev['type']} {ev['start']:.3f}-{ev['end']}",
                         highlight=False,
                     )
     if args.floors:
@@ -337,6 +347,29 @@ def _eval(args: argparse.Namespace) -> int:
         if below:
             return EXIT_DEFECTS
     return EXIT_OK
+
+
+def _print_side_by_side(
+    console: Console, ours: dict[str, Any], peer: dict[str, Any], name: str
+) -> None:
+    table = Table(title=f"avwatch vs {name}")
+    table.add_column("type")
+    for who in ("avwatch", name):
+        for metric in ("P", "R", "F1"):
+            table.add_column(f"{who} {metric}", justify="right")
+    for type_ in sorted(set(ours["types"]) | set(peer["types"])):
+        row = [type_]
+        for scores in (ours["types"].get(type_), peer["types"].get(type_)):
+            if scores is None:
+                row += ["-", "-", "-"]
+            else:
+                row += [
+                    f"{scores['precision']:.3f}",
+                    f"{scores['recall']:.3f}",
+                    f"{scores['f1']:.3f}",
+                ]
+        table.add_row(*row)
+    console.print(table)
 
 
 def _bench(args: argparse.Namespace) -> int:

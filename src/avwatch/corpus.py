@@ -32,6 +32,9 @@ FORMATS: dict[str, tuple[dict[str, Any], str]] = {
             "video_codec": "mpeg2video",
             "interlaced": True,
             "audio_codec": "mp2",
+            # 4 Mb/s, as SD broadcast runs: libavcodec's default of 200 kb/s leaves
+            # MPEG-2 refining a frozen picture for a second.
+            "bitrate": 4_000_000,
         },
         ".ts",
     ),

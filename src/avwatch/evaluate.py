@@ -143,11 +143,18 @@ def evaluate_dir(
     config: EngineConfig | None = None,
     detectors: Iterable[str] | None = None,
     tolerance_s: float = 0.5,
+    peer: str | None = None,
 ) -> EvalResult:
-    """Run avwatch on every file of a corpus directory and score it."""
+    """Run avwatch (or the named peer, "ffmpeg") on every file of a corpus directory
+    and score it."""
     keys = list(detectors) if detectors is not None else None
     triples = []
     for path, truth in corpus_files(directory):
-        result = check(str(path), config, keys)
-        triples.append((path.name, [i.to_report() for i in result.incidents], truth))
+        if peer == "ffmpeg":
+            from avwatch.peer_ffmpeg import ffmpeg_events
+
+            found = ffmpeg_events(path)
+        else:
+            found = [i.to_report() for i in check(str(path), config, keys).incidents]
+        triples.append((path.name, found, truth))
     return score(triples, tolerance_s)

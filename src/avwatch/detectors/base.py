@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "avwatch.detectors"
 METRIC_HISTORY = 36_000  # ten minutes at 60 samples a second
+# Containers with a millisecond time base (Matroska, FLV) round every PTS: audio
+# frames then sit up to 1 ms apart or overlap. Gaps this small are not gaps.
+TIMESTAMP_JITTER_S = 0.002
 
 
 class DetectorConfig(BaseModel):
@@ -158,7 +161,7 @@ class RunTracker:
         if self.start is not None:
             # Over the hold: a PTS gap before this sample, or inactive for long enough.
             idle_until = start if active else end
-            if idle_until - self.last_active_end > self.end_hold_s + 1e-9:
+            if idle_until - self.last_active_end > self.end_hold_s + TIMESTAMP_JITTER_S:
                 changes = self._close()
         if active:
             if self.start is None:

@@ -137,6 +137,11 @@ class MediaReader:
                 layout=actx.layout.name,
                 channel_names=tuple(c.name for c in actx.layout.channels),
             )
+            # Frames this close join into one block: half a sample, or one tick of a
+            # coarse container time base (1 ms in Matroska).
+            self._audio_join_tolerance = max(
+                0.5 / max(actx.sample_rate, 1), float(self.audio.time_base or 0)
+            )
             self._clocks["audio"] = PtsClock(
                 self.audio.time_base or Fraction(1, 90000), wraps=wraps
             )
@@ -250,7 +255,7 @@ class MediaReader:
         """
         pending = self._audio_pending
         if pending and (
-            abs(seconds - self._audio_pending_end) > 0.5 / rate
+            abs(seconds - self._audio_pending_end) > self._audio_join_tolerance
             or pcm.shape[0] != pending[0][1].shape[0]
         ):
             yield from self._flush_audio()
