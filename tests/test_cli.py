@@ -173,3 +173,22 @@ def test_bench_throughput_reports_ratio(make, capsys):
     assert result["frames"] == 75
     assert 0 < result["pipeline_to_decode_ratio"] <= 1.5
     assert set(result["detector_share_of_pipeline_cpu"]) >= {"black", "freeze", "loudness"}
+
+
+def test_transport_errors_in_the_report_and_the_tr101290_table(make, tmp_path, capsys):
+    import numpy as np
+
+    clip, _ = make("cli_ts_clean", suffix=".ts", duration_s=4)
+    p = np.frombuffer(clip.read_bytes(), np.uint8).reshape(-1, 188).copy()
+    pid = ((p[:, 1].astype(int) & 0x1F) << 8) | p[:, 2]
+    video = np.flatnonzero(pid == 0x100)
+    damaged = tmp_path / "dropped.ts"
+    damaged.write_bytes(np.delete(p, video[[50, 150]], axis=0).tobytes())
+    assert main(["check", str(damaged), "--json", "--ts-report", "--detectors", "black"]) == 1
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    cc = [e for e in report["events"] if e["type"] == "ts_cc_error"]
+    assert sum(e["details"]["count"] for e in cc) == 2
+    assert all(e["details"]["pid"] == 0x100 and e["severity"] == "error" for e in cc)
+    assert report["metrics"]["ts"]["errors"]["ts_cc_error"] == 2  # (a lost PCR may add a PCR error)
+    assert "Continuity_count_error" in captured.err  # the table goes to stderr with --json

@@ -17,6 +17,8 @@ from typing import Any
 from avwatch.config import EngineConfig
 from avwatch.media.decode import MediaReader
 from avwatch.media.source import open_input
+from avwatch.media.tap import looks_like_ts
+from avwatch.media.ts import TsAnalyzer
 from avwatch.pipeline import check
 from avwatch.types import VideoFrame
 
@@ -31,6 +33,7 @@ class ThroughputResult:
     analysis_fps_cpu: float
     pipeline_fps_cpu: float
     detector_share: dict[str, float]
+    ts: dict[str, float] | None = None
 
     @property
     def ratio(self) -> float:
@@ -47,6 +50,7 @@ class ThroughputResult:
             "detector_share_of_pipeline_cpu": {
                 k: round(v, 4) for k, v in self.detector_share.items()
             },
+            "ts_analysis": self.ts,
         }
 
 
@@ -83,6 +87,25 @@ def _analysis_samples(path: str, config: EngineConfig) -> tuple[int, float]:
         container.close()
 
 
+def ts_analysis(path: str, chunk: int = 64 * 1024) -> dict[str, float] | None:
+    """TR 101 290 analyser cost on the file's bytes, fed in ``chunk``-sized pieces:
+    packets per CPU-second, and the share of one core a 20 Mb/s stream would take."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if not looks_like_ts(data[: 3 * 188]):
+        return None
+    analyzer = TsAnalyzer()
+    cpu0 = time.process_time()
+    for pos in range(0, len(data), chunk):
+        analyzer.feed(data[pos : pos + chunk])
+    cpu = max(time.process_time() - cpu0, 1e-9)
+    packets_per_cpu_s = analyzer.packet_index / cpu
+    return {
+        "ts_packets_per_cpu_s": round(packets_per_cpu_s),
+        "ts_core_share_at_20mbps": round(20e6 / 8 / 188 / packets_per_cpu_s, 5),
+    }
+
+
 def throughput(
     path: str,
     config: EngineConfig | None = None,
@@ -110,4 +133,5 @@ def throughput(
         analysis_fps_cpu=frames / analysis_cpu,
         pipeline_fps_cpu=result.video_frames / result.cpu_s,
         detector_share=share,
+        ts=ts_analysis(path),
     )

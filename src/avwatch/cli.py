@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     c.add_argument("-o", "--output", metavar="FILE", help="write the JSON report to FILE")
     c.add_argument(
+        "--ts-report", action="store_true", help="print the ETSI TR 101 290 table (MPEG-TS inputs)"
+    )
+    c.add_argument(
         "--fail-on",
         default="warning",
         choices=[s.value for s in Severity],
@@ -155,7 +158,7 @@ def _keys(text: str | None) -> list[str] | None:
 
 def _check(args: argparse.Namespace) -> int:
     from avwatch.pipeline import check
-    from avwatch.report import build_report, print_report, worst_severity
+    from avwatch.report import build_report, print_report, print_ts_report, worst_severity
 
     config = load_config(args.config)
     err = Console(stderr=True)
@@ -203,6 +206,8 @@ def _check(args: argparse.Namespace) -> int:
         print(text)
     else:
         print_report(report, Console())
+    if args.ts_report:
+        print_ts_report(report, Console(stderr=args.json))
     worst = worst_severity(result)
     fail_on = Severity(args.fail_on)
     return EXIT_DEFECTS if worst is not None and worst.rank >= fail_on.rank else EXIT_OK
@@ -389,6 +394,12 @@ def _bench(args: argparse.Namespace) -> int:
     console.print(f"  pipeline / decode      {result.ratio:8.1%}")
     for key, share in result.detector_share.items():
         console.print(f"    {key:<20} {share:7.2%} of pipeline CPU")
+    if result.ts:
+        console.print(
+            f"  TR 101 290 analyser   {result.ts['ts_packets_per_cpu_s']:8.0f} packets per "
+            f"CPU-second: a 20 Mb/s stream takes {result.ts['ts_core_share_at_20mbps']:.2%} "
+            "of a core"
+        )
     return EXIT_OK
 
 

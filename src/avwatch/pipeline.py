@@ -20,12 +20,15 @@ from avwatch.errors import ConfigError
 from avwatch.incidents import IncidentTracker
 from avwatch.media.decode import MediaReader
 from avwatch.media.source import open_input
+from avwatch.media.ts import TsAnalyzer, TsEvent
 from avwatch.types import (
     AudioBlock,
     DecodeIssue,
+    DefectEvent,
     Incident,
     MediaTime,
     Sample,
+    Severity,
     StreamInfo,
     VideoFrame,
 )
@@ -36,6 +39,11 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[MediaTime], None]
 
+# ETSI TR 101 290 first-priority checks: the stream cannot be decoded reliably.
+TS_FIRST_PRIORITY = frozenset(
+    {"ts_sync_loss", "ts_pat_error", "ts_cc_error", "ts_pmt_error", "ts_pid_error"}
+)
+
 
 @dataclass
 class DecodeStats:
@@ -43,6 +51,7 @@ class DecodeStats:
     audio_blocks: int = 0
     issues: Counter[str] = field(default_factory=Counter)
     first_issues: list[dict[str, Any]] = field(default_factory=list)
+    ts_events: int = 0
     video_end: MediaTime = 0.0
     audio_end: MediaTime = 0.0
 
@@ -82,6 +91,7 @@ class StreamAnalyzer:
         self.stats = DecodeStats()
         self.profile = profile
         self.detector_seconds: dict[str, float] = defaultdict(float)
+        self.ts_summary: dict[str, Any] | None = None
 
     def feed(self, sample: Sample) -> None:
         stats = self.stats
@@ -97,6 +107,26 @@ class StreamAnalyzer:
                 self._call(d, d.on_audio, sample)
         else:
             self._issue(sample)
+
+    def feed_ts(self, events: list[TsEvent], t0: MediaTime) -> None:
+        """TR 101 290 findings, placed on the media timeline (their clock is PCR/PTS
+        seconds; ``t0`` is the first displayed frame's PTS in the same seconds)."""
+        for ts_event in events:
+            self.stats.ts_events += 1
+            at = max(0.0, (ts_event.time if ts_event.time is not None else t0) - t0)
+            severity = Severity.ERROR if ts_event.type in TS_FIRST_PRIORITY else Severity.WARNING
+            key = "" if ts_event.pid is None else f"{ts_event.pid:#06x}"
+            details = {
+                "pid": ts_event.pid,
+                "count": 1,
+                "packet": ts_event.packet,
+                **ts_event.details,
+            }
+            for phase in ("start", "end"):
+                self.tracker.feed(
+                    DefectEvent(ts_event.type, phase, at, "ts", severity, key, details)
+                )
+        events.clear()
 
     def _issue(self, issue: DecodeIssue) -> None:
         self.stats.issues[issue.kind] += 1
@@ -145,6 +175,8 @@ class StreamAnalyzer:
                 out[d.key] = summary
         if self.skipped:
             out["skipped_detectors"] = self.skipped
+        if self.ts_summary is not None:
+            out["ts"] = self.ts_summary
         return out
 
 
@@ -173,8 +205,12 @@ def check(
     """Quality-check one file or URL (for live URLs, give ``duration_s``)."""
     config = config or EngineConfig()
     wall0, cpu0 = time.perf_counter(), time.process_time()
+    ts = TsAnalyzer()
     container = open_input(
-        url, open_timeout_s=config.open_timeout_s, read_timeout_s=config.read_timeout_s
+        url,
+        open_timeout_s=config.open_timeout_s,
+        read_timeout_s=config.read_timeout_s,
+        ts_analyzer=ts,
     )
     try:
         reader = MediaReader(
@@ -197,12 +233,17 @@ def check(
                 end = duration_s
                 break
             analyzer.feed(sample)
+            if ts.events and reader.t0 is not None:
+                analyzer.feed_ts(ts.events, reader.t0)
             if on_progress and sample.time >= next_progress:
                 on_progress(sample.time)
                 next_progress = sample.time + 0.5
-        analyzer.flush(end)
     finally:
-        container.close()
+        container.close()  # also hands the analyser the last bytes it had not seen
+    analyzer.feed_ts(ts.events, reader.t0 or 0.0)
+    analyzer.flush(end)
+    if ts.packet_index:
+        analyzer.ts_summary = ts.summary()
     return CheckResult(
         info=reader.info,
         incidents=analyzer.tracker.sorted(),

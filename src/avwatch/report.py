@@ -11,7 +11,21 @@ from avwatch import __version__
 from avwatch.pipeline import CheckResult
 from avwatch.types import Severity
 
-__all__ = ["build_report", "print_report", "worst_severity"]
+__all__ = ["build_report", "print_report", "print_ts_report", "worst_severity"]
+
+# ETSI TR 101 290 checks in the order of the standard, with avwatch's counter names.
+TR101290_ROWS = [
+    ("1.1", "TS_sync_loss", "ts_sync_loss"),
+    ("1.2", "Sync_byte_error", "sync_byte_error"),
+    ("1.3", "PAT_error", "ts_pat_error"),
+    ("1.4", "Continuity_count_error", "ts_cc_error"),
+    ("1.5", "PMT_error", "ts_pmt_error"),
+    ("1.6", "PID_error", "ts_pid_error"),
+    ("2.1", "Transport_error", "ts_tei"),
+    ("2.2", "CRC_error", "ts_crc_error"),
+    ("2.3", "PCR_error (repetition / discontinuity)", "ts_pcr_error"),
+    ("2.5", "PTS_error", "ts_pts_error"),
+]
 
 
 def build_report(result: CheckResult) -> dict[str, Any]:
@@ -53,6 +67,28 @@ def worst_severity(result: CheckResult) -> Severity | None:
     if not result.incidents:
         return None
     return max((i.severity for i in result.incidents), key=lambda s: s.rank)
+
+
+def print_ts_report(report: dict[str, Any], console: Console) -> None:
+    ts = report["metrics"].get("ts")
+    if ts is None:
+        console.print("TR 101 290: not an MPEG-TS input read by avwatch (no table)")
+        return
+    table = Table(title=f"ETSI TR 101 290 — {ts['packets']} packets")
+    for column in ("", "check", "count"):
+        table.add_column(column, justify="right" if column == "count" else "left")
+    for number, name, key in TR101290_ROWS:
+        count = ts["errors"].get(key, 0)
+        table.add_row(number, name, f"[red]{count}[/red]" if count else "0")
+    console.print(table)
+    pids = Table(title="PIDs")
+    for column in ("PID", "stream type", "packets", "Mb/s", "CC errors", "TEI"):
+        pids.add_column(column, justify="left" if column == "PID" else "right")
+    for pid, s in ts["pids"].items():
+        rate = "" if s["bitrate_bps"] is None else f"{s['bitrate_bps'] / 1e6:.3f}"
+        stream_type = "" if s["stream_type"] is None else f"{s['stream_type']:#04x}"
+        pids.add_row(pid, stream_type, str(s["packets"]), rate, str(s["cc_errors"]), str(s["tei"]))
+    console.print(pids)
 
 
 def print_report(report: dict[str, Any], console: Console) -> None:

@@ -15,6 +15,8 @@ import av
 import av.container
 
 from avwatch.errors import InputNotFound, InputUnreachable, InputUnreadable
+from avwatch.media.tap import TsTap, looks_like_ts
+from avwatch.media.ts import TsAnalyzer
 
 __all__ = ["NETWORK_SCHEMES", "open_input"]
 
@@ -32,9 +34,16 @@ _SCHEME_OPTIONS: dict[str, dict[str, str]] = {
 
 
 def open_input(
-    url: str, *, open_timeout_s: float = 10.0, read_timeout_s: float = 10.0
+    url: str,
+    *,
+    open_timeout_s: float = 10.0,
+    read_timeout_s: float = 10.0,
+    ts_analyzer: TsAnalyzer | None = None,
 ) -> av.container.InputContainer:
     """Open ``url`` (a path or a URL) for reading.
+
+    With ``ts_analyzer``, a local MPEG-TS file is read through a ``TsTap``: the
+    analyser sees every byte once, on its way to the demuxer.
 
     Raises:
         InputNotFound: a local file that does not exist.
@@ -55,9 +64,17 @@ def open_input(
             + ", ".join(sorted(NETWORK_SCHEMES))
         )
     options = dict(_SCHEME_OPTIONS.get(scheme, {}))
+    target: str | TsTap = url
+    if is_local and ts_analyzer is not None:
+        raw = open(path, "rb")  # noqa: SIM115 - the tap owns it and closes it
+        if looks_like_ts(raw.read(3 * 188)):
+            raw.seek(0)
+            target = TsTap(raw, ts_analyzer)
+        else:
+            raw.close()
     try:
         container = av.open(
-            url, mode="r", options=options, timeout=(open_timeout_s, read_timeout_s)
+            target, mode="r", options=options, timeout=(open_timeout_s, read_timeout_s)
         )
     except av.error.FileNotFoundError as exc:
         raise InputNotFound(f"{url}: not found ({exc.strerror})") from exc

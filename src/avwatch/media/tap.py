@@ -1,0 +1,70 @@
+"""Read a transport stream once: the bytes go to the TS analyser on their way to the demuxer.
+
+``TsTap`` is the file object PyAV reads from. Every byte read from the file is
+handed to ``TsAnalyzer`` the first time it passes (libavformat probes the start
+and seeks back; those bytes are not analysed twice), then on to libavformat. No
+second read of the source, no second connection. The analyser sees the stream
+strictly in order: reads that jump ahead (libavformat peeks at the end of a file
+to estimate its duration) are passed on but analysed when they come in order.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import BinaryIO
+
+from avwatch.media.ts import SYNC, TS_PACKET, TsAnalyzer
+
+__all__ = ["TsTap", "looks_like_ts"]
+
+_BATCH = 64 * 1024  # the analyser is fastest on large chunks
+
+
+def looks_like_ts(head: bytes) -> bool:
+    """Three sync bytes 188 bytes apart at the start (plain 188-byte TS)."""
+    return len(head) >= 3 * TS_PACKET and all(head[i * TS_PACKET] == SYNC for i in range(3))
+
+
+class TsTap(io.RawIOBase):
+    def __init__(self, raw: BinaryIO, analyzer: TsAnalyzer) -> None:
+        self.raw = raw
+        self.analyzer = analyzer
+        self.analysed_to = 0  # bytes before this offset went to the analyser already
+        self.pending = bytearray()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self.raw.seek(offset, whence)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        start = self.raw.tell()
+        data = self.raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        end = start + n
+        # Only the next bytes in order: libavformat also jumps to the end of a file
+        # to estimate its duration, and those bytes come again later, in order.
+        if start <= self.analysed_to < end:
+            self.pending += data[max(0, self.analysed_to - start) :]
+            self.analysed_to = end
+            if len(self.pending) >= _BATCH or n == 0:
+                self.flush_analysis()
+        return n
+
+    def flush_analysis(self) -> None:
+        if self.pending:
+            self.analyzer.feed(bytes(self.pending))
+            self.pending.clear()
+
+    def close(self) -> None:
+        self.flush_analysis()
+        self.raw.close()
+        super().close()

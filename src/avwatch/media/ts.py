@@ -1,0 +1,408 @@
+"""MPEG-TS analysis after ETSI TR 101 290, on the raw 188-byte packets.
+
+``TsAnalyzer.feed(bytes)`` takes the input as it arrives (any chunking) and
+keeps per-PID counters and a list of ``TsEvent``. Headers of a whole chunk are
+parsed at once with numpy; Python touches only the packets that need it (PSI,
+PCR, PES starts, errors), so the analyser keeps up with line rate.
+
+Checks: first priority — TS_sync_loss, Sync_byte_error, PAT_error,
+Continuity_count_error, PMT_error, PID_error; second priority —
+Transport_error, CRC_error, PCR_repetition_error, PCR_discontinuity_indicator_
+error, PTS_error. Not yet: PCR_accuracy_error (needs arrival times), the
+third-priority checks.
+
+Times are seconds of the 27 MHz / 90 kHz system clock (the last PCR seen), the
+same base as PTS, so the pipeline can put them on its media timeline.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["TS_PACKET", "TsAnalyzer", "TsEvent", "crc32_mpeg"]
+
+TS_PACKET = 188
+SYNC = 0x47
+PAT_PID, NULL_PID = 0x0000, 0x1FFF
+PCR_WRAP = (1 << 33) * 300
+
+IntArray = npt.NDArray[np.integer[Any]]
+BoolArray = npt.NDArray[np.bool_]
+
+# TR 101 290 limits, in seconds.
+PSI_INTERVAL_S = 0.5  # PAT and PMT at least every 0.5 s
+PCR_INTERVAL_S = 0.040  # PCR repetition
+PCR_JUMP_S = 0.100  # PCR discontinuity
+PTS_INTERVAL_S = 0.700  # PTS repetition
+PID_TIMEOUT_S = 5.0  # a referenced PID not seen for this long (user-defined in the spec)
+
+
+def _crc_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte << 24
+        for _ in range(8):
+            crc = (crc << 1) ^ 0x04C11DB7 if crc & 0x80000000 else crc << 1
+        table.append(crc & 0xFFFFFFFF)
+    return table
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc32_mpeg(data: bytes) -> int:
+    """CRC-32/MPEG-2 (polynomial 0x04C11DB7, not reflected, no final xor); zlib's
+    crc32 is the reflected variant and does not fit."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFFFFFF) ^ _CRC_TABLE[(crc >> 24) ^ byte]
+    return crc
+
+
+@dataclass
+class TsEvent:
+    """One TR 101 290 finding: ``type`` is a report event type (``ts_cc_error``...)."""
+
+    type: str
+    time: float | None  # seconds of system clock (last PCR), None before the first PCR
+    packet: int  # index of the packet in the stream
+    pid: int | None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PidStats:
+    packets: int = 0
+    cc_errors: int = 0
+    tei: int = 0
+    last_cc: int = -1
+    last_pcr: int | None = None  # 27 MHz ticks
+    last_pts: int | None = None
+    last_pts_clock: float | None = None
+    last_seen_clock: float | None = None
+    kind: str = ""
+
+
+class TsAnalyzer:
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.packet_index = 0
+        self.pids: dict[int, PidStats] = {}
+        self.counts: Counter[str] = Counter()
+        self.events: list[TsEvent] = []
+        self.clock: float | None = None  # seconds, from the latest PCR
+        self.first_clock: float | None = None
+        self.pcr_pid: int | None = None
+        self.pmt_pids: set[int] = set()
+        self.es_pids: dict[int, int] = {}  # pid -> stream_type
+        self.last_pat_clock: float | None = None
+        self.last_pmt_clock: dict[int, float] = {}
+        self.in_sync = True
+        self.bad_sync_run = 0
+
+    # -- input ------------------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        data = self.buffer + data
+        pos = 0
+        while len(data) - pos >= TS_PACKET:
+            if data[pos] != SYNC:
+                resumed = self._bad_sync(data, pos)
+                if resumed is None:
+                    break  # need more data to decide
+                pos = resumed
+                continue
+            # Take the run of packets that are in sync, parse them at once.
+            end = pos + (len(data) - pos) // TS_PACKET * TS_PACKET
+            chunk = np.frombuffer(data, np.uint8, count=end - pos, offset=pos).reshape(
+                -1, TS_PACKET
+            )
+            good = chunk[:, 0] == SYNC
+            bad = np.flatnonzero(~good)
+            run = len(chunk) if not len(bad) else int(bad[0])
+            self._packets(chunk[:run], data, pos)
+            pos += run * TS_PACKET
+        self.buffer = data[pos:]
+
+    def _bad_sync(self, data: bytes, pos: int) -> int | None:
+        """The byte where a packet should start is not 0x47; returns where to go on.
+
+        If the next packet boundary still holds a sync byte, only this sync byte was
+        damaged: count it and skip the packet (Sync_byte_error; two in a row are
+        TS_sync_loss, TR 101 290 1.1). Otherwise bytes were lost or added: hunt for
+        three sync bytes 188 apart (sync loss) and resume there.
+        """
+        if len(data) - pos < 2 * TS_PACKET:
+            return None
+        if data[pos + TS_PACKET] == SYNC:
+            self._sync_error()
+            self.packet_index += 1
+            return pos + TS_PACKET
+        for candidate in range(pos + 1, len(data) - 2 * TS_PACKET):
+            if (
+                data[candidate]
+                == SYNC
+                == data[candidate + TS_PACKET]
+                == data[candidate + 2 * TS_PACKET]
+            ):
+                self._sync_error(lost=True)
+                return candidate
+        return None if len(data) - pos < 64 * TS_PACKET else len(data) - 2 * TS_PACKET
+
+    def _sync_error(self, *, lost: bool = False) -> None:
+        self.counts["sync_byte_error"] += 1
+        self.bad_sync_run += 1
+        if (lost or self.bad_sync_run == 2) and self.in_sync:
+            self.in_sync = False
+            self._event("ts_sync_loss", None)
+
+    # -- packets ----------------------------------------------------------------------
+    def _packets(self, chunk: np.ndarray[Any, Any], data: bytes, base: int) -> None:
+        if not len(chunk):
+            return
+        if not self.in_sync:
+            self.in_sync = True
+        self.bad_sync_run = 0
+        b1, b2, b3 = chunk[:, 1].astype(np.int32), chunk[:, 2], chunk[:, 3]
+        tei = (b1 & 0x80) != 0
+        pusi = (b1 & 0x40) != 0
+        pid = ((b1 & 0x1F) << 8) | b2
+        afc = (b3 >> 4) & 0x3
+        cc = b3 & 0x0F
+        has_payload = (afc & 1) != 0
+        af_len = np.where(afc & 2, chunk[:, 4], 0)
+        af_flags = np.where(((afc & 2) != 0) & (af_len > 0), chunk[:, 5], 0)
+        discontinuity = (af_flags & 0x80) != 0
+        has_pcr = (af_flags & 0x10) != 0
+        # Packets Python must look at: errors, PSI, PCR, PES starts, discontinuities.
+        interesting = tei | has_pcr | discontinuity | (pid == PAT_PID)
+        interesting |= np.isin(pid, list(self.pmt_pids)) if self.pmt_pids else False
+        interesting |= pusi & np.isin(pid, list(self.es_pids)) if self.es_pids else False
+        # Continuity counters, vectorised per PID.
+        cc_error_at = self._continuity(pid, cc, has_payload, discontinuity)
+        for i in sorted(set(np.flatnonzero(interesting).tolist()) | cc_error_at):
+            self._packet(
+                i,
+                chunk[i],
+                int(pid[i]),
+                bool(tei[i]),
+                bool(pusi[i]),
+                int(afc[i]),
+                bool(has_pcr[i]),
+                bool(discontinuity[i]),
+                i in cc_error_at,
+            )
+        # Per-PID packet counts.
+        unique, counts = np.unique(pid, return_counts=True)
+        for p, n in zip(unique.tolist(), counts.tolist(), strict=True):
+            stats = self.pids.setdefault(p, PidStats())
+            stats.packets += n
+            stats.last_seen_clock = self.clock
+        self.packet_index += len(chunk)
+        self._timeouts()
+
+    def _continuity(
+        self, pid: IntArray, cc: IntArray, has_payload: BoolArray, discontinuity: BoolArray
+    ) -> set[int]:
+        """Indices (in this chunk) of packets with a continuity count error."""
+        errors: set[int] = set()
+        for p in np.unique(pid).tolist():
+            if p == NULL_PID:
+                continue
+            idx = np.flatnonzero((pid == p) & has_payload)
+            if not len(idx):
+                continue
+            stats = self.pids.setdefault(p, PidStats())
+            seq = cc[idx].astype(np.int16)
+            prev = np.concatenate(([stats.last_cc], seq[:-1]))
+            step = (seq - prev) % 16
+            # One duplicate packet is allowed; a discontinuity indicator resets.
+            bad = (step != 1) & (step != 0) & (prev >= 0) & ~discontinuity[idx]
+            if stats.last_cc < 0:
+                bad[0] = False
+            errors.update(idx[bad].tolist())
+            stats.last_cc = int(seq[-1])
+        return errors
+
+    def _packet(
+        self,
+        i: int,
+        pkt: np.ndarray[Any, Any],
+        pid: int,
+        tei: bool,
+        pusi: bool,
+        afc: int,
+        has_pcr: bool,
+        discontinuity: bool,
+        cc_error: bool,
+    ) -> None:
+        stats = self.pids.setdefault(pid, PidStats())
+        index = self.packet_index + i
+        if tei:
+            stats.tei += 1
+            self._event("ts_tei", pid, index)
+        if cc_error:
+            stats.cc_errors += 1
+            self._event("ts_cc_error", pid, index)
+        if has_pcr:
+            self._pcr(pkt, pid, stats, discontinuity, index)
+        if tei:
+            return  # the rest of a packet flagged in error is not trusted
+        payload_start = 4 + (1 + int(pkt[4]) if afc & 2 else 0)
+        if not afc & 1 or payload_start >= TS_PACKET:
+            return
+        payload = pkt[payload_start:].tobytes()
+        if pid == PAT_PID or pid in self.pmt_pids:
+            if pusi:
+                self._section(pid, payload[1 + payload[0] :], index)
+        elif pusi and pid in self.es_pids:
+            self._pes_start(payload, pid, stats, index)
+
+    # -- PSI --------------------------------------------------------------------------
+    def _section(self, pid: int, section: bytes, index: int) -> None:
+        if len(section) < 8 or section[0] == 0xFF:
+            return
+        length = ((section[1] & 0x0F) << 8) | section[2]
+        if 3 + length > len(section):
+            return  # a section spanning packets: not checked here (PAT/PMT fit in one)
+        body = section[: 3 + length]
+        table_id = body[0]
+        expected = 0x00 if pid == PAT_PID else 0x02
+        if crc32_mpeg(body[:-4]) != int.from_bytes(body[-4:], "big"):
+            self._event("ts_crc_error", pid, index, table_id=table_id)
+            return
+        if table_id != expected:
+            self._event(
+                "ts_pat_error" if pid == PAT_PID else "ts_pmt_error",
+                pid,
+                index,
+                reason=f"table_id {table_id:#x}",
+            )
+            return
+        entries = body[8:-4]
+        if pid == PAT_PID:
+            self.last_pat_clock = self.clock if self.clock is not None else 0.0
+            for k in range(0, len(entries) - 3, 4):
+                program = int.from_bytes(entries[k : k + 2], "big")
+                program_pid = int.from_bytes(entries[k + 2 : k + 4], "big") & 0x1FFF
+                if program != 0:
+                    self.pmt_pids.add(program_pid)
+        else:
+            self.last_pmt_clock[pid] = self.clock if self.clock is not None else 0.0
+            self.pcr_pid = int.from_bytes(body[8:10], "big") & 0x1FFF
+            info_length = int.from_bytes(body[10:12], "big") & 0x0FFF
+            k = 12 + info_length
+            while k + 5 <= len(body) - 4:
+                stream_type = body[k]
+                es_pid = int.from_bytes(body[k + 1 : k + 3], "big") & 0x1FFF
+                es_info = int.from_bytes(body[k + 3 : k + 5], "big") & 0x0FFF
+                self.es_pids[es_pid] = stream_type
+                k += 5 + es_info
+
+    # -- clocks -----------------------------------------------------------------------
+    def _pcr(
+        self, pkt: np.ndarray[Any, Any], pid: int, stats: PidStats, discontinuity: bool, index: int
+    ) -> None:
+        raw = pkt[6:12].tobytes()
+        base = int.from_bytes(raw[:5], "big") >> 7
+        ext = ((raw[4] & 0x01) << 8) | raw[5]
+        pcr = base * 300 + ext
+        previous = stats.last_pcr
+        stats.last_pcr = pcr
+        self.clock = pcr / 27e6
+        if self.first_clock is None:
+            self.first_clock = self.clock
+        if previous is None or discontinuity:
+            return
+        delta = ((pcr - previous) % PCR_WRAP) / 27e6
+        if delta > PCR_JUMP_S and delta < 1000:
+            self._event("ts_pcr_error", pid, index, check="discontinuity", jump_s=round(delta, 4))
+        elif delta > PCR_INTERVAL_S:
+            self._event("ts_pcr_error", pid, index, check="repetition", interval_s=round(delta, 4))
+
+    def _pes_start(self, payload: bytes, pid: int, stats: PidStats, index: int) -> None:
+        if len(payload) < 14 or payload[:3] != b"\x00\x00\x01" or not payload[7] & 0x80:
+            return
+        p = payload[9:14]
+        pts = ((p[0] >> 1) & 0x07) << 30 | p[1] << 22 | (p[2] >> 1) << 15 | p[3] << 7 | p[4] >> 1
+        stats.last_pts = pts
+        stats.last_pts_clock = self.clock
+
+    def _timeouts(self) -> None:
+        """Tables and streams that have not been seen for too long (by the PCR clock)."""
+        now = self.clock
+        if now is None:
+            return
+        if self.last_pat_clock is None:
+            self.last_pat_clock = now
+        elif now - self.last_pat_clock > PSI_INTERVAL_S:
+            self._event(
+                "ts_pat_error",
+                PAT_PID,
+                self.packet_index,
+                reason="PAT missing",
+                gap_s=round(now - self.last_pat_clock, 3),
+            )
+            self.last_pat_clock = now
+        for pmt in self.pmt_pids:
+            last = self.last_pmt_clock.setdefault(pmt, now)
+            if now - last > PSI_INTERVAL_S:
+                self._event(
+                    "ts_pmt_error",
+                    pmt,
+                    self.packet_index,
+                    reason="PMT missing",
+                    gap_s=round(now - last, 3),
+                )
+                self.last_pmt_clock[pmt] = now
+        for es_pid in self.es_pids:
+            stats = self.pids.setdefault(es_pid, PidStats())
+            if stats.last_seen_clock is None:
+                stats.last_seen_clock = now
+            elif now - stats.last_seen_clock > PID_TIMEOUT_S:
+                self._event(
+                    "ts_pid_error",
+                    es_pid,
+                    self.packet_index,
+                    gap_s=round(now - stats.last_seen_clock, 3),
+                )
+                stats.last_seen_clock = now
+            if stats.last_pts_clock is not None and now - stats.last_pts_clock > PTS_INTERVAL_S:
+                self._event(
+                    "ts_pts_error",
+                    es_pid,
+                    self.packet_index,
+                    gap_s=round(now - stats.last_pts_clock, 3),
+                )
+                stats.last_pts_clock = now
+
+    def _event(self, type_: str, pid: int | None, index: int | None = None, **details: Any) -> None:
+        self.counts[type_] += 1
+        self.events.append(
+            TsEvent(type_, self.clock, self.packet_index if index is None else index, pid, details)
+        )
+
+    def summary(self) -> dict[str, Any]:
+        span = None
+        if self.first_clock is not None and self.clock is not None:
+            span = self.clock - self.first_clock if self.clock > self.first_clock else None
+        return {
+            "packets": self.packet_index,
+            "duration_s": None if span is None else round(span, 3),
+            "errors": dict(sorted(self.counts.items())),
+            "pids": {
+                f"{pid:#06x}": {
+                    "packets": s.packets,
+                    # Per-PID bitrate over the span of the PCR clock.
+                    "bitrate_bps": None if span is None else round(s.packets * 188 * 8 / span),
+                    "cc_errors": s.cc_errors,
+                    "tei": s.tei,
+                    "stream_type": self.es_pids.get(pid),
+                }
+                for pid, s in sorted(self.pids.items())
+            },
+        }

@@ -1,0 +1,119 @@
+"""TR 101 290 checks on the bytes of a clean TS, damaged inside the test: exact counts."""
+
+import numpy as np
+import pytest
+
+from avwatch.media.ts import TS_PACKET, TsAnalyzer, crc32_mpeg
+
+
+@pytest.fixture(scope="module")
+def clean_ts(tmp_path_factory) -> bytes:
+    from avwatch.synth import ClipSpec, make_clip
+
+    path = tmp_path_factory.mktemp("ts") / "clean.ts"
+    make_clip(path, ClipSpec(duration_s=6, width=320, height=180))
+    return path.read_bytes()
+
+
+def packets(data: bytes) -> np.ndarray:
+    return np.frombuffer(bytearray(data), np.uint8).reshape(-1, TS_PACKET).copy()
+
+
+def pids(p: np.ndarray) -> np.ndarray:
+    return ((p[:, 1].astype(int) & 0x1F) << 8) | p[:, 2]
+
+
+def analyse(data: bytes, chunk: int = 1316) -> TsAnalyzer:
+    analyzer = TsAnalyzer()
+    for i in range(0, len(data), chunk):
+        analyzer.feed(data[i : i + chunk])
+    return analyzer
+
+
+def video_pid(p: np.ndarray) -> int:
+    values, counts = np.unique(pids(p), return_counts=True)
+    return int(values[np.argmax(counts)])
+
+
+def test_crc32_mpeg_reference_value():
+    assert crc32_mpeg(b"123456789") == 0x0376E6E7  # the CRC-32/MPEG-2 check value
+
+
+def test_clean_stream_has_no_errors(clean_ts):
+    analyzer = analyse(clean_ts)
+    summary = analyzer.summary()
+    assert summary["errors"] == {}
+    assert summary["packets"] == len(clean_ts) // TS_PACKET
+    assert {27, 15} <= {v["stream_type"] for v in summary["pids"].values()}  # H.264, AAC
+
+
+@pytest.mark.parametrize("chunk", [188, 1316, 65536], ids=["packet", "udp", "file"])
+def test_dropped_packets_are_continuity_errors(clean_ts, chunk):
+    p = packets(clean_ts)
+    vpid = video_pid(p)
+    video = np.flatnonzero(pids(p) == vpid)
+    drop = video[[100, 300, 301, 500]]  # 401 right after 400: one error, not two
+    damaged = np.delete(p, drop, axis=0).tobytes()
+    analyzer = analyse(damaged, chunk)
+    assert analyzer.counts["ts_cc_error"] == 3
+    assert analyzer.pids[vpid].cc_errors == 3
+    assert all(e.pid == vpid for e in analyzer.events)
+
+
+def test_transport_error_indicator(clean_ts):
+    p = packets(clean_ts)
+    for i in (50, 60, 70, 80, 90):
+        p[i, 1] |= 0x80
+    assert analyse(p.tobytes()).counts["ts_tei"] == 5
+
+
+def test_pat_crc_error(clean_ts):
+    p = packets(clean_ts)
+    pat = np.flatnonzero(pids(p) == 0)
+    for i in pat[[3, 7]]:
+        p[i, 10] ^= 0xFF  # a byte inside the section: the CRC no longer matches
+    analyzer = analyse(p.tobytes())
+    assert analyzer.counts["ts_crc_error"] == 2
+    assert analyzer.counts["ts_pat_error"] == 0
+
+
+def test_missing_pat_for_over_half_a_second(clean_ts):
+    p = packets(clean_ts)
+    pat = np.flatnonzero(pids(p) == 0)
+    # Remove 10 PATs in a row; the clean stream's clock says how long the hole is.
+    clean = TsAnalyzer()
+    clean.feed(p[: pat[19] + 1].tobytes())
+    before = clean.clock
+    clean.feed(p[pat[19] + 1 : pat[30] + 1].tobytes())
+    hole = clean.clock - before
+    assert 1.05 < hole < 1.45  # one error at 0.5 s and one at 1.0 s into it
+    damaged = np.delete(p, pat[20:30], axis=0).tobytes()
+    analyzer = analyse(damaged, chunk=TS_PACKET)
+    gaps = [e for e in analyzer.events if e.type == "ts_pat_error"]
+    assert len(gaps) == 2, gaps
+    assert all(e.details["reason"] == "PAT missing" for e in gaps)
+
+
+def test_one_bad_sync_byte_is_not_sync_loss_but_two_are(clean_ts):
+    p = packets(clean_ts)
+    p[200, 0] = 0x00
+    one = analyse(p.tobytes())
+    assert one.counts["sync_byte_error"] == 1 and one.counts["ts_sync_loss"] == 0
+    p[500, 0] = p[501, 0] = 0x00
+    two = analyse(p.tobytes())
+    assert two.counts["ts_sync_loss"] == 1
+
+
+def test_pcr_jump_is_a_pcr_discontinuity_error(clean_ts):
+    p = packets(clean_ts)
+    has_pcr = ((p[:, 3] & 0x20) != 0) & (p[:, 4] > 0) & ((p[:, 5] & 0x10) != 0)
+    pcr_rows = np.flatnonzero(has_pcr)
+    for i in pcr_rows[len(pcr_rows) // 2 :]:
+        raw = int.from_bytes(p[i, 6:12].tobytes(), "big")
+        base = (raw >> 15) + 90000  # one second later, from here on
+        raw = (base << 15) | (raw & 0x7FFF)
+        p[i, 6:12] = np.frombuffer(raw.to_bytes(6, "big"), np.uint8)
+    analyzer = analyse(p.tobytes())
+    jumps = [e for e in analyzer.events if e.type == "ts_pcr_error"]
+    assert len(jumps) == 1 and jumps[0].details["check"] == "discontinuity"
+    assert jumps[0].details["jump_s"] == pytest.approx(1.0, abs=0.05)
