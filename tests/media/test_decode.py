@@ -90,3 +90,23 @@ def test_corrupt_transport_stream_is_data_not_a_crash(make, tmp_path):
 )
 def test_analysis_size_shrinks_by_a_whole_factor(source, expected):
     assert analysis_size(*source, 320) == expected
+
+
+def test_damaged_packets_give_corruption_until_the_next_keyframe(make, tmp_path):
+    path, _ = make("ts_clean", suffix=".ts", duration_s=6, noise_levels=3)
+    data = bytearray(path.read_bytes())
+    packets = len(data) // 188
+    rng = np.random.default_rng(11)
+    for index in rng.choice(np.arange(packets // 2, packets // 2 + 40), size=10, replace=False):
+        start = int(index) * 188 + 8
+        data[start : start + 150] = rng.integers(0, 256, 150, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged_middle.ts"
+    damaged.write_bytes(bytes(data))
+    found = of_type(run(damaged, ["corruption"]), "corruption")
+    assert found, "damage in the middle of the file must be reported"
+    # The synthetic stream has a keyframe every 2 s: damage ends at one.
+    for incident in found:
+        assert 1.5 <= incident.start <= 4.5
+        assert incident.end is not None and round(incident.end / 2.0, 3).is_integer()
+    clean = of_type(run(path, ["corruption"]), "corruption")
+    assert clean == []

@@ -117,3 +117,13 @@ def test_pcr_jump_is_a_pcr_discontinuity_error(clean_ts):
     jumps = [e for e in analyzer.events if e.type == "ts_pcr_error"]
     assert len(jumps) == 1 and jumps[0].details["check"] == "discontinuity"
     assert jumps[0].details["jump_s"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_pcr_step_back_is_a_discontinuity_not_a_huge_interval(clean_ts):
+    p = packets(clean_ts)
+    has_pcr = ((p[:, 3] & 0x20) != 0) & (p[:, 4] > 0) & ((p[:, 5] & 0x10) != 0)
+    row = np.flatnonzero(has_pcr)[20]
+    p[row, 6:12] = 0  # a PCR of zero: far in the past
+    jumps = [e for e in analyse(p.tobytes()).events if e.type == "ts_pcr_error"]
+    assert [e.details["check"] for e in jumps] == ["discontinuity", "discontinuity"]
+    assert jumps[0].details["jump_s"] < 0 < jumps[1].details["jump_s"]

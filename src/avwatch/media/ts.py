@@ -318,8 +318,11 @@ class TsAnalyzer:
             self.first_clock = self.clock
         if previous is None or discontinuity:
             return
-        delta = ((pcr - previous) % PCR_WRAP) / 27e6
-        if delta > PCR_JUMP_S and delta < 1000:
+        ticks = (pcr - previous) % PCR_WRAP
+        if ticks > PCR_WRAP // 2:  # a step back (signed, across the 33-bit wrap)
+            ticks -= PCR_WRAP
+        delta = ticks / 27e6
+        if delta < 0 or delta > PCR_JUMP_S:
             self._event("ts_pcr_error", pid, index, check="discontinuity", jump_s=round(delta, 4))
         elif delta > PCR_INTERVAL_S:
             self._event("ts_pcr_error", pid, index, check="repetition", interval_s=round(delta, 4))
