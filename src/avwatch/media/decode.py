@@ -4,7 +4,12 @@ One ``MediaReader`` per stream: it demuxes the best video and audio stream,
 decodes each packet once (codec frame threading on), makes one small grey
 picture per frame with libswscale, converts audio to float32 blocks, and
 places everything by PTS on a timeline whose t = 0 is the first displayed
-video frame. Decoder trouble becomes ``DecodeIssue`` samples, not exceptions.
+video frame. Decoder trouble becomes ``DecodeIssue`` samples, not exceptions:
+a frame the decoder flags as corrupt (concealment, decode error flags) and a
+packet it refuses.
+
+libav's log is deliberately not routed into Python: a decoder thread that logs
+while a codec context is freed (which holds the GIL) deadlocks on the GIL.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ from typing import Any
 import av
 import av.audio.frame
 import av.container
-import av.logging
 import av.stream
 import av.video.frame
 import numpy as np
@@ -29,7 +33,6 @@ from avwatch.types import (
     AudioBlock,
     AudioInfo,
     DecodeIssue,
-    IssueKind,
     LumaPlane,
     MediaKind,
     PcmBlock,
@@ -169,26 +172,20 @@ class MediaReader:
     def samples(self) -> Iterator[Sample]:
         """All samples in demux order (each kind in PTS order), ending with the decoders flushed."""
         streams = [s for s in (self.video, self.audio) if s is not None]
-        av.logging.set_level(av.logging.ERROR)
-        av.logging.set_skip_repeated(False)
-        with av.logging.Capture(local=False) as libav_logs:
-            packets = self.container.demux(streams)
-            while True:
-                try:
-                    packet = next(packets)
-                except StopIteration:
-                    break
-                except (av.error.FFmpegError, OSError) as exc:
-                    # A truncated file or a dropped connection: report it and stop.
-                    yield from self._place(
-                        DecodeIssue(self._last_time_any(), "demux_error", None, _reason(exc))
-                    )
-                    yield from self._drain_decoders()
-                    break
-                yield from self._decode(packet)
-                if libav_logs:
-                    yield from self._log_issues(libav_logs)
-            yield from self._log_issues(libav_logs)
+        packets = self.container.demux(streams)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except (av.error.FFmpegError, OSError) as exc:
+                # A truncated file or a dropped connection: report it and stop.
+                yield from self._place(
+                    DecodeIssue(self._last_time_any(), "demux_error", None, _reason(exc))
+                )
+                yield from self._drain_decoders()
+                break
+            yield from self._decode(packet)
         yield from self._flush_audio()
         yield from self._release_preroll(force=True)
 
@@ -241,6 +238,11 @@ class MediaReader:
             sample: Any = VideoFrame(seconds, self._frame_duration, luma, bool(frame.key_frame))
             if self.t0 is None:
                 self.t0 = seconds
+            if frame.is_corrupt:
+                # The decoder hid damage (error concealment) or flagged the frame.
+                yield from self._place(
+                    DecodeIssue(seconds - self.t0, "concealment", "video", "corrupt frame")
+                )
         else:
             yield from self._gather_audio(seconds, pcm_to_float32(frame), frame.sample_rate)
             return
@@ -308,17 +310,6 @@ class MediaReader:
                 kind: MediaKind = "video" if isinstance(sample, VideoFrame) else "audio"
                 self._last_time[kind] = sample.time
             yield sample
-
-    def _log_issues(self, logs: list[tuple[int, str, str]]) -> Iterator[Sample]:
-        entries, logs[:] = list(logs), []
-        video_codec = self.info.video.codec if self.info.video else None
-        for _level, name, message in entries:
-            kind: MediaKind | None = (
-                "video" if name == video_codec else "audio" if self.info.audio else None
-            )
-            issue_kind: IssueKind = "concealment" if "concealing" in message else "decode_error"
-            time = self._last_time[kind] if kind else self._last_time_any()
-            yield from self._place(DecodeIssue(time, issue_kind, kind, message.strip()))
 
     def _last_time_any(self) -> float:
         return max(self._last_time.values())
