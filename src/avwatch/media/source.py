@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 NETWORK_SCHEMES = frozenset({"http", "https", "udp", "rtp", "srt", "rtmp", "rtmps", "rtsp", "tcp"})
 
+# Reads through a TsTap cross into Python once per buffer: 32 KiB (PyAV's
+# default) is a call per frame of an SD stream; 512 KiB makes it one in sixteen.
+TAP_BUFFER_BYTES = 512 * 1024
+
 # Options per scheme that a monitor wants: keep reading through a late
 # consumer instead of failing, and prefer TCP for RTSP (no NAT trouble, no loss).
 _SCHEME_OPTIONS: dict[str, dict[str, str]] = {
@@ -74,7 +78,11 @@ def open_input(
             raw.close()
     try:
         container = av.open(
-            target, mode="r", options=options, timeout=(open_timeout_s, read_timeout_s)
+            target,
+            mode="r",
+            options=options,
+            timeout=(open_timeout_s, read_timeout_s),
+            buffer_size=TAP_BUFFER_BYTES,
         )
     except av.error.FileNotFoundError as exc:
         raise InputNotFound(f"{url}: not found ({exc.strerror})") from exc
