@@ -51,7 +51,6 @@ class DecodeStats:
     audio_blocks: int = 0
     issues: Counter[str] = field(default_factory=Counter)
     first_issues: list[dict[str, Any]] = field(default_factory=list)
-    ts_events: int = 0
     video_end: MediaTime = 0.0
     audio_end: MediaTime = 0.0
 
@@ -112,7 +111,6 @@ class StreamAnalyzer:
         """TR 101 290 findings, placed on the media timeline (their clock is PCR/PTS
         seconds; ``t0`` is the first displayed frame's PTS in the same seconds)."""
         for ts_event in events:
-            self.stats.ts_events += 1
             at = max(0.0, (ts_event.time if ts_event.time is not None else t0) - t0)
             severity = Severity.ERROR if ts_event.type in TS_FIRST_PRIORITY else Severity.WARNING
             key = "" if ts_event.pid is None else f"{ts_event.pid:#06x}"
