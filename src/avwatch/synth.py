@@ -64,6 +64,8 @@ class ClipSpec:
     fps: Fraction = Fraction(25)
     video_codec: str | None = "libx264"
     picture: Picture = "moving"
+    picture_file: str | None = None
+    """A real recording whose pictures replace the synthetic ones (its frame rate is ignored)."""
     noise_levels: float = 0.0
     """Grain (std, 8-bit levels): makes the stream as costly to decode as real content."""
     interlaced: bool = False
@@ -96,8 +98,27 @@ def parse_defect(text: str) -> Defect:
 
 
 # -- pictures ------------------------------------------------------------------------
+def _recorded(spec: ClipSpec) -> Iterator[npt.NDArray[np.uint8]]:
+    """Luma planes of a real recording at the clip's size, frame after frame, looped."""
+    assert spec.picture_file is not None
+    count = math.ceil(spec.duration_s * float(spec.fps))
+    while count:
+        with av.open(spec.picture_file) as source:
+            for frame in source.decode(video=0):
+                grey = frame.reformat(width=spec.width, height=spec.height, format="gray")
+                # gray is full range; the clip is limited range like broadcast video.
+                full = grey.to_ndarray().astype(np.float32)
+                yield (16 + full * (219 / 255)).round().astype(np.uint8)
+                count -= 1
+                if not count:
+                    return
+
+
 def _pictures(spec: ClipSpec) -> Iterator[npt.NDArray[np.uint8]]:
     """Limited-range luma planes, one per frame."""
+    if spec.picture_file is not None:
+        yield from _recorded(spec)
+        return
     h, w = spec.height, spec.width
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     rng = np.random.default_rng(spec.seed)
