@@ -21,6 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from avwatch.detectors.loudness import LoudnessConfig
 from avwatch.errors import AvwatchError
 from avwatch.realmedia import VTEST, fetch
 from avwatch.synth import ClipSpec, Defect, make_clip
@@ -114,7 +115,9 @@ SCENARIOS: dict[str, tuple[float, dict[str, Any]]] = {
 }
 
 QUICK_FORMATS = ("small_h264", "real_vtest_576p10")
-TARGET_LUFS, SHORT_TERM_TOLERANCE_LU = -23.0, 6.0
+# The loudness detector's defaults decide what "off target" means in the truth.
+TARGET_LUFS = LoudnessConfig().target_lufs or -23.0
+SHORT_TERM_TOLERANCE_LU = LoudnessConfig().short_term_tolerance_lu
 
 
 def media_cache() -> Path:
