@@ -122,34 +122,26 @@ class LoudnessDetector(Detector[LoudnessConfig]):
         if self.run.start is None:
             self.direction = direction
         active = direction != 0 and direction == self.direction
-        # Short-term lags a change by up to 3 s; date the run by the momentary
-        # readings still off target in the same direction (within tol / 2).
-        off_times = [
-            t
-            for t, m in self.recent
-            if m != -math.inf and (m - self.target) * self.direction > tol / 2
-        ]
-        if active and self.run.start is None:
-            start = end - 0.4
-            for t, m in reversed(self.recent):
-                if m == -math.inf or (m - self.target) * self.direction <= tol / 2:
-                    break
-                start = t - 0.4
-            changes = self.run.update(True, start, off_times[-1] if off_times else end)
-        elif active:
-            changes = self.run.update(True, end - 0.1, off_times[-1] if off_times else end)
+        if active:
+            # Short-term lags a change by up to 3 s; date the run by the momentary
+            # readings off target in the same direction (by more than tol / 2).
+            readings = [
+                (t, m != -math.inf and (m - self.target) * self.direction > tol / 2)
+                for t, m in self.recent
+            ]
+            last_off = max((t for t, is_off in readings if is_off), default=end)
+            start = end - 0.1
+            if self.run.start is None:  # a new run: back to where the change began
+                start = end - 0.4
+                for t, is_off in reversed(readings):
+                    if not is_off:
+                        break
+                    start = t - 0.4
+            changes = self.run.update(True, start, last_off)
+            pick = max if self.direction > 0 else min
+            self.extreme = short_term if self.extreme is None else pick(self.extreme, short_term)
         else:
             changes = self.run.update(False, end - 0.1, end)
-        if active:
-            self.extreme = (
-                short_term
-                if self.extreme is None
-                else (
-                    max(self.extreme, short_term)
-                    if self.direction > 0
-                    else min(self.extreme, short_term)
-                )
-            )
         if changes:
             # "lufs" is the furthest short-term reading of the run so far.
             self._emit(

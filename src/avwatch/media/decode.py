@@ -252,8 +252,9 @@ class MediaReader:
         """Join contiguous audio frames into blocks of about ``audio_block_s``.
 
         Codec frames are 20-40 ms; detectors cost per call, so they get ~100 ms
-        at once. Only frames that follow each other exactly (within half a
-        sample) are joined: each block keeps the PTS of its first frame.
+        at once. Only frames that follow each other (within half a sample, or one
+        tick of a coarse container time base) are joined: each block keeps the
+        PTS of its first frame.
         """
         pending = self._audio_pending
         if pending and (
@@ -278,10 +279,8 @@ class MediaReader:
     def _place(self, sample: Sample, *, absolute: bool = False) -> Iterator[Sample]:
         """Shift an absolute-time sample onto the t0 timeline, holding it until t0 is known."""
         if self.t0 is not None and not self._preroll:  # the usual case, once t = 0 is known
-            if absolute and not isinstance(sample, DecodeIssue):
-                sample.time -= self.t0
-                kind: MediaKind = "video" if isinstance(sample, VideoFrame) else "audio"
-                self._last_time[kind] = sample.time
+            if absolute:
+                self._to_timeline(sample, sample.time)
             yield sample
             return
         if absolute:
@@ -305,11 +304,15 @@ class MediaReader:
                 self.t0 = min(first)
         held, self._preroll = self._preroll, []
         for absolute, sample in held:
-            if absolute == absolute:  # not NaN: move onto the t0 timeline
-                sample.time = absolute - self.t0
-                kind: MediaKind = "video" if isinstance(sample, VideoFrame) else "audio"
-                self._last_time[kind] = sample.time
+            if absolute == absolute:  # not NaN: an absolute time
+                self._to_timeline(sample, absolute)
             yield sample
+
+    def _to_timeline(self, sample: Sample, absolute: float) -> None:
+        """Put a video frame or audio block at ``absolute`` seconds onto the t0 timeline."""
+        assert self.t0 is not None and not isinstance(sample, DecodeIssue)
+        sample.time = absolute - self.t0
+        self._last_time["video" if isinstance(sample, VideoFrame) else "audio"] = sample.time
 
     def _last_time_any(self) -> float:
         return max(self._last_time.values())
