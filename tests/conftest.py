@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,13 @@ def make(tmp_path_factory: pytest.TempPathFactory, clip_cache: dict[str, Any]) -
         return clip_cache[key]
 
     return _make
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def run(path: Path, keys: Iterable[str] | None = None, **config: Any) -> CheckResult:

@@ -4,7 +4,7 @@ import socket
 import threading
 import time
 
-from conftest import of_type
+from conftest import free_port, of_type
 
 from avwatch.config import EngineConfig
 from avwatch.pipeline import check
@@ -27,9 +27,7 @@ def send_udp(data: bytes, port: int, stop: threading.Event, seconds_per_loop: fl
 
 def test_udp_transport_stream_is_checked_for_the_requested_window(make):
     path, _ = make("udp_black", suffix=".ts", duration_s=4, defects=[Defect("black", 1.0, 2.0)])
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port(socket.SOCK_DGRAM)
     stop = threading.Event()
     sender = threading.Thread(target=send_udp, args=(path.read_bytes(), port, stop, 4.0))
     sender.start()
@@ -55,9 +53,7 @@ def test_udp_transport_stream_is_checked_for_the_requested_window(make):
 
 def test_stream_that_stops_mid_way_ends_the_check_with_what_arrived(make):
     path, _ = make("udp_clean", suffix=".ts", duration_s=4)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port(socket.SOCK_DGRAM)
     stop = threading.Event()
     sender = threading.Thread(target=send_udp, args=(path.read_bytes(), port, stop, 4.0))
     sender.start()

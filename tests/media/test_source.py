@@ -3,6 +3,7 @@ import threading
 import time
 
 import pytest
+from conftest import free_port
 
 from avwatch.errors import InputNotFound, InputUnreachable, InputUnreadable
 from avwatch.media.source import open_input
@@ -38,11 +39,8 @@ def test_unknown_scheme():
 
 
 def test_connection_refused_is_unreachable():
-    with socket.socket() as s:  # find a free port, then close it: nothing listens there
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     with pytest.raises(InputUnreachable):
-        open_input(f"http://127.0.0.1:{port}/live.ts", open_timeout_s=2)
+        open_input(f"http://127.0.0.1:{free_port()}/live.ts", open_timeout_s=2)
 
 
 def test_silent_server_fails_within_its_timeout():
@@ -66,8 +64,6 @@ def test_silent_server_fails_within_its_timeout():
 
 
 def test_udp_with_no_sender_fails_within_its_timeout():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port(socket.SOCK_DGRAM)
     with pytest.raises(InputUnreachable):
         open_input(f"udp://127.0.0.1:{port}", open_timeout_s=1, read_timeout_s=1)
