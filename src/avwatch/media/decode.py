@@ -234,6 +234,10 @@ class MediaReader:
                 height=self.info.video.analysis_height,
                 format="gray",
                 interpolation=self._interpolation,
+                # One thread: the shrink is ~0.1 ms, and swscale's own slice threads
+                # (PyAV's default) spend 1.5-2.5x that CPU waking up beside the
+                # decoder's threads. Parallelism comes from decoding and from streams.
+                threads=1,
             ).to_ndarray()  # type: ignore[assignment]  # "gray" is uint8
             sample: Any = VideoFrame(seconds, self._frame_duration, luma, bool(frame.key_frame))
             if self.t0 is None:
