@@ -117,6 +117,17 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--detectors", metavar="LIST")
     t.add_argument("--repeat", type=int, default=3, help="runs per stage; the best counts")
     t.add_argument("--json", action="store_true")
+
+    sv = sub.add_parser("serve", help="monitor the configured live streams; API at /docs")
+    sv.add_argument("--config", metavar="FILE", help="service YAML (streams, store, alerts)")
+    sv.add_argument("--host", help="listen address (default: from config, 127.0.0.1)")
+    sv.add_argument("--port", type=int, help="listen port (default: from config, 8470)")
+    sv.add_argument("--db", metavar="URL", help="SQLAlchemy URL of the store")
+
+    dm = sub.add_parser("demo", help="synthetic live streams with scheduled defects, and serve")
+    dm.add_argument("--port", type=int, default=8470, help="API port (default 8470)")
+    dm.add_argument("--dir", default=".cache/demo", help="clips and the SQLite file go here")
+    dm.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     return parser
 
 
@@ -134,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "bench": _bench,
             "corpus": _corpus,
             "eval": _eval,
+            "serve": _serve,
+            "demo": _demo,
         }
         return handler[args.command](args)
     except AvwatchError as exc:
@@ -405,3 +418,58 @@ def _bench(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from avwatch.service.config import load_service_config
+    from avwatch.service.core import Service
+    from avwatch.service.server import serve_forever
+
+    config = load_service_config(args.config)
+    host = args.host or config.host
+    port = config.port if args.port is None else args.port
+    serve_forever(Service(config, database=args.db), host, port)
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import secrets
+    import socket
+    import time
+
+    from avwatch.service.core import Service
+    from avwatch.service.demo import CLIP_S, UdpSender, demo_config, make_demo_clips
+    from avwatch.service.server import BackgroundServer
+
+    directory = Path(args.dir)
+    print(f"making the demo channels in {directory} ...", flush=True)
+    clips = make_demo_clips(directory)
+    ports = {}
+    for name in clips:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports[name] = probe.getsockname()[1]
+    senders = [UdpSender(path, ports[name], seconds=CLIP_S).start() for name, path in clips.items()]
+    token = secrets.token_urlsafe(16)
+    database = f"sqlite:///{(directory / 'demo.db').resolve()}"
+    server = BackgroundServer(Service(demo_config(ports, database, token)), port=args.port)
+    try:
+        server.start()
+        print(
+            f"avwatch demo: {len(clips)} live UDP channels, defects every {CLIP_S:g} s\n"
+            f"  API      {server.url}/docs\n"
+            f"  streams  curl {server.url}/api/streams\n"
+            f"  incidents curl '{server.url}/api/incidents?open=true'\n"
+            f"  token    {token}   (for changes: -H 'Authorization: Bearer {token}')\n"
+            "Ctrl-C stops it.",
+            flush=True,
+        )
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        for sender in senders:
+            sender.stop()
+        if server.server.started:
+            server.stop()
+    return EXIT_OK

@@ -17,10 +17,17 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from avwatch.detectors.base import Detector, DetectorConfig
+from avwatch.detectors.base import Detector, DetectorConfig, available_detectors
 from avwatch.errors import ConfigError
 
-__all__ = ["EngineConfig", "detector_config", "load_config", "merge_overrides"]
+__all__ = [
+    "EngineConfig",
+    "check_detector_options",
+    "detector_config",
+    "explain",
+    "load_config",
+    "merge_overrides",
+]
 
 
 class EngineConfig(BaseModel):
@@ -68,7 +75,7 @@ def load_config(path: str | Path | None) -> EngineConfig:
     try:
         return EngineConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {_explain(exc)}") from exc
+        raise ConfigError(f"{path}: {explain(exc)}") from exc
 
 
 def merge_overrides(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -87,10 +94,21 @@ def detector_config(cls: type[Detector[Any]], options: dict[str, Any] | None) ->
     try:
         return cls.Config.model_validate(options or {})
     except ValidationError as exc:
-        raise ConfigError(f"detector {cls.key!r}: {_explain(exc)}") from exc
+        raise ConfigError(f"detector {cls.key!r}: {explain(exc)}") from exc
 
 
-def _explain(exc: ValidationError) -> str:
+def check_detector_options(config: EngineConfig) -> None:
+    """Fail now, with the reason, on an unknown detector or a bad option (not when a
+    stream first connects)."""
+    known = available_detectors()
+    unknown = set(config.detectors) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown detectors: {', '.join(sorted(unknown))}")
+    for key, options in config.detectors.items():
+        detector_config(known[key], options)
+
+
+def explain(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"

@@ -25,8 +25,13 @@ class IncidentTracker:
         merge_gap_s: float = 0.5,
         on_open: Listener | None = None,
         on_close: Listener | None = None,
+        *,
+        keep_history: bool = True,
     ) -> None:
         self.merge_gap_s = merge_gap_s
+        # A 24/7 monitor hands incidents to its listeners and keeps none: memory
+        # stays bounded by the number of (type, key) pairs.
+        self.keep_history = keep_history
         self.incidents: list[Incident] = []
         self._open: dict[tuple[str, str], Incident] = {}
         self._last_closed: dict[tuple[str, str], Incident] = {}
@@ -50,6 +55,8 @@ class IncidentTracker:
                 previous.details["merged"] = previous.details.get("merged", 1) + 1
                 self._open[ident] = previous
                 _merge_details(previous.details, event.details, add_counts=True)
+                if self._on_open:  # a live listener sees the incident open again
+                    self._on_open(previous)
                 return
             incident = Incident(
                 type=event.type,
@@ -60,7 +67,8 @@ class IncidentTracker:
                 key=event.key,
                 details=dict(event.details),
             )
-            self.incidents.append(incident)
+            if self.keep_history:
+                self.incidents.append(incident)
             self._open[ident] = incident
             if self._on_open:
                 self._on_open(incident)

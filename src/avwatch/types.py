@@ -162,6 +162,7 @@ class Incident:
     detector: str
     key: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    id: str = ""  # given by the service when the incident first opens
 
     def to_report(self) -> dict[str, Any]:
         return {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from avwatch.detectors.base import Detector, DetectorConfig
-from avwatch.types import MediaTime, Severity, StreamInfo, VideoFrame
+from avwatch.types import DecodeIssue, MediaTime, Severity, StreamInfo, VideoFrame
 
 
 class DroppedFramesConfig(DetectorConfig):
@@ -47,6 +47,12 @@ class DroppedFramesDetector(Detector[DroppedFramesConfig]):
             self.total += count
             self.emit("dropped_frames", "start", expected, Severity.WARNING, count=count)
             self.emit("dropped_frames", "end", frame.time, Severity.WARNING, count=count)
+
+    def on_issue(self, issue: DecodeIssue) -> None:
+        # A timeline break (stream discontinuity, samples the monitor itself had to
+        # skip) is not a hole in the stream: start again from the next frame.
+        if issue.kind == "discontinuity" and issue.media in ("video", None):
+            self.expected = None
 
     def flush(self, end: MediaTime) -> None:
         self.expected = None

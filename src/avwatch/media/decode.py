@@ -164,6 +164,7 @@ class MediaReader:
         self._last_time: dict[MediaKind, float] = {"video": 0.0, "audio": 0.0}
         self._preroll: list[tuple[float, Any]] = []
         self.audio_block_s = audio_block_s
+        self.bytes_read = 0  # demuxed packet bytes: the input bitrate of a live stream
         self._audio_pending: list[tuple[float, PcmBlock]] = []
         self._audio_pending_end = 0.0
         self._audio_rate = 0
@@ -176,6 +177,7 @@ class MediaReader:
         while True:
             try:
                 packet = next(packets)
+                self.bytes_read += packet.size
             except StopIteration:
                 break
             except (av.error.FFmpegError, OSError) as exc:

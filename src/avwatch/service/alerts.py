@@ -1,0 +1,188 @@
+"""Alerts: webhooks delivered from a durable outbox, and remediation hooks.
+
+An alert is a row in the outbox, written in the same transaction as the
+incident change that caused it. ``OutboxDispatcher`` POSTs due rows, signs
+each body with HMAC-SHA256 when the target has a secret
+(``X-Avwatch-Signature: sha256=<hex>``), marks what was delivered, and retries
+the rest with exponential backoff — so an alert survives a restart of avwatch
+and a receiver that is down. ``X-Avwatch-Delivery`` carries the row id, for
+receivers that want to drop a repeat. Secrets stay in the config, never in the
+store.
+
+A remediation hook runs when an incident of its type opens on its stream: a URL
+goes through the same outbox; a command runs with the incident JSON on stdin.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import subprocess
+import threading
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from avwatch import __version__
+from avwatch.service.config import HookSpec, ServiceConfig
+from avwatch.service.store import OutboxRow, Store, now_utc
+from avwatch.types import Severity
+
+__all__ = ["OutboxDispatcher", "alert_rows", "run_command_hook", "sign"]
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 300.0
+DELIVERY_TIMEOUT_S = 5.0
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def alert_rows(config: ServiceConfig, event: str, incident: dict[str, Any]) -> list[OutboxRow]:
+    """Outbox rows for one incident change (``event``: "opened" or "closed")."""
+    body = json.dumps(
+        {"event": f"incident.{event}", "incident": incident, "avwatch_version": __version__},
+        sort_keys=True,
+    )
+    severity = Severity(incident["severity"])
+    rows = []
+    for hook in config.webhooks:
+        if severity.rank < hook.min_severity.rank:
+            continue
+        if hook.types is not None and incident["type"] not in hook.types:
+            continue
+        rows.append(OutboxRow(target=hook.url, body=body))
+    if event == "opened":
+        for remedy in matching_hooks(config.hooks, incident):
+            if remedy.url is not None:
+                rows.append(OutboxRow(target=remedy.url, body=body))
+    return rows
+
+
+def matching_hooks(hooks: list[HookSpec], incident: dict[str, Any]) -> list[HookSpec]:
+    return [h for h in hooks if h.stream == incident["stream"] and h.type == incident["type"]]
+
+
+def run_command_hook(hook: HookSpec, incident: dict[str, Any]) -> None:
+    """Run a remediation command in the background, the incident JSON on its stdin."""
+    command = hook.command
+    assert command is not None
+
+    def run() -> None:
+        try:
+            done = subprocess.run(
+                command,
+                input=json.dumps(incident).encode(),
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+            log.info("hook %s for %s exited %s", command[0], incident["id"], done.returncode)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.error("hook %s for %s failed: %s", command, incident["id"], exc)
+
+    threading.Thread(target=run, name="hook", daemon=True).start()
+
+
+class OutboxDispatcher:
+    """Delivers outbox rows in order of creation; one thread, one HTTP client."""
+
+    def __init__(
+        self, store: Store, secrets: dict[str, str] | None = None, *, poll_s: float = 0.5
+    ) -> None:
+        self.store = store
+        # Signing keys by target URL, from the config: secrets never go to the store.
+        self.secrets = secrets or {}
+        self.poll_s = poll_s
+        self.delivered = 0
+        self.failures = 0
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="outbox", daemon=True)
+        self._client = httpx.Client(timeout=DELIVERY_TIMEOUT_S)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(DELIVERY_TIMEOUT_S + 1)
+        self._client.close()
+
+    def wake(self) -> None:
+        """New rows were written: deliver now rather than at the next poll."""
+        self._wake.set()
+
+    def pending(self) -> int:
+        with self.store.session() as s:
+            rows = s.scalars(select(OutboxRow.id).where(OutboxRow.delivered_at.is_(None))).all()
+        return len(rows)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.deliver_due()
+            except Exception:  # the store may be briefly unavailable; try again later
+                log.exception("outbox: delivery round failed")
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+
+    def deliver_due(self) -> None:
+        now = now_utc()
+        with self.store.session() as s:
+            due = s.scalars(
+                select(OutboxRow)
+                .where(OutboxRow.delivered_at.is_(None), OutboxRow.next_attempt_at <= now)
+                .order_by(OutboxRow.id)
+                .limit(50)
+            ).all()
+        for row in due:
+            if self._stop.is_set():
+                return
+            error = self._post(row)
+            with self.store.session() as s:
+                stored = s.get(OutboxRow, row.id)
+                if stored is None:
+                    continue
+                stored.attempts += 1
+                if error is None:
+                    stored.delivered_at = now_utc()
+                    stored.last_error = None
+                    self.delivered += 1
+                else:
+                    backoff = min(2.0**stored.attempts, MAX_BACKOFF_S)
+                    stored.next_attempt_at = now_utc() + dt.timedelta(seconds=backoff)
+                    stored.last_error = error
+                    self.failures += 1
+                    log.warning(
+                        "webhook %s: %s (attempt %d, next in %.0f s)",
+                        row.target,
+                        error,
+                        stored.attempts,
+                        backoff,
+                    )
+
+    def _post(self, row: OutboxRow) -> str | None:
+        body = row.body.encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"avwatch/{__version__}",
+            "X-Avwatch-Delivery": str(row.id),
+        }
+        secret = self.secrets.get(row.target)
+        if secret:
+            headers["X-Avwatch-Signature"] = sign(secret, body)
+        try:
+            response = self._client.post(row.target, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return f"{exc.__class__.__name__}: {exc}"
+        if response.status_code >= 300:
+            return f"HTTP {response.status_code}"
+        return None

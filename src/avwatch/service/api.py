@@ -1,0 +1,193 @@
+"""The HTTP API (FastAPI; OpenAPI at /docs).
+
+Reads are open when the config says ``public_reads``; every change needs the
+bearer token (``Authorization: Bearer <api_token>``). Without a configured
+token, changes are refused: an unprotected monitor must not be reconfigurable
+by whoever reaches its port.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import time
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+
+from avwatch import __version__
+from avwatch.errors import ConfigError
+from avwatch.service.config import StreamSpec
+from avwatch.service.core import Service, StreamConflict, StreamNotFound
+from avwatch.service.store import EvidenceRow, IncidentRow
+
+__all__ = ["create_app"]
+
+_bearer = HTTPBearer(auto_error=False)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def create_app(service: Service) -> FastAPI:
+    app = FastAPI(
+        title="avwatch",
+        version=__version__,
+        description="Audio/video quality monitor: streams, incidents, evidence.",
+    )
+
+    def token_ok(credentials: HTTPAuthorizationCredentials | None) -> bool:
+        token = service.config.api_token
+        return (
+            token is not None
+            and credentials is not None
+            and hmac.compare_digest(credentials.credentials, token.get_secret_value())
+        )
+
+    def can_write(credentials: Credentials) -> str:
+        if service.config.api_token is None:
+            raise HTTPException(403, "changes are disabled: no api_token is configured")
+        if not token_ok(credentials):
+            raise HTTPException(401, "a valid bearer token is needed for changes")
+        return "api"
+
+    def can_read(credentials: Credentials) -> None:
+        if not service.config.public_reads and not token_ok(credentials):
+            raise HTTPException(401, "a valid bearer token is needed")
+
+    Writer = Annotated[str, Depends(can_write)]
+    reader = [Depends(can_read)]
+
+    @app.exception_handler(ConfigError)
+    async def _config_error(_request: Request, exc: ConfigError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(StreamNotFound)
+    async def _not_found(_request: Request, exc: StreamNotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(StreamConflict)
+    async def _conflict(_request: Request, exc: StreamConflict) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    def stream_view(spec: StreamSpec) -> dict[str, Any]:
+        return {**spec.model_dump(mode="json"), "status": service.status(spec.id)}
+
+    # -- health and metrics ---------------------------------------------------------
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        workers = service.workers()
+        healthy = bool(workers) and all(w["alive"] for w in workers)
+        return {
+            "status": "ok" if healthy else "degraded",
+            "version": __version__,
+            "uptime_s": round(time.time() - service.started_at, 1),
+            "workers": workers,
+        }
+
+    @app.get("/metrics", dependencies=reader)
+    def metrics() -> Response:
+        return Response(service.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    # -- streams --------------------------------------------------------------------
+    @app.get("/api/streams", dependencies=reader)
+    def list_streams() -> list[dict[str, Any]]:
+        return [stream_view(spec) for spec in service.streams()]
+
+    @app.post("/api/streams", status_code=201)
+    def add_stream(spec: StreamSpec, _who: Writer) -> dict[str, Any]:
+        return stream_view(service.add_stream(spec))
+
+    @app.get("/api/streams/{stream_id}", dependencies=reader)
+    def get_stream(stream_id: str) -> dict[str, Any]:
+        return stream_view(service.stream(stream_id))
+
+    @app.patch("/api/streams/{stream_id}")
+    def patch_stream(stream_id: str, changes: dict[str, Any], _who: Writer) -> dict[str, Any]:
+        return stream_view(service.update_stream(stream_id, changes))
+
+    @app.delete("/api/streams/{stream_id}", status_code=204)
+    def delete_stream(stream_id: str, _who: Writer) -> Response:
+        service.delete_stream(stream_id)
+        return Response(status_code=204)
+
+    @app.get("/api/streams/{stream_id}/thumbnail.png", dependencies=reader)
+    def thumbnail(stream_id: str) -> Response:
+        service.stream(stream_id)
+        png = service.thumbnail(stream_id)
+        if png is None:
+            raise HTTPException(404, "no picture yet")
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    # -- incidents ------------------------------------------------------------------
+    @app.get("/api/incidents", dependencies=reader)
+    def list_incidents(
+        stream: str | None = None,
+        type: str | None = None,
+        open: bool | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        assert service.store is not None
+        total, rows = service.store.incidents(
+            stream=stream,
+            type_=type,
+            open_=open,
+            since=_aware(since),
+            until=_aware(until),
+            limit=limit,
+            offset=offset,
+        )
+        return {
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+            "items": [row.to_api() for row in rows],
+        }
+
+    @app.get("/api/incidents/{incident_id}", dependencies=reader)
+    def get_incident(incident_id: str) -> dict[str, Any]:
+        assert service.store is not None
+        with service.store.session() as s:
+            row = s.get(IncidentRow, incident_id)
+            if row is None:
+                raise HTTPException(404, f"no incident {incident_id!r}")
+            names = s.scalars(
+                select(EvidenceRow.name).where(EvidenceRow.incident == incident_id)
+            ).all()
+            body = row.to_api()
+        body["evidence"] = [
+            {"name": name, "url": f"/api/incidents/{incident_id}/evidence/{name}"} for name in names
+        ]
+        return body
+
+    @app.get("/api/incidents/{incident_id}/evidence/{name}", dependencies=reader)
+    def evidence(incident_id: str, name: str) -> Response:
+        assert service.store is not None
+        with service.store.session() as s:
+            row = s.scalars(
+                select(EvidenceRow).where(
+                    EvidenceRow.incident == incident_id, EvidenceRow.name == name
+                )
+            ).first()
+            if row is None:
+                raise HTTPException(404, f"no evidence {name!r} for incident {incident_id!r}")
+            return Response(row.data, media_type=row.media_type)
+
+    @app.post("/api/incidents/{incident_id}/ack")
+    def acknowledge(incident_id: str, who: Writer) -> dict[str, Any]:
+        row = service.acknowledge(incident_id, who)
+        if row is None:
+            raise HTTPException(404, f"no incident {incident_id!r}")
+        return row.to_api()
+
+    return app
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value

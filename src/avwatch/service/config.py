@@ -1,0 +1,181 @@
+"""The service's configuration: server, store, alerts, and the streams to watch.
+
+One YAML file::
+
+    database: sqlite:///avwatch.db        # or postgresql+psycopg://user@host/db
+    api_token: change-me                  # bearer token for every change; never logged
+    public_reads: true                    # GET without the token
+    engine:                               # defaults for every stream (see `avwatch detectors`)
+      detectors: {black: {min_duration_s: 0.5}}
+    streams:
+      - id: news
+        url: udp://239.1.1.1:5000
+        detectors: {loudness: {preset: atsc_a85}}   # merged onto engine.detectors
+    webhooks:
+      - url: https://alerts.example.com/avwatch
+        secret: s3cret                    # HMAC-SHA256 of the body, X-Avwatch-Signature
+    hooks:
+      - stream: news
+        type: black
+        command: ["switch-to-backup", "news"]
+
+``stream_engine_config`` is the one place where the global engine settings meet
+a stream's overrides.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from avwatch.config import EngineConfig, explain, merge_overrides
+from avwatch.errors import ConfigError
+from avwatch.types import Severity
+
+__all__ = [
+    "HookSpec",
+    "ServiceConfig",
+    "StreamSpec",
+    "WebhookSpec",
+    "load_service_config",
+    "stream_engine_config",
+]
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class StreamSpec(BaseModel):
+    """One monitored stream."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="Short identifier: lower-case letters, digits, - and _.")
+    name: str = Field("", description="Display name (default: the id).")
+    url: str = Field(
+        description="Path or URL: udp://, rtp://, srt://, rtmp://, rtsp://, http(s)://."
+    )
+    enabled: bool = True
+    loop: bool = Field(
+        False, description="Play a file over and over at real-time pace (demos, tests)."
+    )
+    detectors: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Detector options merged onto the engine defaults."
+    )
+    input_loss_after_s: float = Field(
+        3.0, gt=0, le=300, description="No data for this long opens an input_loss incident."
+    )
+    max_lag_s: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        description="Analysis this far behind real time opens monitor_overload: a monitor "
+        "that cannot keep up must not look healthy.",
+    )
+
+    @model_validator(mode="after")
+    def _check_id(self) -> StreamSpec:
+        if not _ID.match(self.id):
+            raise ValueError(f"stream id {self.id!r}: use a-z, 0-9, - and _ (at most 63)")
+        if not self.name:
+            object.__setattr__(self, "name", self.id)
+        return self
+
+
+class WebhookSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="Receiver of incident open/close notifications (JSON POST).")
+    secret: SecretStr | None = Field(None, description="Signs each body with HMAC-SHA256.")
+    min_severity: Severity = Severity.WARNING
+    types: list[str] | None = Field(None, description="Only these incident types (default all).")
+
+
+class HookSpec(BaseModel):
+    """A remediation action run when an incident of ``type`` opens on ``stream``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stream: str
+    type: str
+    url: str | None = Field(None, description="POSTed the incident JSON.")
+    command: list[str] | None = Field(None, description="Run with the incident JSON on stdin.")
+
+    @model_validator(mode="after")
+    def _one_action(self) -> HookSpec:
+        if (self.url is None) == (self.command is None):
+            raise ValueError("a hook needs exactly one of url or command")
+        return self
+
+
+class ServiceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8470, ge=0, le=65535)
+    database: str = Field("sqlite:///avwatch.db", description="SQLAlchemy URL of the store.")
+    api_token: SecretStr | None = Field(
+        None, description="Bearer token for changes. Without one, changes are refused."
+    )
+    public_reads: bool = Field(True, description="Allow GET requests without the token.")
+    workers: int | None = Field(
+        None, ge=1, le=256, description="Worker processes (default: one per core)."
+    )
+    queue_frames: int = Field(
+        50,
+        ge=1,
+        le=10_000,
+        description="Samples buffered between a stream's input and its analysis; "
+        "when full, samples are dropped and counted, the input never waits.",
+    )
+    flap_window_s: float = Field(
+        60.0,
+        ge=0,
+        le=3600,
+        description="An incident type that reopens within this window on a stream is "
+        "alerted once: flapping suppression.",
+    )
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    streams: list[StreamSpec] = Field(default_factory=list)
+    webhooks: list[WebhookSpec] = Field(default_factory=list)
+    hooks: list[HookSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> ServiceConfig:
+        seen: set[str] = set()
+        for stream in self.streams:
+            if stream.id in seen:
+                raise ValueError(f"stream id {stream.id!r} is used twice")
+            seen.add(stream.id)
+        return self
+
+
+def stream_engine_config(engine: EngineConfig, stream: StreamSpec) -> EngineConfig:
+    """The engine settings one stream runs with: the defaults, then its own overrides."""
+    merged = engine.model_dump()
+    merged["detectors"] = merge_overrides(engine.detectors, stream.detectors)
+    try:
+        return EngineConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(f"stream {stream.id!r}: {explain(exc)}") from exc
+
+
+def load_service_config(path: str | Path | None) -> ServiceConfig:
+    """Read the service YAML (no file: an empty service, streams added through the API)."""
+    if path is None:
+        return ServiceConfig()
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(raw or {}, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    try:
+        return ServiceConfig.model_validate(raw or {})
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {explain(exc)}") from exc

@@ -1,0 +1,343 @@
+"""The service: streams placed on workers, their messages turned into stored
+incidents, evidence, alerts and metrics.
+
+``Service`` is what ``avwatch serve`` runs and what the API talks to. It owns
+the store (the only writer is the thread that handles worker messages, plus
+API requests), the worker pool, the outbox dispatcher and the metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections import defaultdict, deque
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+from sqlalchemy import func, select
+
+from avwatch.config import check_detector_options, explain
+from avwatch.errors import AvwatchError, ConfigError
+from avwatch.media.source import NETWORK_SCHEMES
+from avwatch.service.alerts import (
+    OutboxDispatcher,
+    alert_rows,
+    matching_hooks,
+    run_command_hook,
+)
+from avwatch.service.config import ServiceConfig, StreamSpec, stream_engine_config
+from avwatch.service.metrics import ServiceMetrics
+from avwatch.service.store import EvidenceRow, IncidentRow, Store, StreamRow, now_utc, utc
+from avwatch.service.workers import WorkerPool
+
+__all__ = ["Service", "StreamConflict", "StreamNotFound"]
+
+log = logging.getLogger(__name__)
+
+# A stream whose incidents of one type open this many times within
+# ``flap_window_s`` is flapping: later opens are stored but not alerted.
+FLAP_OPENS = 3
+
+
+class StreamNotFound(AvwatchError):
+    pass
+
+
+class StreamConflict(AvwatchError):
+    pass
+
+
+class Service:
+    def __init__(self, config: ServiceConfig, *, database: str | None = None) -> None:
+        self.config = config
+        self.database = database or config.database
+        self.metrics = ServiceMetrics()
+        self.started_at = time.time()
+        self.store: Store | None = None
+        self.pool: WorkerPool | None = None
+        self.dispatcher: OutboxDispatcher | None = None
+        self._status: dict[str, dict[str, Any]] = {}
+        self._thumbnails: dict[str, bytes] = {}
+        self._recent_opens: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._silenced: set[str] = set()  # incident ids whose alerts are held back
+        self._lock = threading.Lock()
+        self.listeners: list[Any] = []  # callables fed every stored incident change
+
+    # -- life cycle -------------------------------------------------------------------
+    def start(self) -> None:
+        for spec in self.config.streams:
+            self.validate(spec)
+        self.store = Store.open(self.database)
+        self._close_open_incidents("service restart")
+        self._seed_streams()
+        secrets = {
+            hook.url: hook.secret.get_secret_value() for hook in self.config.webhooks if hook.secret
+        }
+        self.dispatcher = OutboxDispatcher(self.store, secrets)
+        self.dispatcher.start()
+        self.pool = WorkerPool(
+            self.config.workers or os.cpu_count() or 1,
+            self._on_message,
+            on_restart=self._on_worker_restart,
+            queue_frames=self.config.queue_frames,
+        )
+        self.pool.start()
+        for spec in self.streams():
+            if spec.enabled:
+                self._run(spec)
+
+    def stop(self) -> None:
+        if self.pool is not None:
+            self.pool.stop()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+        if self.store is not None:
+            self._close_open_incidents("service stopped")
+            self.store.close()
+
+    @property
+    def _store(self) -> Store:
+        assert self.store is not None, "Service.start() first"
+        return self.store
+
+    # -- streams ----------------------------------------------------------------------
+    def streams(self) -> list[StreamSpec]:
+        with self._store.session() as s:
+            rows = s.scalars(select(StreamRow).order_by(StreamRow.id)).all()
+        return [StreamSpec.model_validate(row.spec) for row in rows]
+
+    def stream(self, stream_id: str) -> StreamSpec:
+        with self._store.session() as s:
+            row = s.get(StreamRow, stream_id)
+            if row is None:
+                raise StreamNotFound(f"no stream {stream_id!r}")
+            return StreamSpec.model_validate(row.spec)
+
+    def add_stream(self, spec: StreamSpec) -> StreamSpec:
+        self.validate(spec)
+        with self._store.session() as s:
+            if s.get(StreamRow, spec.id) is not None:
+                raise StreamConflict(f"stream {spec.id!r} exists already")
+            s.add(StreamRow(id=spec.id, spec=spec.model_dump(mode="json")))
+        if spec.enabled:
+            self._run(spec)
+        return spec
+
+    def update_stream(self, stream_id: str, changes: dict[str, Any]) -> StreamSpec:
+        current = self.stream(stream_id)
+        if "id" in changes and changes["id"] != stream_id:
+            raise ConfigError("a stream's id cannot change; delete it and add a new one")
+        try:
+            spec = StreamSpec.model_validate({**current.model_dump(), **changes})
+        except ValidationError as exc:
+            raise ConfigError(explain(exc)) from exc
+        self.validate(spec)
+        with self._store.session() as s:
+            row = s.get(StreamRow, stream_id)
+            if row is None:
+                raise StreamNotFound(f"no stream {stream_id!r}")
+            row.spec = spec.model_dump(mode="json")
+        assert self.pool is not None
+        if spec.enabled:
+            self._run(spec)
+        else:
+            self.pool.remove(stream_id)
+        return spec
+
+    def delete_stream(self, stream_id: str) -> None:
+        with self._store.session() as s:
+            row = s.get(StreamRow, stream_id)
+            if row is None:
+                raise StreamNotFound(f"no stream {stream_id!r}")
+            s.delete(row)
+        assert self.pool is not None
+        self.pool.remove(stream_id)
+        self._status.pop(stream_id, None)
+        self._thumbnails.pop(stream_id, None)
+        self.metrics.forget(stream_id)
+
+    def validate(self, spec: StreamSpec) -> None:
+        """Refuse what cannot work, with the reason: unknown scheme, missing file,
+        unknown host, bad detector options."""
+        check_detector_options(stream_engine_config(self.config.engine, spec))
+        parts = urlsplit(spec.url)
+        scheme = parts.scheme.lower()
+        if scheme in ("", "file"):
+            path = spec.url[len("file://") :] if scheme == "file" else spec.url
+            if not os.path.isfile(path):
+                raise ConfigError(f"{spec.url}: no such file")
+        elif scheme not in NETWORK_SCHEMES:
+            raise ConfigError(
+                f"{spec.url}: unsupported scheme {scheme!r}; use a path or one of "
+                + ", ".join(sorted(NETWORK_SCHEMES))
+            )
+        elif parts.hostname and not _resolves(parts.hostname):
+            raise ConfigError(f"{spec.url}: host {parts.hostname!r} not found")
+
+    def status(self, stream_id: str) -> dict[str, Any]:
+        return self._status.get(stream_id, {"state": "starting"})
+
+    def thumbnail(self, stream_id: str) -> bytes | None:
+        return self._thumbnails.get(stream_id)
+
+    def workers(self) -> list[dict[str, Any]]:
+        return self.pool.describe() if self.pool else []
+
+    def _run(self, spec: StreamSpec) -> None:
+        assert self.pool is not None
+        engine = stream_engine_config(self.config.engine, spec)
+        self.pool.assign(spec.id, spec.model_dump(mode="json"), engine.model_dump(mode="json"))
+
+    def _seed_streams(self) -> None:
+        """Streams of the YAML file are (re)applied at every start; the API's live on."""
+        with self._store.session() as s:
+            for spec in self.config.streams:
+                row = s.get(StreamRow, spec.id)
+                if row is None:
+                    s.add(StreamRow(id=spec.id, spec=spec.model_dump(mode="json")))
+                else:
+                    row.spec = spec.model_dump(mode="json")
+
+    # -- incidents --------------------------------------------------------------------
+    def acknowledge(self, incident_id: str, by: str) -> IncidentRow | None:
+        with self._store.session() as s:
+            row = s.get(IncidentRow, incident_id)
+            if row is None:
+                return None
+            if row.acknowledged_at is None:
+                row.acknowledged_at = now_utc()
+                row.acknowledged_by = by
+        self._notify(row)
+        return row
+
+    def _close_open_incidents(self, reason: str, streams: list[str] | None = None) -> None:
+        """Incidents left open by a monitor that is gone end now, and say why: the
+        new monitor opens a fresh one if the defect is still there."""
+        with self._store.session() as s:
+            query = select(IncidentRow).where(IncidentRow.open.is_(True))
+            if streams is not None:
+                query = query.where(IncidentRow.stream.in_(streams))
+            rows = s.scalars(query).all()
+            for row in rows:
+                row.open = False
+                row.ended_at = now_utc()
+                row.details = {**row.details, "closed_by": reason}
+                s.add_all(alert_rows(self.config, "closed", row.to_api()))
+        if rows and self.dispatcher is not None:
+            self.dispatcher.wake()
+
+    # -- worker messages --------------------------------------------------------------
+    def _on_message(self, message: dict[str, Any]) -> None:
+        kind = message["kind"]
+        if kind == "incident":
+            self._incident(message["incident"])
+        elif kind == "evidence":
+            with self._store.session() as s:
+                if s.get(IncidentRow, message["incident"]) is not None:
+                    s.add(
+                        EvidenceRow(
+                            incident=message["incident"],
+                            name=message["name"],
+                            media_type=message["media_type"],
+                            data=message["data"],
+                        )
+                    )
+        elif kind == "status":
+            self._stream_status(message["stream"], message["status"])
+            if "thumbnail" in message:
+                self._thumbnails[message["stream"]] = message["thumbnail"]
+
+    def _stream_status(self, stream: str, status: dict[str, Any]) -> None:
+        previous = self._status.get(stream)
+        bitrate = 0.0
+        if previous and status["at"] > previous["at"]:
+            delta = status["bytes_read"] - previous["bytes_read"]
+            if delta >= 0:
+                bitrate = delta * 8 / (status["at"] - previous["at"])
+        status["bitrate_bps"] = round(bitrate)
+        self._status[stream] = status
+        self.metrics.stream_status(stream, status, bitrate)
+        if self.dispatcher is not None:
+            self.metrics.outbox_pending.set(self.dispatcher.pending())
+
+    def _incident(self, body: dict[str, Any]) -> None:
+        event = None
+        with self._store.session() as s:
+            row = s.get(IncidentRow, body["id"])
+            was_open = row is not None and row.open
+            if row is None:
+                row = IncidentRow(id=body["id"], stream=body["stream"])
+                s.add(row)
+            row.type = body["type"]
+            row.severity = body["severity"]
+            row.detector = body["detector"]
+            row.key = body.get("key", "")
+            row.start = body["start"]
+            row.end = body["end"]
+            row.started_at = utc(body["started_at"]) or now_utc()
+            row.ended_at = utc(body["ended_at"])
+            row.open = body["open"]
+            row.details = dict(body["details"])
+            if row.open and not was_open:
+                event = "opened"
+            elif was_open and not row.open:
+                event = "closed"
+            if event and not self._flapping(row, event):
+                s.add_all(alert_rows(self.config, event, row.to_api()))
+            s.flush()
+            open_count = s.scalar(
+                select(func.count())
+                .select_from(IncidentRow)
+                .where(
+                    IncidentRow.stream == row.stream,
+                    IncidentRow.type == row.type,
+                    IncidentRow.open.is_(True),
+                )
+            )
+        self.metrics.open_incidents.labels(row.stream, row.type).set(open_count or 0)
+        if event and self.dispatcher is not None:
+            self.dispatcher.wake()
+        if event == "opened" and row.id not in self._silenced:
+            for hook in matching_hooks(self.config.hooks, row.to_api()):
+                if hook.command is not None:
+                    run_command_hook(hook, row.to_api())
+        self._notify(row)
+
+    def _flapping(self, row: IncidentRow, event: str) -> bool:
+        """Hold back the alerts of an incident type that keeps coming back."""
+        if event == "closed":
+            return row.id in self._silenced
+        opens = self._recent_opens[(row.stream, row.type)]
+        now = time.monotonic()
+        while opens and now - opens[0] > self.config.flap_window_s:
+            opens.popleft()
+        opens.append(now)
+        if len(opens) > FLAP_OPENS:
+            self._silenced.add(row.id)
+            row.details = {**row.details, "flapping": True}
+            self.metrics.alerts_suppressed.inc()
+            return True
+        return False
+
+    def _on_worker_restart(self, worker: int, streams: list[str]) -> None:
+        self.metrics.worker_restarts.inc()
+        self._close_open_incidents(f"worker {worker} restarted", streams)
+
+    def _notify(self, row: IncidentRow) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(row.to_api())
+            except Exception:
+                log.exception("incident listener failed")
+
+
+def _resolves(host: str) -> bool:
+    try:
+        socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        return False
+    return True

@@ -1,0 +1,76 @@
+"""Prometheus metrics of the service, one registry per service (tests run several)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+__all__ = ["ServiceMetrics"]
+
+
+class ServiceMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.up = Gauge(
+            "avwatch_stream_up", "1 while the input delivers data", ["stream"], registry=r
+        )
+        self.fps = Gauge(
+            "avwatch_stream_fps", "Video frames analysed per second", ["stream"], registry=r
+        )
+        self.lag = Gauge(
+            "avwatch_stream_lag_seconds", "Analysis behind real time", ["stream"], registry=r
+        )
+        self.bitrate = Gauge(
+            "avwatch_stream_input_bitrate_bps",
+            "Demuxed media bits per second",
+            ["stream"],
+            registry=r,
+        )
+        self.dropped = Gauge(
+            "avwatch_stream_dropped_samples",
+            "Samples avwatch itself dropped (overload), since the monitor started",
+            ["stream"],
+            registry=r,
+        )
+        self.reconnects = Gauge(
+            "avwatch_stream_reconnects", "Input reconnections", ["stream"], registry=r
+        )
+        self.open_incidents = Gauge(
+            "avwatch_open_incidents", "Open incidents", ["stream", "type"], registry=r
+        )
+        self.detector_cpu = Gauge(
+            "avwatch_detector_cpu_seconds",
+            "CPU time spent in each detector in the stream's current session",
+            ["stream", "detector"],
+            registry=r,
+        )
+        self.worker_restarts = Counter(
+            "avwatch_worker_restarts", "Worker processes restarted", registry=r
+        )
+        self.alerts_suppressed = Counter(
+            "avwatch_alerts_suppressed", "Alerts held back as flapping", registry=r
+        )
+        self.outbox_pending = Gauge(
+            "avwatch_outbox_pending", "Alerts not delivered yet", registry=r
+        )
+
+    def stream_status(self, stream: str, status: dict[str, Any], bitrate_bps: float) -> None:
+        self.up.labels(stream).set(1.0 if status["state"] in ("ok", "overloaded") else 0.0)
+        self.fps.labels(stream).set(status["fps"])
+        self.lag.labels(stream).set(status["lag_s"])
+        self.bitrate.labels(stream).set(bitrate_bps)
+        self.dropped.labels(stream).set(status["dropped_samples"])
+        self.reconnects.labels(stream).set(status["reconnects"])
+        for detector, seconds in status.get("detector_seconds", {}).items():
+            self.detector_cpu.labels(stream, detector).set(seconds)
+
+    def forget(self, stream: str) -> None:
+        for gauge in (self.up, self.fps, self.lag, self.bitrate, self.dropped, self.reconnects):
+            with contextlib.suppress(KeyError):  # never reported yet
+                gauge.remove(stream)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

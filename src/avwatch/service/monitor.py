@@ -1,0 +1,388 @@
+"""One live stream, watched for ever: input → decode → detectors → incidents.
+
+Two threads per stream, with a bounded queue between them (Frigate's
+``capture_frames`` shape): the input thread reads and decodes and never waits
+for analysis — when the queue is full the sample is dropped and counted, and
+the analysis side is told of the break so it does not mistake it for a defect
+of the stream. The analysis thread runs the same ``StreamAnalyzer`` as
+``avwatch check``.
+
+Around it, what a 24/7 monitor needs: open and read timeouts, reconnect with
+backoff, ``input_loss`` when no data came for ``input_loss_after_s``, and
+self-monitoring — input bitrate, decode fps, lag behind real time, samples
+dropped by avwatch — with ``monitor_overload`` when it cannot keep up, so that
+a blind monitor never looks healthy.
+
+Everything leaves through ``emit(message)`` as plain dicts (they cross a
+process boundary): ``incident`` (opened, changed or closed), ``evidence``
+(PNG thumbnails before and during a defect) and ``status``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import av
+import numpy as np
+
+from avwatch.config import EngineConfig
+from avwatch.errors import AvwatchError
+from avwatch.incidents import IncidentTracker
+from avwatch.media.decode import MediaReader
+from avwatch.media.source import open_input
+from avwatch.pipeline import StreamAnalyzer
+from avwatch.service.config import StreamSpec
+from avwatch.types import (
+    DecodeIssue,
+    Incident,
+    LumaPlane,
+    MediaTime,
+    Sample,
+    Severity,
+    StreamInfo,
+    VideoFrame,
+)
+
+__all__ = ["Emit", "StreamMonitor", "encode_png"]
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[dict[str, Any]], None]
+
+STATUS_EVERY_S = 2.0
+MAX_BACKOFF_S = 10.0
+# How long overload stays open after the last dropped sample.
+OVERLOAD_HOLD_S = 10.0
+# One thumbnail kept per half second of media, for "before the defect" evidence.
+THUMB_EVERY_S = 0.5
+THUMB_HISTORY = 12
+
+
+def encode_png(luma: LumaPlane) -> bytes:
+    """A grey analysis picture as PNG, by libavcodec's encoder (~1 ms at 320 px)."""
+    codec = av.CodecContext.create("png", "w")
+    codec.width, codec.height = int(luma.shape[1]), int(luma.shape[0])
+    codec.pix_fmt = "gray"
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(luma), format="gray")
+    return b"".join(bytes(p) for p in [*codec.encode(frame), *codec.encode(None)])
+
+
+class _Session:
+    """A connection's worth of analysis: media time restarts with each one."""
+
+    def __init__(self, info: StreamInfo, analyzer: StreamAnalyzer, wall: float) -> None:
+        self.info = info
+        self.analyzer = analyzer
+        self.anchor_wall = wall
+        self.anchor_media: MediaTime | None = None
+
+    def wall_of(self, t: MediaTime) -> float:
+        return self.anchor_wall + (t - (self.anchor_media or 0.0))
+
+
+class StreamMonitor:
+    def __init__(
+        self,
+        spec: StreamSpec,
+        engine: EngineConfig,
+        emit: Emit,
+        *,
+        queue_frames: int = 50,
+    ) -> None:
+        self.spec = spec
+        self.engine = engine
+        self.emit = emit
+        self._queue: queue.Queue[tuple[str, Any, float]] = queue.Queue(queue_frames)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        # Counters, written by the input thread, read for status.
+        self.dropped_samples = 0
+        self.reconnects = 0
+        self.bytes_read = 0
+        self.last_data_wall: float | None = None
+        self.state = "connecting"
+        self.last_error = ""
+        self._drop_pending = False
+        self._last_drop_wall = 0.0
+        # Monitor-level incidents (not from a detector).
+        self._input_loss: Incident | None = None
+        self._overload: Incident | None = None
+        self._started_at: dict[str, float] = {}  # monitor incidents: wall-clock start
+        # Analysis state, owned by the analysis thread.
+        self._session: _Session | None = None
+        self._thumbs: deque[tuple[MediaTime, LumaPlane]] = deque(maxlen=THUMB_HISTORY)
+        self._current_luma: LumaPlane | None = None
+        self.lag_s = 0.0
+
+    # -- life cycle -------------------------------------------------------------------
+    def start(self) -> None:
+        for target, role in ((self._input_loop, "input"), (self._analysis_loop, "analysis")):
+            thread = threading.Thread(target=target, name=f"{role}-{self.spec.id}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    # -- input thread ------------------------------------------------------------------
+    def _input_loop(self) -> None:
+        delay = 1.0
+        while not self._stop.is_set():
+            try:
+                container = open_input(
+                    self.spec.url,
+                    open_timeout_s=self.engine.open_timeout_s,
+                    read_timeout_s=self.spec.input_loss_after_s,
+                )
+            except AvwatchError as exc:
+                self._input_down(str(exc))
+                self._stop.wait(delay)
+                delay = min(delay * 2, MAX_BACKOFF_S)
+                continue
+            reason = "the stream ended"
+            try:
+                reason = self._read(container) or reason
+                delay = 1.0 if self.last_data_wall else delay
+            except Exception as exc:  # a monitor must outlive any one bad session
+                log.exception("stream %s: input failed", self.spec.id)
+                reason = f"input failed: {exc}"
+            finally:
+                container.close()
+                self._control("end")
+            if self._stop.is_set():
+                break
+            self.reconnects += 1
+            if self.spec.loop and reason == "the stream ended":
+                continue  # a looping file starts over at once
+            self._input_down(reason)
+            self._stop.wait(delay)
+            delay = min(delay * 2, MAX_BACKOFF_S)
+
+    def _read(self, container: Any) -> str | None:
+        reader = MediaReader(
+            container,
+            self.spec.url,
+            analysis_width=self.engine.analysis_width,
+            interpolation=self.engine.analysis_interpolation,
+        )
+        started = time.time()
+        self._control("session", reader.info)
+        first: MediaTime | None = None
+        for sample in reader.samples():
+            if self._stop.is_set():
+                return None
+            if isinstance(sample, DecodeIssue) and sample.kind == "demux_error":
+                return f"input stopped: {sample.message}"
+            now = time.time()
+            self.bytes_read = reader.bytes_read
+            self.last_data_wall = now
+            self.state = "ok"
+            if self.spec.loop and not isinstance(sample, DecodeIssue):
+                # A file played as if live: wait for the sample's moment.
+                first = sample.time if first is None else first
+                ahead = started + (sample.time - first) - now
+                if ahead > 0 and self._stop.wait(ahead):
+                    return None
+            self._offer(sample, now)
+        return None
+
+    def _offer(self, sample: Sample, wall: float) -> None:
+        """Queue a sample for analysis; never wait: when full, drop it and count."""
+        try:
+            if self._drop_pending:
+                issue = DecodeIssue(sample.time, "discontinuity", None, "avwatch dropped samples")
+                self._queue.put_nowait(("sample", issue, wall))
+                self._drop_pending = False
+            self._queue.put_nowait(("sample", sample, wall))
+        except queue.Full:
+            self.dropped_samples += 1
+            self._drop_pending = True
+            self._last_drop_wall = wall
+
+    def _control(self, kind: str, payload: Any = None) -> None:
+        """Session boundaries must reach the analysis thread: these wait for room."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put((kind, payload, time.time()), timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _input_down(self, reason: str) -> None:
+        self.state = "input_lost"
+        self.last_error = reason
+        log.warning("stream %s: %s", self.spec.id, reason)
+
+    # -- analysis thread ---------------------------------------------------------------
+    def _analysis_loop(self) -> None:
+        next_status = 0.0
+        frames_since, status_wall = 0, time.time()
+        while not self._stop.is_set():
+            now = time.time()
+            self._watch_input(now)
+            if now >= next_status:
+                self._status(frames_since / max(now - status_wall, 1e-6))
+                frames_since, status_wall, next_status = 0, now, now + STATUS_EVERY_S
+            try:
+                kind, payload, wall = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if kind == "session":
+                self._open_session(payload, wall)
+            elif kind == "end" and self._session is not None:
+                self._session.analyzer.flush()
+                self._session = None
+            elif kind == "sample" and self._session is not None:
+                frames_since += isinstance(payload, VideoFrame)
+                self._analyse(self._session, payload, wall)
+        if self._session is not None:
+            self._session.analyzer.flush()
+        self._close_monitor_incidents(time.time())
+
+    def _open_session(self, info: StreamInfo, wall: float) -> None:
+        tracker = IncidentTracker(
+            self.engine.merge_gap_s,
+            on_open=lambda i: self._incident(i, opened=True),
+            on_close=lambda i: self._incident(i, opened=False),
+            keep_history=False,
+        )
+        analyzer = StreamAnalyzer(info, self.engine, tracker=tracker, profile=True)
+        self._session = _Session(info, analyzer, wall)
+        self._thumbs.clear()
+
+    def _analyse(self, session: _Session, sample: Sample, wall: float) -> None:
+        if session.anchor_media is None:
+            session.anchor_media = sample.time
+            session.anchor_wall = wall
+        if isinstance(sample, VideoFrame):
+            self._current_luma = sample.luma
+            if not self._thumbs or sample.time - self._thumbs[-1][0] >= THUMB_EVERY_S:
+                self._thumbs.append((sample.time, sample.luma))
+        session.analyzer.feed(sample)
+        self._watch_lag(session, sample.time, time.time())
+
+    def _watch_input(self, now: float) -> None:
+        """No data for ``input_loss_after_s``: open input_loss (from the last data)."""
+        silent_since = self.last_data_wall
+        if self._input_loss is None:
+            quiet = now - (silent_since or now)
+            if self.state == "input_lost" or quiet > self.spec.input_loss_after_s:
+                start_wall = silent_since or now
+                self._input_loss = self._monitor_incident(
+                    "input_loss", start_wall, reason=self.last_error or "no data"
+                )
+        elif self.state == "ok" and silent_since and now - silent_since < 1.0:
+            self._end_monitor_incident(self._input_loss, silent_since)
+            self._input_loss = None
+
+    def _watch_lag(self, session: _Session, t: MediaTime, now: float) -> None:
+        lag = now - session.wall_of(t)
+        if lag < 0:  # data came sooner than the first sample suggested: re-anchor
+            session.anchor_wall += lag
+            lag = 0.0
+        self.lag_s = lag
+        overloaded = lag > self.spec.max_lag_s or now - self._last_drop_wall < OVERLOAD_HOLD_S
+        if overloaded and self._overload is None:
+            self._overload = self._monitor_incident(
+                "monitor_overload",
+                now,
+                lag_s=round(lag, 2),
+                dropped_samples=self.dropped_samples,
+            )
+        elif not overloaded and self._overload is not None and lag < self.spec.max_lag_s / 2:
+            self._end_monitor_incident(self._overload, now)
+            self._overload = None
+
+    # -- incidents ---------------------------------------------------------------------
+    def _incident(self, incident: Incident, *, opened: bool) -> None:
+        session = self._session
+        assert session is not None  # incidents come from a session's tracker
+        first_open = not incident.id
+        if first_open:
+            incident.id = uuid.uuid4().hex
+        ended_at = None if incident.end is None else session.wall_of(incident.end)
+        self.emit(self._incident_message(incident, session.wall_of(incident.start), ended_at))
+        if opened and first_open:
+            self._evidence(incident.id, incident.start)
+
+    def _evidence(self, incident_id: str, start: MediaTime) -> None:
+        before = [luma for t, luma in self._thumbs if t <= start - THUMB_EVERY_S]
+        pictures = {"before": before[-1] if before else None, "during": self._current_luma}
+        for name, luma in pictures.items():
+            if luma is None:
+                continue
+            self.emit(
+                {
+                    "kind": "evidence",
+                    "stream": self.spec.id,
+                    "incident": incident_id,
+                    "name": f"{name}.png",
+                    "media_type": "image/png",
+                    "data": encode_png(luma),
+                }
+            )
+
+    def _monitor_incident(self, type_: str, wall: float, **details: Any) -> Incident:
+        incident = Incident(type_, 0.0, None, Severity.CRITICAL, "monitor", details=details)
+        incident.id = uuid.uuid4().hex
+        self._started_at[incident.id] = wall
+        self.emit(self._incident_message(incident, wall, None))
+        return incident
+
+    def _end_monitor_incident(self, incident: Incident, wall: float) -> None:
+        incident.end = 0.0
+        self.emit(self._incident_message(incident, self._started_at.pop(incident.id), wall))
+
+    def _close_monitor_incidents(self, wall: float) -> None:
+        for incident in (self._input_loss, self._overload):
+            if incident is not None:
+                self._end_monitor_incident(incident, wall)
+        self._input_loss = self._overload = None
+
+    def _incident_message(
+        self, incident: Incident, started_at: float, ended_at: float | None
+    ) -> dict[str, Any]:
+        body = incident.to_report()
+        body.update(
+            id=incident.id,
+            stream=self.spec.id,
+            key=incident.key,
+            started_at=started_at,
+            ended_at=ended_at,
+            open=incident.end is None,
+        )
+        return {"kind": "incident", "stream": self.spec.id, "incident": body}
+
+    # -- status ------------------------------------------------------------------------
+    def _status(self, fps: float) -> None:
+        now, session, latest = time.time(), self._session, self._current_luma
+        status: dict[str, Any] = {
+            "state": "overloaded" if self._overload is not None else self.state,
+            "fps": round(fps, 2),
+            "lag_s": round(self.lag_s, 3),
+            "bytes_read": self.bytes_read,
+            "dropped_samples": self.dropped_samples,
+            "reconnects": self.reconnects,
+            "last_data_at": self.last_data_wall,
+            "last_error": self.last_error,
+            "at": now,
+        }
+        if session is not None:
+            status["detector_seconds"] = dict(session.analyzer.detector_seconds)
+            status["media"] = {
+                "video": None if session.info.video is None else session.info.video.codec,
+                "audio": None if session.info.audio is None else session.info.audio.codec,
+            }
+        message: dict[str, Any] = {"kind": "status", "stream": self.spec.id, "status": status}
+        if latest is not None:
+            message["thumbnail"] = encode_png(latest)
+        self.emit(message)

@@ -1,0 +1,226 @@
+"""Where the service keeps what must survive a restart: streams, incidents,
+evidence, and the alert outbox.
+
+SQLAlchemy, so that the embedded default (an SQLite file in WAL mode) and
+production (a PostgreSQL URL) are the same code. The schema is owned by the
+Alembic migrations in ``avwatch/service/migrations``; ``Store.open`` brings any
+database up to the latest one before use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from avwatch.errors import ConfigError
+
+__all__ = [
+    "EvidenceRow",
+    "IncidentRow",
+    "OutboxRow",
+    "Store",
+    "StreamRow",
+    "utc",
+]
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def utc(epoch: float | None) -> dt.datetime | None:
+    return None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.UTC)
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON,
+        dt.datetime: DateTime(timezone=True),
+    }
+
+
+class StreamRow(Base):
+    __tablename__ = "streams"
+
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(comment="the StreamSpec as JSON")
+    created_at: Mapped[dt.datetime] = mapped_column(default=now_utc)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=now_utc, onupdate=now_utc)
+
+
+class IncidentRow(Base):
+    __tablename__ = "incidents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(63), index=True)
+    type: Mapped[str] = mapped_column(String(40), index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    detector: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(80), default="")
+    start: Mapped[float] = mapped_column(Float, comment="media seconds")
+    end: Mapped[float | None] = mapped_column(Float)
+    started_at: Mapped[dt.datetime] = mapped_column(index=True)
+    ended_at: Mapped[dt.datetime | None]
+    open: Mapped[bool] = mapped_column(Boolean, index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    acknowledged_at: Mapped[dt.datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(80))
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "stream": self.stream,
+            "type": self.type,
+            "start": self.start,
+            "end": self.end,
+            "severity": self.severity,
+            "detector": self.detector,
+            "key": self.key,
+            "details": self.details,
+            "started_at": _iso(self.started_at),
+            "ended_at": _iso(self.ended_at),
+            "open": self.open,
+            "acknowledged_at": _iso(self.acknowledged_at),
+            "acknowledged_by": self.acknowledged_by,
+        }
+
+
+class EvidenceRow(Base):
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident: Mapped[str] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(80))
+    media_type: Mapped[str] = mapped_column(String(80))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(default=now_utc)
+
+
+class OutboxRow(Base):
+    """An alert waiting to be delivered: written in the same transaction as the
+    incident change that caused it, so it survives a restart or a dead receiver."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    target: Mapped[str] = mapped_column(Text, comment="webhook URL")
+    body: Mapped[str] = mapped_column(Text, comment="the JSON sent")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=now_utc, index=True)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=now_utc)
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite hands back naive datetimes; they were stored as UTC
+        value = value.replace(tzinfo=dt.UTC)
+    return value.isoformat()
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect, migrate to the latest schema, and return the store."""
+        try:
+            engine = create_engine(url, pool_pre_ping=True)
+        except (SQLAlchemyError, ValueError, ImportError) as exc:
+            raise ConfigError(f"database {url!r}: {exc}") from exc
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        try:
+            with engine.begin() as connection:
+                config = AlembicConfig()
+                config.set_main_option("script_location", str(MIGRATIONS))
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except SQLAlchemyError as exc:
+            raise ConfigError(f"database {engine.url!r}: {exc.__class__.__name__}: {exc}") from exc
+        return cls(engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- queries the API and the service share -----------------------------------------
+    def incidents(
+        self,
+        *,
+        stream: str | None = None,
+        type_: str | None = None,
+        open_: bool | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[int, Sequence[IncidentRow]]:
+        query = select(IncidentRow)
+        if stream is not None:
+            query = query.where(IncidentRow.stream == stream)
+        if type_ is not None:
+            query = query.where(IncidentRow.type == type_)
+        if open_ is not None:
+            query = query.where(IncidentRow.open == open_)
+        if since is not None:
+            query = query.where(IncidentRow.started_at >= since)
+        if until is not None:
+            query = query.where(IncidentRow.started_at < until)
+        with self.session() as s:
+            total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = s.scalars(
+                query.order_by(IncidentRow.started_at.desc(), IncidentRow.id)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+        return total, rows
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # WAL: the API reads while the service writes; NORMAL sync is safe with WAL.
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

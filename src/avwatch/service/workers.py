@@ -1,0 +1,209 @@
+"""Worker processes: each runs the monitors of a group of streams.
+
+Decode and analysis of a stream stay in one process (nothing is copied between
+processes but incidents, evidence and status); streams share a few workers,
+one per core by default. The pool places a new stream on the least loaded
+worker, and a watchdog restarts a worker that died and gives it back its
+streams.
+
+Workers are started with ``spawn``: the parent runs threads (API, store,
+alerts), and forking a threaded process copies locks in whatever state they
+were in.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import multiprocessing.process
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["WorkerPool"]
+
+log = logging.getLogger(__name__)
+
+OnMessage = Callable[[dict[str, Any]], None]
+OnRestart = Callable[[int, list[str]], None]
+
+WATCHDOG_S = 0.5
+
+
+def worker_main(index: int, commands: Any, out: Any, queue_frames: int) -> None:
+    """The worker process: start and stop monitors as the pool says."""
+    from avwatch.config import EngineConfig
+    from avwatch.service.config import StreamSpec
+    from avwatch.service.monitor import StreamMonitor
+
+    logging.basicConfig(level=logging.WARNING, format=f"worker {index}: %(message)s")
+    monitors: dict[str, StreamMonitor] = {}
+    while True:
+        op, *args = commands.get()
+        if op == "start":
+            spec = StreamSpec.model_validate(args[0])
+            engine = EngineConfig.model_validate(args[1])
+            if spec.id in monitors:
+                monitors.pop(spec.id).stop()
+            monitor = StreamMonitor(spec, engine, out.put, queue_frames=queue_frames)
+            monitors[spec.id] = monitor
+            monitor.start()
+        elif op == "stop":
+            if args[0] in monitors:
+                monitors.pop(args[0]).stop()
+        elif op == "exit":
+            for monitor in monitors.values():
+                monitor.stop()
+            out.put({"kind": "worker_exit", "worker": index})
+            return
+
+
+@dataclass
+class _Worker:
+    index: int
+    process: multiprocessing.process.BaseProcess
+    commands: Any
+    streams: dict[str, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
+    restarts: int = 0
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        count: int,
+        on_message: OnMessage,
+        *,
+        on_restart: OnRestart | None = None,
+        queue_frames: int = 50,
+    ) -> None:
+        self.count = count
+        self.on_message = on_message
+        self.on_restart = on_restart
+        self.queue_frames = queue_frames
+        self._ctx = mp.get_context("spawn")
+        self._out: Any = self._ctx.Queue()
+        self._workers: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- life cycle -------------------------------------------------------------------
+    def start(self) -> None:
+        self._workers = [self._spawn(i) for i in range(self.count)]
+        for target, name in ((self._drain, "pool-messages"), (self._watch, "pool-watchdog")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        with self._lock:
+            workers = list(self._workers)
+        for worker in workers:
+            if worker.process.is_alive():
+                worker.commands.put(("exit",))
+        deadline = time.monotonic() + timeout
+        for worker in workers:
+            worker.process.join(max(0.1, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(1)
+        for thread in self._threads:
+            thread.join(2)
+        self._drain_now()
+
+    # -- streams ----------------------------------------------------------------------
+    def assign(self, stream_id: str, spec: dict[str, Any], engine: dict[str, Any]) -> int:
+        """Run (or re-run with new settings) a stream; returns its worker's index."""
+        with self._lock:
+            current = self._worker_of(stream_id)
+            worker = current or min(self._workers, key=lambda w: (len(w.streams), w.index))
+            worker.streams[stream_id] = (spec, engine)
+            worker.commands.put(("start", spec, engine))
+            return worker.index
+
+    def remove(self, stream_id: str) -> None:
+        with self._lock:
+            worker = self._worker_of(stream_id)
+            if worker is not None:
+                del worker.streams[stream_id]
+                worker.commands.put(("stop", stream_id))
+
+    def describe(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                {
+                    "index": w.index,
+                    "pid": w.process.pid,
+                    "alive": w.process.is_alive(),
+                    "streams": sorted(w.streams),
+                    "restarts": w.restarts,
+                }
+                for w in self._workers
+            ]
+
+    # -- internals --------------------------------------------------------------------
+    def _worker_of(self, stream_id: str) -> _Worker | None:
+        return next((w for w in self._workers if stream_id in w.streams), None)
+
+    def _spawn(self, index: int) -> _Worker:
+        commands = self._ctx.Queue()
+        process = self._ctx.Process(
+            target=worker_main,
+            args=(index, commands, self._out, self.queue_frames),
+            name=f"avwatch-worker-{index}",
+            daemon=True,
+        )
+        process.start()
+        return _Worker(index, process, commands)
+
+    def _watch(self) -> None:
+        """Restart a worker that died, and give it back its streams."""
+        while not self._stop.wait(WATCHDOG_S):
+            with self._lock:
+                dead = [w for w in self._workers if not w.process.is_alive()]
+                for worker in dead:
+                    if self._stop.is_set():
+                        return
+                    log.error(
+                        "worker %d (pid %s) died with exit code %s; restarting it",
+                        worker.index,
+                        worker.process.pid,
+                        worker.process.exitcode,
+                    )
+                    fresh = self._spawn(worker.index)
+                    fresh.streams = worker.streams
+                    fresh.restarts = worker.restarts + 1
+                    self._workers[worker.index] = fresh
+                    for spec, engine in fresh.streams.values():
+                        fresh.commands.put(("start", spec, engine))
+            for worker in dead:
+                if self.on_restart:
+                    self.on_restart(worker.index, sorted(worker.streams))
+
+    def _drain(self) -> None:
+        while not self._stop.is_set():
+            try:
+                message = self._out.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            except (EOFError, OSError):
+                return
+            self._deliver(message)
+
+    def _drain_now(self) -> None:
+        while True:
+            try:
+                message = self._out.get(timeout=0.2)
+            except (queue.Empty, EOFError, OSError):
+                return
+            self._deliver(message)
+
+    def _deliver(self, message: dict[str, Any]) -> None:
+        try:
+            self.on_message(message)
+        except Exception:  # one bad message must not stop the others
+            log.exception("handling a %s message failed", message.get("kind"))
