@@ -3,11 +3,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-DEMO := .cache/demo.mp4
 
-.PHONY: setup run test lint typecheck unit clean
+.PHONY: setup system-deps run test lint typecheck unit clean
 
-setup: $(STAMP)
+setup: $(STAMP) system-deps
+
+# The service tests start a real PostgreSQL server: Debian's package, if missing.
+system-deps:
+	@if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	    else \
+	        echo "PostgreSQL is needed by the tests: install it (Debian: apt-get install postgresql)"; \
+	    fi; \
+	fi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,14 +24,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Until the service exists: make a short clip with known defects and check it.
+# The service on three synthetic live UDP channels with scheduled defects
+# (SQLite store in .cache/demo); the API at http://127.0.0.1:8470/docs.
 run: setup
-	mkdir -p .cache
-	$(BIN)/avwatch synth $(DEMO) --duration 12 \
-	    --defect black:2-3 --defect freeze:4-7 --defect silence:5-8 \
-	    --defect silence:8.5-11.5:channel=1 --defect dropped_frames:9.6-9.8 \
-	    --truth .cache/demo.truth.json
-	$(BIN)/avwatch check $(DEMO) -o .cache/demo.report.json || test $$? -eq 1
+	$(BIN)/avwatch demo --dir .cache/demo --port 8470
 
 lint: setup
 	$(BIN)/ruff check src tests

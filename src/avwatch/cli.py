@@ -416,9 +416,6 @@ def _bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 def _serve(args: argparse.Namespace) -> int:
     from avwatch.service.config import load_service_config
@@ -473,3 +470,7 @@ def _demo(args: argparse.Namespace) -> int:
         if server.server.started:
             server.stop()
     return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -30,34 +30,42 @@ _bearer = HTTPBearer(auto_error=False)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
+def _token_ok(service: Service, credentials: HTTPAuthorizationCredentials | None) -> bool:
+    token = service.config.api_token
+    return (
+        token is not None
+        and credentials is not None
+        and hmac.compare_digest(credentials.credentials, token.get_secret_value())
+    )
+
+
+def _can_write(request: Request, credentials: Credentials) -> str:
+    service: Service = request.app.state.service
+    if service.config.api_token is None:
+        raise HTTPException(403, "changes are disabled: no api_token is configured")
+    if not _token_ok(service, credentials):
+        raise HTTPException(401, "a valid bearer token is needed for changes")
+    return "api"
+
+
+def _can_read(request: Request, credentials: Credentials) -> None:
+    service: Service = request.app.state.service
+    if not service.config.public_reads and not _token_ok(service, credentials):
+        raise HTTPException(401, "a valid bearer token is needed")
+
+
+# Module level: FastAPI resolves these annotations by name.
+Writer = Annotated[str, Depends(_can_write)]
+
+
 def create_app(service: Service) -> FastAPI:
     app = FastAPI(
         title="avwatch",
         version=__version__,
         description="Audio/video quality monitor: streams, incidents, evidence.",
     )
-
-    def token_ok(credentials: HTTPAuthorizationCredentials | None) -> bool:
-        token = service.config.api_token
-        return (
-            token is not None
-            and credentials is not None
-            and hmac.compare_digest(credentials.credentials, token.get_secret_value())
-        )
-
-    def can_write(credentials: Credentials) -> str:
-        if service.config.api_token is None:
-            raise HTTPException(403, "changes are disabled: no api_token is configured")
-        if not token_ok(credentials):
-            raise HTTPException(401, "a valid bearer token is needed for changes")
-        return "api"
-
-    def can_read(credentials: Credentials) -> None:
-        if not service.config.public_reads and not token_ok(credentials):
-            raise HTTPException(401, "a valid bearer token is needed")
-
-    Writer = Annotated[str, Depends(can_write)]
-    reader = [Depends(can_read)]
+    app.state.service = service
+    reader = [Depends(_can_read)]
 
     @app.exception_handler(ConfigError)
     async def _config_error(_request: Request, exc: ConfigError) -> JSONResponse:

@@ -310,6 +310,9 @@ class StreamMonitor:
         if first_open:
             incident.id = uuid.uuid4().hex
         ended_at = None if incident.end is None else session.wall_of(incident.end)
+        if not opened and self._stop.is_set():
+            # Closed because the monitor stops, not because the defect ended.
+            incident.details["closed_by"] = "monitor stopped"
         self.emit(self._incident_message(incident, session.wall_of(incident.start), ended_at))
         if opened and first_open:
             self._evidence(incident.id, incident.start)

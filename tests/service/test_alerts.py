@@ -1,0 +1,100 @@
+"""The alert outbox against a real HTTP receiver: signed, retried, durable."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from pathlib import Path
+
+from servicekit import WebhookReceiver, wait_for
+from sqlalchemy import select
+
+from avwatch.service.alerts import OutboxDispatcher, alert_rows
+from avwatch.service.config import HookSpec, ServiceConfig, WebhookSpec
+from avwatch.service.store import OutboxRow, Store
+
+INCIDENT = {"id": "abc", "stream": "news", "type": "black", "severity": "error"}
+
+
+def _config(url: str, **webhook: object) -> ServiceConfig:
+    return ServiceConfig(webhooks=[WebhookSpec(url=url, **webhook)])
+
+
+def test_rows_follow_severity_and_type_filters():
+    config = ServiceConfig(
+        webhooks=[
+            WebhookSpec(url="http://a/", min_severity="critical"),
+            WebhookSpec(url="http://b/", types=["silence"]),
+            WebhookSpec(url="http://c/"),
+        ],
+        hooks=[HookSpec(stream="news", type="black", url="http://backup/switch")],
+    )
+    opened = [row.target for row in alert_rows(config, "opened", INCIDENT)]
+    assert opened == ["http://c/", "http://backup/switch"]
+    closed = [row.target for row in alert_rows(config, "closed", INCIDENT)]
+    assert closed == ["http://c/"]  # remediation only on open
+
+
+def test_delivered_signed_and_marked(tmp_path: Path):
+    store = Store.open(f"sqlite:///{tmp_path / 'a.db'}")
+    receiver = WebhookReceiver()
+    with store.session() as s:
+        s.add_all(alert_rows(_config(receiver.url), "opened", INCIDENT))
+    dispatcher = OutboxDispatcher(store, {receiver.url: "k3y"}, poll_s=0.05)
+    dispatcher.start()
+    try:
+        wait_for("the webhook", lambda: receiver.received, 10)
+    finally:
+        dispatcher.stop()
+        receiver.close()
+    headers, body = receiver.received[0]
+    assert json.loads(body)["event"] == "incident.opened"
+    assert (
+        headers["X-Avwatch-Signature"]
+        == "sha256=" + hmac.new(b"k3y", body, hashlib.sha256).hexdigest()
+    )
+    assert dispatcher.pending() == 0
+
+
+def test_receiver_down_then_up_gets_it_later_even_across_a_restart(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    receiver = WebhookReceiver()
+    receiver.fail_with = 503
+    store = Store.open(url)
+    with store.session() as s:
+        s.add_all(alert_rows(_config(receiver.url), "opened", INCIDENT))
+    first = OutboxDispatcher(store, poll_s=0.05)
+    first.deliver_due()  # one attempt, refused
+    with store.session() as s:
+        row = s.scalars(select(OutboxRow)).one()
+        assert (row.attempts, row.delivered_at, row.last_error) == (1, None, "HTTP 503")
+        row.next_attempt_at = row.created_at  # skip the backoff wait for the test
+    store.close()
+    # avwatch restarts; the receiver is back.
+    receiver.fail_with = None
+    store = Store.open(url)
+    second = OutboxDispatcher(store, poll_s=0.05)
+    second.start()
+    try:
+        wait_for("the retried webhook", lambda: receiver.received, 10)
+    finally:
+        second.stop()
+        receiver.close()
+    assert [json.loads(b)["incident"]["id"] for _, b in receiver.received] == ["abc"]
+    with store.session() as s:
+        assert s.scalars(select(OutboxRow)).one().attempts == 2
+
+
+def test_unreachable_receiver_backs_off(tmp_path: Path):
+    store = Store.open(f"sqlite:///{tmp_path / 'c.db'}")
+    with store.session() as s:
+        s.add_all(alert_rows(_config("http://127.0.0.1:9/nothing"), "opened", INCIDENT))
+    dispatcher = OutboxDispatcher(store)
+    dispatcher.deliver_due()
+    dispatcher.deliver_due()  # not due yet: no second attempt
+    with store.session() as s:
+        row = s.scalars(select(OutboxRow)).one()
+    assert row.attempts == 1
+    assert row.delivered_at is None
+    assert "ConnectError" in (row.last_error or "")

@@ -1,0 +1,135 @@
+"""The HTTP API on loopback: stream CRUD, auth, and clear 4xx for bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from servicekit import incidents
+
+from avwatch.service.config import ServiceConfig
+from avwatch.service.core import Service
+from avwatch.service.server import BackgroundServer
+from avwatch.synth import ClipSpec, make_clip
+
+TOKEN = "api-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    folder = tmp_path_factory.mktemp("api")
+    config = ServiceConfig(database=f"sqlite:///{folder / 'api.db'}", api_token=TOKEN, workers=1)
+    with BackgroundServer(Service(config)) as server, httpx.Client(base_url=server.url) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("api-clip") / "loop.ts"
+    make_clip(path, ClipSpec(duration_s=2, width=160, height=90))
+    return path
+
+
+def test_stream_lifecycle_create_read_change_delete(api: httpx.Client, clip: Path):
+    created = api.post(
+        "/api/streams",
+        json={"id": "cam-1", "url": str(clip), "loop": True, "detectors": {"black": {}}},
+        headers=AUTH,
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["name"] == "cam-1"
+    assert [s["id"] for s in api.get("/api/streams").json()] == ["cam-1"]
+    changed = api.patch("/api/streams/cam-1", json={"name": "Camera 1"}, headers=AUTH)
+    assert changed.status_code == 200
+    assert api.get("/api/streams/cam-1").json()["name"] == "Camera 1"
+    assert (
+        api.post("/api/streams", json={"id": "cam-1", "url": str(clip)}, headers=AUTH).status_code
+        == 409
+    )
+    assert api.delete("/api/streams/cam-1", headers=AUTH).status_code == 204
+    assert api.get("/api/streams/cam-1").status_code == 404
+    assert api.delete("/api/streams/cam-1", headers=AUTH).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"id": "x", "url": "gopher://example.org/feed"}, "unsupported scheme 'gopher'"),
+        (
+            {"id": "x", "url": "srt://no-such-host.invalid:9000"},
+            "host 'no-such-host.invalid' not found",
+        ),
+        ({"id": "x", "url": "/nowhere/feed.ts"}, "no such file"),
+        (
+            {"id": "x", "url": "udp://127.0.0.1:5000", "detectors": {"blak": {}}},
+            "unknown detectors: blak",
+        ),
+        (
+            {
+                "id": "x",
+                "url": "udp://127.0.0.1:5000",
+                "detectors": {"black": {"min_duration_s": -1}},
+            },
+            "min_duration_s",
+        ),
+        ({"id": "Bad Id", "url": "udp://127.0.0.1:5000"}, "stream id"),
+        ({"id": "x", "url": "udp://127.0.0.1:5000", "colour": "red"}, "colour"),
+    ],
+    ids=[
+        "unknown-scheme",
+        "unknown-host",
+        "missing-file",
+        "unknown-detector",
+        "bad-option",
+        "bad-id",
+        "typo",
+    ],
+)
+def test_bad_stream_is_refused_with_the_reason(api: httpx.Client, body: dict, says: str):
+    response = api.post("/api/streams", json=body, headers=AUTH)
+    assert response.status_code == 422
+    assert says in response.text
+    assert api.get("/api/streams/x").status_code == 404
+
+
+def test_garbage_body_is_a_client_error(api: httpx.Client):
+    response = api.post(
+        "/api/streams",
+        content=b"\x00\xffnot json",
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+
+
+def test_changes_need_the_token_reads_do_not(api: httpx.Client):
+    body = {"id": "y", "url": "udp://127.0.0.1:5000"}
+    assert api.post("/api/streams", json=body).status_code == 401
+    assert (
+        api.post("/api/streams", json=body, headers={"Authorization": "Bearer wrong"}).status_code
+        == 401
+    )
+    assert api.get("/api/streams").status_code == 200
+    assert api.get("/healthz").json()["status"] == "ok"
+
+
+def test_incident_queries_validate_their_parameters(api: httpx.Client):
+    assert api.get("/api/incidents", params={"limit": 0}).status_code == 422
+    assert api.get("/api/incidents", params={"since": "yesterday"}).status_code == 422
+    assert incidents(api, stream="nobody") == []
+    assert api.get("/api/incidents/does-not-exist").status_code == 404
+
+
+def test_openapi_is_published(api: httpx.Client):
+    paths = api.get("/openapi.json").json()["paths"]
+    assert {"/api/streams", "/api/incidents", "/api/incidents/{incident_id}/ack"} <= set(paths)
+
+
+def test_without_a_configured_token_changes_are_disabled(tmp_path: Path):
+    config = ServiceConfig(database=f"sqlite:///{tmp_path / 'x.db'}", workers=1)
+    with BackgroundServer(Service(config)) as server, httpx.Client(base_url=server.url) as client:
+        response = client.post("/api/streams", json={"id": "z", "url": "udp://127.0.0.1:5000"})
+        assert response.status_code == 403
+        assert "no api_token" in response.text

@@ -1,0 +1,60 @@
+"""The service YAML: streams, the one merge of global and per-stream settings, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from avwatch.errors import ConfigError
+from avwatch.service.config import load_service_config, stream_engine_config
+
+YAML = """
+database: sqlite:///x.db
+api_token: s3cret
+engine:
+  merge_gap_s: 1.0
+  detectors:
+    black: {min_duration_s: 0.5, picture_black_ratio: 0.99}
+    loudness: {preset: ebu_r128}
+streams:
+  - id: news
+    url: udp://239.1.1.1:5000
+    detectors:
+      black: {min_duration_s: 2.0}
+      loudness: {preset: atsc_a85}
+webhooks:
+  - url: http://127.0.0.1:9000/hook
+    secret: abc
+"""
+
+
+def test_stream_overrides_merge_onto_the_globals(tmp_path: Path):
+    path = tmp_path / "avwatch.yaml"
+    path.write_text(YAML)
+    config = load_service_config(path)
+    engine = stream_engine_config(config.engine, config.streams[0])
+    assert engine.merge_gap_s == 1.0
+    assert engine.detectors["black"] == {"min_duration_s": 2.0, "picture_black_ratio": 0.99}
+    assert engine.detectors["loudness"] == {"preset": "atsc_a85"}
+    assert config.streams[0].name == "news"
+    assert "s3cret" not in repr(config)  # secrets never show in logs or reprs
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("streams: [{id: a, url: x}, {id: a, url: y}]", "used twice"),
+        ("streams: [{id: a, ur: x}]", "streams.0.ur"),
+        ("hooks: [{stream: a, type: black}]", "exactly one of url or command"),
+        ("port: 99999", "port"),
+        ("- just\n- a list", "mapping"),
+        ("a: [unclosed", "not valid YAML"),
+    ],
+    ids=["duplicate-id", "typo", "hook-without-action", "bad-port", "not-a-mapping", "bad-yaml"],
+)
+def test_bad_config_says_what_is_wrong(tmp_path: Path, text: str, says: str):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=says):
+        load_service_config(path)

@@ -1,0 +1,60 @@
+"""The store: migrations match the models; incident queries filter and page."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from avwatch.errors import ConfigError
+from avwatch.service.store import Base, IncidentRow, Store
+
+
+def test_migrated_schema_is_exactly_the_models(tmp_path: Path):
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    with store.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_opening_twice_migrates_once(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    Store.open(url).close()
+    Store.open(url).close()
+
+
+def test_incident_filters_and_pages(tmp_path: Path):
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    with store.session() as s:
+        for i in range(25):
+            s.add(
+                IncidentRow(
+                    id=f"i{i:02d}",
+                    stream="a" if i % 2 else "b",
+                    type="black" if i < 20 else "silence",
+                    severity="error",
+                    detector="black",
+                    start=float(i),
+                    started_at=t0 + dt.timedelta(minutes=i),
+                    open=i == 24,
+                    details={},
+                )
+            )
+    total, page = store.incidents(limit=10, offset=10)
+    assert total == 25
+    assert [r.id for r in page] == [f"i{i:02d}" for i in range(14, 4, -1)]  # newest first
+    assert store.incidents(stream="a")[0] == 12
+    assert store.incidents(type_="silence")[0] == 5
+    assert [r.id for r in store.incidents(open_=True)[1]] == ["i24"]
+    since = t0 + dt.timedelta(minutes=20)
+    assert store.incidents(since=since, until=since + dt.timedelta(minutes=2))[0] == 2
+
+
+def test_bad_database_url_is_a_config_error():
+    with pytest.raises(ConfigError, match="database"):
+        Store.open("nosuchdialect://x")
