@@ -9,6 +9,7 @@ import httpx
 import pytest
 from servicekit import incidents
 
+from avwatch.media.source import protocol_supported
 from avwatch.service.config import ServiceConfig
 from avwatch.service.core import Service
 from avwatch.service.server import BackgroundServer
@@ -59,7 +60,7 @@ def test_stream_lifecycle_create_read_change_delete(api: httpx.Client, clip: Pat
     [
         ({"id": "x", "url": "gopher://example.org/feed"}, "unsupported scheme 'gopher'"),
         (
-            {"id": "x", "url": "srt://no-such-host.invalid:9000"},
+            {"id": "x", "url": "rtmp://no-such-host.invalid/live"},
             "host 'no-such-host.invalid' not found",
         ),
         ({"id": "x", "url": "/nowhere/feed.ts"}, "no such file"),
@@ -133,3 +134,16 @@ def test_without_a_configured_token_changes_are_disabled(tmp_path: Path):
         response = client.post("/api/streams", json={"id": "z", "url": "udp://127.0.0.1:5000"})
         assert response.status_code == 403
         assert "no api_token" in response.text
+
+
+def test_a_protocol_this_build_lacks_is_refused_up_front(api: httpx.Client):
+    # PyPI's PyAV wheels carry no libsrt; with a build that has it, SRT is accepted.
+    response = api.post(
+        "/api/streams", json={"id": "s", "url": "srt://127.0.0.1:9000"}, headers=AUTH
+    )
+    if protocol_supported("srt"):
+        assert response.status_code == 201
+        api.delete("/api/streams/s", headers=AUTH)
+    else:
+        assert response.status_code == 422
+        assert "srt is not supported by this FFmpeg build" in response.text

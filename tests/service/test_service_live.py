@@ -12,7 +12,9 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
+import av
 import httpx
 import pytest
 from conftest import free_port
@@ -119,14 +121,32 @@ def test_webhooks_are_signed_and_say_open_then_closed(running: Running):
         assert headers["X-Avwatch-Signature"] == expected
 
 
-def test_incident_carries_thumbnails_before_and_during(running: Running):
+def test_incident_carries_thumbnails_and_a_playable_clip_of_the_input(
+    running: Running, tmp_path: Path
+):
     black = wait_for("a closed black incident", lambda: _closed(running.client, "black"), 40)[0]
-    body = running.client.get(f"/api/incidents/{black['id']}").json()
-    names = {e["name"] for e in body["evidence"]}
-    assert "during.png" in names
-    png = running.client.get(f"/api/incidents/{black['id']}/evidence/during.png")
+    evidence = f"/api/incidents/{black['id']}/evidence"
+    names = wait_for(
+        "the evidence",
+        lambda: (
+            {
+                e["name"]
+                for e in running.client.get(f"/api/incidents/{black['id']}").json()["evidence"]
+            }
+            >= {"during.png", "clip.ts"}
+            and True
+        ),
+        10,
+    )
+    assert names
+    png = running.client.get(f"{evidence}/during.png")
     assert png.headers["content-type"] == "image/png"
     assert png.content.startswith(b"\x89PNG")
+    clip = tmp_path / "clip.ts"
+    clip.write_bytes(running.client.get(f"{evidence}/clip.ts").content)
+    with av.open(str(clip)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    assert frames >= 25  # at least a second of pictures, from a keyframe on
 
 
 def test_status_and_metrics_show_the_stream_live(running: Running):

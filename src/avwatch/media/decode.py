@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from typing import Any
 
@@ -106,6 +106,7 @@ class MediaReader:
         analysis_width: int = DEFAULT_ANALYSIS_WIDTH,
         interpolation: str = "fast_bilinear",
         audio_block_s: float = 0.1,
+        on_packet: Callable[[av.Packet[Any]], None] | None = None,
     ) -> None:
         self.container = container
         self.video = container.streams.video[0] if container.streams.video else None
@@ -165,6 +166,7 @@ class MediaReader:
         self._preroll: list[tuple[float, Any]] = []
         self.audio_block_s = audio_block_s
         self.bytes_read = 0  # demuxed packet bytes: the input bitrate of a live stream
+        self._on_packet = on_packet  # sees every demuxed packet (evidence clips)
         self._audio_pending: list[tuple[float, PcmBlock]] = []
         self._audio_pending_end = 0.0
         self._audio_rate = 0
@@ -178,6 +180,8 @@ class MediaReader:
             try:
                 packet = next(packets)
                 self.bytes_read += packet.size
+                if self._on_packet is not None:
+                    self._on_packet(packet)
             except StopIteration:
                 break
             except (av.error.FFmpegError, OSError) as exc:

@@ -7,6 +7,7 @@ silent UDP port fails within ``open_timeout_s`` instead of hanging.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from urllib.parse import urlsplit
@@ -18,7 +19,7 @@ from avwatch.errors import InputNotFound, InputUnreachable, InputUnreadable
 from avwatch.media.tap import TsTap, looks_like_ts
 from avwatch.media.ts import TsAnalyzer
 
-__all__ = ["NETWORK_SCHEMES", "open_input"]
+__all__ = ["NETWORK_SCHEMES", "open_input", "protocol_supported"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,19 @@ _SCHEME_OPTIONS: dict[str, dict[str, str]] = {
     "rtp": {"buffer_size": "4194304"},
     "rtsp": {"rtsp_transport": "tcp"},
 }
+
+
+@functools.cache
+def protocol_supported(scheme: str) -> bool:
+    """Whether PyAV's FFmpeg has this protocol (PyPI's wheels have no libsrt, so no SRT):
+    a bogus URL of the scheme fails at once with "protocol not found" if it has not."""
+    try:
+        av.open(f"{scheme}://127.0.0.1:9/", timeout=(0.2, 0.2)).close()
+    except av.error.ProtocolNotFoundError:
+        return False
+    except (av.error.FFmpegError, OSError):
+        pass
+    return True
 
 
 def open_input(
@@ -84,6 +98,8 @@ def open_input(
             timeout=(open_timeout_s, read_timeout_s),
             buffer_size=TAP_BUFFER_BYTES,
         )
+    except av.error.ProtocolNotFoundError as exc:
+        raise InputUnreadable(f"{url}: {scheme} is not supported by this FFmpeg build") from exc
     except av.error.FileNotFoundError as exc:
         raise InputNotFound(f"{url}: not found ({exc.strerror})") from exc
     except av.error.InvalidDataError as exc:

@@ -68,6 +68,13 @@ class StreamSpec(BaseModel):
     input_loss_after_s: float = Field(
         3.0, gt=0, le=300, description="No data for this long opens an input_loss incident."
     )
+    evidence_clip_s: float = Field(
+        8.0,
+        ge=0,
+        le=60,
+        description="Seconds of input kept in memory and saved as a playable clip when an "
+        "incident opens (0: no clips).",
+    )
     max_lag_s: float = Field(
         5.0,
         gt=0,

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from avwatch.config import check_detector_options, explain
 from avwatch.errors import AvwatchError, ConfigError
-from avwatch.media.source import NETWORK_SCHEMES
+from avwatch.media.source import NETWORK_SCHEMES, protocol_supported
 from avwatch.service.alerts import (
     OutboxDispatcher,
     alert_rows,
@@ -175,6 +175,8 @@ class Service:
                 f"{spec.url}: unsupported scheme {scheme!r}; use a path or one of "
                 + ", ".join(sorted(NETWORK_SCHEMES))
             )
+        elif not protocol_supported(scheme):
+            raise ConfigError(f"{spec.url}: {scheme} is not supported by this FFmpeg build")
         elif parts.hostname and not _resolves(parts.hostname):
             raise ConfigError(f"{spec.url}: host {parts.hostname!r} not found")
 

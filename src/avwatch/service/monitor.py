@@ -36,6 +36,7 @@ from avwatch.config import EngineConfig
 from avwatch.errors import AvwatchError
 from avwatch.incidents import IncidentTracker
 from avwatch.media.decode import MediaReader
+from avwatch.media.evidence import PacketRing, write_clip
 from avwatch.media.source import open_input
 from avwatch.pipeline import StreamAnalyzer
 from avwatch.service.config import StreamSpec
@@ -115,6 +116,8 @@ class StreamMonitor:
         self._input_loss: Incident | None = None
         self._overload: Incident | None = None
         self._started_at: dict[str, float] = {}  # monitor incidents: wall-clock start
+        # Incidents whose evidence clip the input thread (owner of the packets) writes.
+        self._clip_requests: deque[str] = deque()
         # Analysis state, owned by the analysis thread.
         self._session: _Session | None = None
         self._thumbs: deque[tuple[MediaTime, LumaPlane]] = deque(maxlen=THUMB_HISTORY)
@@ -168,12 +171,15 @@ class StreamMonitor:
             delay = min(delay * 2, MAX_BACKOFF_S)
 
     def _read(self, container: Any) -> str | None:
+        ring = PacketRing(self.spec.evidence_clip_s) if self.spec.evidence_clip_s else None
         reader = MediaReader(
             container,
             self.spec.url,
             analysis_width=self.engine.analysis_width,
             interpolation=self.engine.analysis_interpolation,
+            on_packet=None if ring is None else ring.add,
         )
+        streams = [*container.streams.video[:1], *container.streams.audio[:1]]
         started = time.time()
         self._control("session", reader.info)
         first: MediaTime | None = None
@@ -193,7 +199,28 @@ class StreamMonitor:
                 if ahead > 0 and self._stop.wait(ahead):
                     return None
             self._offer(sample, now)
+            while self._clip_requests and ring is not None:
+                self._clip(streams, ring, self._clip_requests.popleft())
         return None
+
+    def _clip(self, streams: list[Any], ring: PacketRing, incident_id: str) -> None:
+        """The last seconds of input before an incident opened, as a playable TS."""
+        try:
+            data = write_clip(streams, ring.snapshot())
+        except (av.error.FFmpegError, ValueError) as exc:
+            log.warning("stream %s: evidence clip failed: %s", self.spec.id, exc)
+            return
+        if data:
+            self.emit(
+                {
+                    "kind": "evidence",
+                    "stream": self.spec.id,
+                    "incident": incident_id,
+                    "name": "clip.ts",
+                    "media_type": "video/mp2t",
+                    "data": data,
+                }
+            )
 
     def _offer(self, sample: Sample, wall: float) -> None:
         """Queue a sample for analysis; never wait: when full, drop it and count."""
@@ -316,6 +343,7 @@ class StreamMonitor:
         self.emit(self._incident_message(incident, session.wall_of(incident.start), ended_at))
         if opened and first_open:
             self._evidence(incident.id, incident.start)
+            self._clip_requests.append(incident.id)
 
     def _evidence(self, incident_id: str, start: MediaTime) -> None:
         before = [luma for t, luma in self._thumbs if t <= start - THUMB_EVERY_S]
