@@ -56,12 +56,13 @@ class ThroughputResult:
         }
 
 
-def _decode_only(path: str) -> tuple[int, float]:
+def decode_only(path: str, threads: int = 0) -> tuple[int, float]:
     container = open_input(path)
     try:
         streams = [*container.streams.video[:1], *container.streams.audio[:1]]
         if container.streams.video:
             container.streams.video[0].thread_type = "AUTO"
+            container.streams.video[0].codec_context.thread_count = threads
         frames, cpu0 = 0, time.process_time()
         for packet in container.demux(streams):
             decoded = packet.decode()
@@ -80,6 +81,7 @@ def _analysis_samples(path: str, config: EngineConfig) -> tuple[int, float]:
             path,
             analysis_width=config.analysis_width,
             interpolation=config.analysis_interpolation,
+            decoder_threads=config.decoder_threads,
         )
         frames, cpu0 = 0, time.process_time()
         for sample in reader.samples():
@@ -122,7 +124,7 @@ def throughput(
     decode_cpu = analysis_cpu = math.inf
     frames, result = 0, None
     for _ in range(repeat):
-        frames, cpu = _decode_only(path)
+        frames, cpu = decode_only(path, config.decoder_threads)
         if frames == 0:
             raise ValueError(f"{path}: no video frames to measure")
         decode_cpu = min(decode_cpu, cpu)

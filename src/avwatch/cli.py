@@ -117,6 +117,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--detectors", metavar="LIST")
     t.add_argument("--repeat", type=int, default=3, help="runs per stage; the best counts")
     t.add_argument("--json", action="store_true")
+    bs = bsub.add_parser("streams", help="how many live streams this machine keeps up with")
+    bs.add_argument("--resolution", choices=["1080p", "720p", "576i"], default="1080p")
+    bs.add_argument("--seconds", type=float, default=15.0, help="measured time per live trial")
+    bs.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    bs.add_argument("--cache", default=".cache/bench", help="where the bench clips are kept")
+    bs.add_argument("--json", action="store_true")
 
     sv = sub.add_parser("serve", help="monitor the configured live streams; API at /docs")
     sv.add_argument("--config", metavar="FILE", help="service YAML (streams, store, alerts)")
@@ -391,6 +397,8 @@ def _print_side_by_side(
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.bench == "streams":
+        return _bench_streams(args)
     from avwatch.bench import throughput
 
     result = throughput(
@@ -415,6 +423,31 @@ def _bench(args: argparse.Namespace) -> int:
         )
     return EXIT_OK
 
+
+def _bench_streams(args: argparse.Namespace) -> int:
+    from avwatch.bench_streams import bench_streams
+
+    result = bench_streams(
+        args.resolution, Path(args.cache), seconds=args.seconds, workers=args.workers
+    )
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return EXIT_OK
+    console = Console()
+    console.print(f"[bold]{result.resolution}[/bold] on {result.cores} cores")
+    console.print(f"  decode only, by CPU   {result.decode_only_streams:6.1f} streams")
+    console.print(f"  full pipeline, by CPU {result.pipeline_streams_by_cpu:6.1f} streams")
+    for trial in result.trials:
+        memory = "?" if trial.rss_mb_per_stream is None else f"{trial.rss_mb_per_stream:.0f}"
+        console.print(
+            f"  live: {trial.streams:3d} streams  {'kept up' if trial.kept_up else 'fell behind'}"
+            f"  max lag {trial.max_lag_s:.2f} s  min fps {trial.min_fps:.1f}"
+            f"  dropped {trial.dropped_samples}  {memory} MB per stream"
+        )
+    console.print(
+        f"  kept up live: {result.live_streams} streams = {result.ratio:.0%} of decode-only"
+    )
+    return EXIT_OK
 
 
 def _serve(args: argparse.Namespace) -> int:

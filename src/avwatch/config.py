@@ -48,6 +48,13 @@ class EngineConfig(BaseModel):
         "every source pixel but reads all of them: at 1080p it costs about 1 ms a frame "
         "more than 'fast_bilinear' (memory traffic), a quarter of the decode itself.",
     )
+    decoder_threads: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Video decoder threads per stream (0: one per core). A service running "
+        "many streams per core wants 1: parallelism then comes from the streams.",
+    )
     open_timeout_s: float = Field(10.0, gt=0, le=300, description="Time allowed to open a source.")
     read_timeout_s: float = Field(10.0, gt=0, le=300, description="Time allowed for one read.")
     merge_gap_s: float = Field(

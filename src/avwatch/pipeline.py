@@ -218,6 +218,7 @@ def check(
             url,
             analysis_width=config.analysis_width,
             interpolation=config.analysis_interpolation,
+            decoder_threads=config.decoder_threads,
         )
         if on_info:
             on_info(reader.info)

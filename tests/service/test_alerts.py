@@ -98,3 +98,35 @@ def test_unreachable_receiver_backs_off(tmp_path: Path):
     assert row.attempts == 1
     assert row.delivered_at is None
     assert "ConnectError" in (row.last_error or "")
+
+
+def test_a_flapping_incident_type_is_stored_but_not_alerted(tmp_path: Path):
+    from avwatch.service.core import FLAP_OPENS, Service
+
+    config = ServiceConfig(
+        database=f"sqlite:///{tmp_path / 'f.db'}",
+        flap_window_s=60,
+        webhooks=[WebhookSpec(url="http://127.0.0.1:9/x")],
+    )
+    service = Service(config)
+    service.store = Store.open(service.database)  # no workers needed: messages by hand
+    for n in range(FLAP_OPENS + 2):
+        body = {
+            **INCIDENT,
+            "id": f"i{n}",
+            "detector": "black",
+            "start": float(n),
+            "end": None,
+            "started_at": 1_800_000_000.0 + n,
+            "ended_at": None,
+            "open": True,
+            "details": {},
+        }
+        service._on_message({"kind": "incident", "incident": body})
+    total, rows = service.store.incidents()
+    assert total == FLAP_OPENS + 2  # every incident is kept
+    flagged = sorted(r.id for r in rows if r.details.get("flapping"))
+    assert flagged == [f"i{n}" for n in range(FLAP_OPENS, FLAP_OPENS + 2)]
+    with service.store.session() as s:
+        alerted = [json.loads(r.body)["incident"]["id"] for r in s.scalars(select(OutboxRow))]
+    assert alerted == [f"i{n}" for n in range(FLAP_OPENS)]

@@ -107,6 +107,7 @@ class MediaReader:
         interpolation: str = "fast_bilinear",
         audio_block_s: float = 0.1,
         on_packet: Callable[[av.Packet[Any]], None] | None = None,
+        decoder_threads: int = 0,
     ) -> None:
         self.container = container
         self.video = container.streams.video[0] if container.streams.video else None
@@ -116,6 +117,7 @@ class MediaReader:
         video_info = audio_info = None
         if self.video is not None:
             self.video.thread_type = "AUTO"
+            self.video.codec_context.thread_count = decoder_threads  # 0: one per core
             ctx = self.video.codec_context
             width, height = analysis_size(ctx.width, ctx.height, analysis_width)
             fps = _fps(self.video)

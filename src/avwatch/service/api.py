@@ -8,14 +8,19 @@ by whoever reaches its port.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hmac
+import json
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
 from avwatch import __version__
@@ -25,6 +30,8 @@ from avwatch.service.core import Service, StreamConflict, StreamNotFound
 from avwatch.service.store import EvidenceRow, IncidentRow
 
 __all__ = ["create_app"]
+
+STATIC = Path(__file__).parent / "static"  # the dashboard: plain HTML, CSS and JS
 
 _bearer = HTTPBearer(auto_error=False)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -50,8 +57,15 @@ def _can_write(request: Request, credentials: Credentials) -> str:
 
 def _can_read(request: Request, credentials: Credentials) -> None:
     service: Service = request.app.state.service
-    if not service.config.public_reads and not _token_ok(service, credentials):
-        raise HTTPException(401, "a valid bearer token is needed")
+    if service.config.public_reads or _token_ok(service, credentials):
+        return
+    # EventSource and <img> cannot send headers: reads also take ?token=.
+    query = request.query_params.get("token")
+    if query is not None and _token_ok(
+        service, HTTPAuthorizationCredentials(scheme="Bearer", credentials=query)
+    ):
+        return
+    raise HTTPException(401, "a valid bearer token is needed")
 
 
 # Module level: FastAPI resolves these annotations by name.
@@ -127,6 +141,41 @@ def create_app(service: Service) -> FastAPI:
         if png is None:
             raise HTTPException(404, "no picture yet")
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/streams/{stream_id}/signals", dependencies=reader)
+    def signals(stream_id: str, since: float = 0.0) -> dict[str, list[list[float]]]:
+        """Recent detector signals: per name, [unix time, min, max] every 0.5 s."""
+        service.stream(stream_id)
+        return service.signals.get(stream_id, since)
+
+    @app.get("/api/events", dependencies=reader)
+    async def events(request: Request) -> StreamingResponse:
+        """Server-sent events: ``status`` (every 2 s per stream), ``incident``, ``streams``."""
+        queue = service.events.subscribe()
+
+        async def stream() -> AsyncIterator[str]:
+            try:
+                yield "retry: 2000\n\n"
+                while not await request.is_disconnected():
+                    try:
+                        event = await asyncio.wait_for(queue.get(), timeout=15)
+                    except TimeoutError:
+                        yield ": keep-alive\n\n"
+                        continue
+                    yield f"event: {event['kind']}\ndata: {json.dumps(event)}\n\n"
+            finally:
+                service.events.unsubscribe(queue)
+
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        )
+
+    # -- dashboard ------------------------------------------------------------------
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
 
     # -- incidents ------------------------------------------------------------------
     @app.get("/api/incidents", dependencies=reader)

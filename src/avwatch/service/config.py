@@ -152,6 +152,9 @@ class ServiceConfig(BaseModel):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> ServiceConfig:
+        if "decoder_threads" not in self.engine.model_fields_set:
+            # Many streams share the cores: one decoder thread each, unless told.
+            self.engine.decoder_threads = 1
         seen: set[str] = set()
         for stream in self.streams:
             if stream.id in seen:

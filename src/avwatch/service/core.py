@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 from collections import defaultdict, deque
 from typing import Any
@@ -30,6 +29,7 @@ from avwatch.service.alerts import (
     run_command_hook,
 )
 from avwatch.service.config import ServiceConfig, StreamSpec, stream_engine_config
+from avwatch.service.events import EventHub, SignalHistory
 from avwatch.service.metrics import ServiceMetrics
 from avwatch.service.store import EvidenceRow, IncidentRow, Store, StreamRow, now_utc, utc
 from avwatch.service.workers import WorkerPool
@@ -64,8 +64,8 @@ class Service:
         self._thumbnails: dict[str, bytes] = {}
         self._recent_opens: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self._silenced: set[str] = set()  # incident ids whose alerts are held back
-        self._lock = threading.Lock()
-        self.listeners: list[Any] = []  # callables fed every stored incident change
+        self.events = EventHub()
+        self.signals = SignalHistory()
 
     # -- life cycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -125,6 +125,7 @@ class Service:
             s.add(StreamRow(id=spec.id, spec=spec.model_dump(mode="json")))
         if spec.enabled:
             self._run(spec)
+        self.events.publish({"kind": "streams"})
         return spec
 
     def update_stream(self, stream_id: str, changes: dict[str, Any]) -> StreamSpec:
@@ -146,6 +147,7 @@ class Service:
             self._run(spec)
         else:
             self.pool.remove(stream_id)
+        self.events.publish({"kind": "streams"})
         return spec
 
     def delete_stream(self, stream_id: str) -> None:
@@ -158,7 +160,9 @@ class Service:
         self.pool.remove(stream_id)
         self._status.pop(stream_id, None)
         self._thumbnails.pop(stream_id, None)
+        self.signals.forget(stream_id)
         self.metrics.forget(stream_id)
+        self.events.publish({"kind": "streams"})
 
     def validate(self, spec: StreamSpec) -> None:
         """Refuse what cannot work, with the reason: unknown scheme, missing file,
@@ -254,6 +258,7 @@ class Service:
                 self._thumbnails[message["stream"]] = message["thumbnail"]
 
     def _stream_status(self, stream: str, status: dict[str, Any]) -> None:
+        signals = status.pop("signals", {})
         previous = self._status.get(stream)
         bitrate = 0.0
         if previous and status["at"] > previous["at"]:
@@ -261,7 +266,13 @@ class Service:
             if delta >= 0:
                 bitrate = delta * 8 / (status["at"] - previous["at"])
         status["bitrate_bps"] = round(bitrate)
+        at = round(status["at"], 3)
+        for name in ("bitrate_bps", "lag_s", "fps"):
+            signals[name] = [[at, status[name], status[name]]]
         self._status[stream] = status
+        self.signals.add(stream, signals)
+        event = {"kind": "status", "stream": stream, "status": status, "signals": signals}
+        self.events.publish(event)
         self.metrics.stream_status(stream, status, bitrate)
         if self.dispatcher is not None:
             self.metrics.outbox_pending.set(self.dispatcher.pending())
@@ -330,11 +341,7 @@ class Service:
         self._close_open_incidents(f"worker {worker} restarted", streams)
 
     def _notify(self, row: IncidentRow) -> None:
-        for listener in list(self.listeners):
-            try:
-                listener(row.to_api())
-            except Exception:
-                log.exception("incident listener failed")
+        self.events.publish({"kind": "incident", "incident": row.to_api()})
 
 
 def _resolves(host: str) -> bool:

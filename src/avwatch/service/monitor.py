@@ -21,6 +21,7 @@ process boundary): ``incident`` (opened, changed or closed), ``evidence``
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -64,6 +65,7 @@ OVERLOAD_HOLD_S = 10.0
 # One thumbnail kept per half second of media, for "before the defect" evidence.
 THUMB_EVERY_S = 0.5
 THUMB_HISTORY = 12
+SIGNAL_BUCKET_S = 0.5
 
 
 def encode_png(luma: LumaPlane) -> bytes:
@@ -122,6 +124,7 @@ class StreamMonitor:
         self._session: _Session | None = None
         self._thumbs: deque[tuple[MediaTime, LumaPlane]] = deque(maxlen=THUMB_HISTORY)
         self._current_luma: LumaPlane | None = None
+        self._signal_sent: dict[str, MediaTime] = {}  # metric -> last time sent
         self.lag_s = 0.0
 
     # -- life cycle -------------------------------------------------------------------
@@ -177,6 +180,7 @@ class StreamMonitor:
             self.spec.url,
             analysis_width=self.engine.analysis_width,
             interpolation=self.engine.analysis_interpolation,
+            decoder_threads=self.engine.decoder_threads,
             on_packet=None if ring is None else ring.add,
         )
         streams = [*container.streams.video[:1], *container.streams.audio[:1]]
@@ -284,6 +288,7 @@ class StreamMonitor:
         )
         analyzer = StreamAnalyzer(info, self.engine, tracker=tracker, profile=True)
         self._session = _Session(info, analyzer, wall)
+        self._signal_sent.clear()  # media time starts again
         self._thumbs.clear()
 
     def _analyse(self, session: _Session, sample: Sample, wall: float) -> None:
@@ -394,6 +399,31 @@ class StreamMonitor:
         return {"kind": "incident", "stream": self.spec.id, "incident": body}
 
     # -- status ------------------------------------------------------------------------
+    def _signals(self, session: _Session) -> dict[str, list[list[float]]]:
+        """What the detectors measured since the last status, for plots: per metric,
+        [wall time, min, max] per ``SIGNAL_BUCKET_S`` (a defect shows in the envelope)."""
+        out: dict[str, list[list[float]]] = {}
+        for detector in session.analyzer.detectors:
+            for name, series in detector.metrics.items():
+                last = self._signal_sent.get(name, -math.inf)
+                fresh = []
+                for t, value in reversed(series):
+                    if t <= last:
+                        break
+                    fresh.append((t, value))
+                if not fresh:
+                    continue
+                fresh.reverse()
+                self._signal_sent[name] = fresh[-1][0]
+                buckets: dict[int, list[float]] = {}
+                for t, value in fresh:
+                    buckets.setdefault(int(t // SIGNAL_BUCKET_S), []).append(value)
+                out[name] = [
+                    [round(session.wall_of(k * SIGNAL_BUCKET_S), 3), min(v), max(v)]
+                    for k, v in buckets.items()
+                ]
+        return out
+
     def _status(self, fps: float) -> None:
         now, session, latest = time.time(), self._session, self._current_luma
         status: dict[str, Any] = {
@@ -409,6 +439,7 @@ class StreamMonitor:
         }
         if session is not None:
             status["detector_seconds"] = dict(session.analyzer.detector_seconds)
+            status["signals"] = self._signals(session)
             status["media"] = {
                 "video": None if session.info.video is None else session.info.video.codec,
                 "audio": None if session.info.audio is None else session.info.audio.codec,

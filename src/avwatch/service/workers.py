@@ -8,7 +8,10 @@ streams.
 
 Workers are started with ``spawn``: the parent runs threads (API, store,
 alerts), and forking a threaded process copies locks in whatever state they
-were in.
+were in. Each worker has a pipe of its own back to the pool: a worker killed
+in the middle of a message then costs that message (the pipe ends, the
+reader sees EOF), where a queue shared by all workers would be left holding
+half a message and hang every reader after it.
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import multiprocessing.process
-import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 __all__ = ["WorkerPool"]
@@ -33,13 +36,26 @@ OnRestart = Callable[[int, list[str]], None]
 WATCHDOG_S = 0.5
 
 
-def worker_main(index: int, commands: Any, out: Any, queue_frames: int) -> None:
+class _Sender:
+    """A worker's end of its pipe: monitors' threads send through one lock."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.lock = threading.Lock()
+
+    def put(self, message: dict[str, Any]) -> None:
+        with self.lock:
+            self.connection.send(message)
+
+
+def worker_main(index: int, commands: Any, out: Connection, queue_frames: int) -> None:
     """The worker process: start and stop monitors as the pool says."""
     from avwatch.config import EngineConfig
     from avwatch.service.config import StreamSpec
     from avwatch.service.monitor import StreamMonitor
 
     logging.basicConfig(level=logging.WARNING, format=f"worker {index}: %(message)s")
+    sender = _Sender(out)
     monitors: dict[str, StreamMonitor] = {}
     while True:
         op, *args = commands.get()
@@ -48,7 +64,7 @@ def worker_main(index: int, commands: Any, out: Any, queue_frames: int) -> None:
             engine = EngineConfig.model_validate(args[1])
             if spec.id in monitors:
                 monitors.pop(spec.id).stop()
-            monitor = StreamMonitor(spec, engine, out.put, queue_frames=queue_frames)
+            monitor = StreamMonitor(spec, engine, sender.put, queue_frames=queue_frames)
             monitors[spec.id] = monitor
             monitor.start()
         elif op == "stop":
@@ -57,7 +73,7 @@ def worker_main(index: int, commands: Any, out: Any, queue_frames: int) -> None:
         elif op == "exit":
             for monitor in monitors.values():
                 monitor.stop()
-            out.put({"kind": "worker_exit", "worker": index})
+            out.close()
             return
 
 
@@ -66,6 +82,7 @@ class _Worker:
     index: int
     process: multiprocessing.process.BaseProcess
     commands: Any
+    messages: Connection | None  # None once the pipe has ended
     streams: dict[str, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
     restarts: int = 0
 
@@ -84,7 +101,6 @@ class WorkerPool:
         self.on_restart = on_restart
         self.queue_frames = queue_frames
         self._ctx = mp.get_context("spawn")
-        self._out: Any = self._ctx.Queue()
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -151,14 +167,16 @@ class WorkerPool:
 
     def _spawn(self, index: int) -> _Worker:
         commands = self._ctx.Queue()
+        reader, writer = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(
             target=worker_main,
-            args=(index, commands, self._out, self.queue_frames),
+            args=(index, commands, writer, self.queue_frames),
             name=f"avwatch-worker-{index}",
             daemon=True,
         )
         process.start()
-        return _Worker(index, process, commands)
+        writer.close()  # the child's end only: the pipe ends when the child does
+        return _Worker(index, process, commands, reader)
 
     def _watch(self) -> None:
         """Restart a worker that died, and give it back its streams."""
@@ -186,21 +204,31 @@ class WorkerPool:
 
     def _drain(self) -> None:
         while not self._stop.is_set():
-            try:
-                message = self._out.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            except (EOFError, OSError):
-                return
-            self._deliver(message)
+            self._receive(timeout=0.5)
 
     def _drain_now(self) -> None:
-        while True:
+        """After the workers exited: what they sent last."""
+        while self._receive(timeout=0.2):
+            pass
+
+    def _receive(self, timeout: float) -> bool:
+        """Deliver what arrived within ``timeout``; False if nothing did."""
+        with self._lock:
+            pipes = {w.messages: w for w in self._workers if w.messages is not None}
+        if not pipes:
+            time.sleep(timeout)
+            return False
+        ready = wait(list(pipes), timeout)
+        for pipe in ready:
+            assert isinstance(pipe, Connection)
             try:
-                message = self._out.get(timeout=0.2)
-            except (queue.Empty, EOFError, OSError):
-                return
+                message = pipe.recv()
+            except (EOFError, OSError):  # the worker is gone; its restart brings a new pipe
+                pipes[pipe].messages = None
+                pipe.close()
+                continue
             self._deliver(message)
+        return bool(ready)
 
     def _deliver(self, message: dict[str, Any]) -> None:
         try:

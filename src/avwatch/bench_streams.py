@@ -1,0 +1,178 @@
+"""``avwatch bench streams``: how many live streams this machine keeps up with.
+
+Decoding is the floor, so the run first measures, on one clip, the CPU time
+decoding alone costs per second of media, and what the full pipeline costs
+(every detector, one decoder thread per stream as the service runs it): each
+gives the streams the machine's cores could sustain. Then it checks the
+pipeline's figure live: that many copies of the clip, played in a loop at real
+time through the service's own worker processes and monitors, must all stay
+within ``MAX_LAG_S`` of real time at full frame rate with nothing dropped; if
+they do not, about 12% fewer are tried, and so on. Memory per stream is the
+workers' resident memory over what they use idle, divided by the streams.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from avwatch.bench import decode_only
+from avwatch.pipeline import check
+from avwatch.service.config import ServiceConfig, StreamSpec
+from avwatch.service.workers import WorkerPool
+from avwatch.synth import ClipSpec, make_clip
+
+__all__ = ["RESOLUTIONS", "StreamsResult", "bench_clip", "bench_streams"]
+
+# name -> (width, height, fps, interlaced)
+RESOLUTIONS: dict[str, tuple[int, int, Fraction, bool]] = {
+    "1080p": (1920, 1080, Fraction(30), False),
+    "720p": (1280, 720, Fraction(50), False),
+    "576i": (720, 576, Fraction(25), True),
+}
+CLIP_S = 10.0
+MAX_LAG_S = 1.0
+WARMUP_S = 4.0
+
+
+@dataclass
+class Trial:
+    streams: int
+    kept_up: bool
+    max_lag_s: float
+    dropped_samples: int
+    min_fps: float
+    rss_mb_per_stream: float | None
+
+
+@dataclass
+class StreamsResult:
+    resolution: str
+    cores: int
+    decode_only_streams: float
+    pipeline_streams_by_cpu: float
+    live_streams: int
+    trials: list[Trial] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return self.live_streams / self.decode_only_streams if self.decode_only_streams else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "live_todecode_only_ratio": round(self.ratio, 3)}
+
+
+def bench_clip(resolution: str, cache: Path) -> Path:
+    """A 10 s clip with film grain (so decoding costs what real pictures cost), cached."""
+    width, height, fps, interlaced = RESOLUTIONS[resolution]
+    path = cache / f"bench-{resolution}.ts"
+    if not path.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".part.ts")
+        spec = ClipSpec(
+            duration_s=CLIP_S,
+            width=width,
+            height=height,
+            fps=fps,
+            interlaced=interlaced,
+            noise_levels=4.0,
+        )
+        make_clip(partial, spec)
+        partial.rename(path)
+    return path
+
+
+def _rss_mb(pid: int | None) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def live_trial(clip: Path, streams: int, seconds: float, workers: int, fps: float) -> Trial:
+    """Run ``streams`` looping copies of ``clip`` through worker processes; did they keep up?"""
+    lock = threading.Lock()
+    window: dict[str, list[dict[str, Any]]] = {}
+    measuring = threading.Event()
+
+    def collect(message: dict[str, Any]) -> None:
+        if message["kind"] == "status" and measuring.is_set():
+            with lock:
+                window.setdefault(message["stream"], []).append(message["status"])
+
+    engine = ServiceConfig().engine  # as the service runs streams: one decoder thread each
+    pool = WorkerPool(workers, collect)
+    pool.start()
+    try:
+        time.sleep(2.0)  # workers up and idle
+        idle = [_rss_mb(w["pid"]) for w in pool.describe()]
+        for i in range(streams):
+            spec = StreamSpec(id=f"s{i}", url=str(clip), loop=True)
+            pool.assign(spec.id, spec.model_dump(mode="json"), engine.model_dump(mode="json"))
+        time.sleep(WARMUP_S)
+        measuring.set()
+        time.sleep(seconds)
+        busy = [_rss_mb(w["pid"]) for w in pool.describe()]
+    finally:
+        pool.stop()
+    with lock:
+        reports = dict(window)
+    lags = [s["lag_s"] for rs in reports.values() for s in rs]
+    # A status's fps covers the 2 s before it; the first one of the window may include
+    # start-up, so each stream's steady rate is its median report.
+    fps_seen = [sorted(s["fps"] for s in rs)[len(rs) // 2] for rs in reports.values() if rs]
+    dropped = sum(max(s["dropped_samples"] for s in rs) for rs in reports.values() if rs)
+    rss = None
+    if None not in idle and None not in busy:
+        rss = (sum(b for b in busy if b) - sum(i for i in idle if i)) / streams
+    max_lag = max(lags, default=math.inf)
+    min_fps = min(fps_seen, default=0.0)
+    kept_up = (
+        len(reports) == streams
+        and max_lag <= MAX_LAG_S
+        and dropped == 0
+        and min_fps >= 0.9 * fps
+    )
+    return Trial(streams, kept_up, round(max_lag, 3), dropped, round(min_fps, 2), rss)
+
+
+def bench_streams(
+    resolution: str, cache: Path, *, seconds: float = 15.0, workers: int | None = None
+) -> StreamsResult:
+    cores = os.cpu_count() or 1
+    workers = workers or cores
+    clip = bench_clip(resolution, cache)
+    fps = float(RESOLUTIONS[resolution][2])
+    engine = ServiceConfig().engine
+    _, decode_cpu = min((decode_only(str(clip), threads=1) for _ in range(2)), key=lambda r: r[1])
+    pipeline_cpu = min(check(str(clip), engine).cpu_s for _ in range(2))
+    decode_streams = cores * CLIP_S / decode_cpu
+    pipeline_streams = cores * CLIP_S / pipeline_cpu
+    result = StreamsResult(
+        resolution, cores, round(decode_streams, 1), round(pipeline_streams, 1), live_streams=0
+    )
+    # Live: from the CPU figure, down until every stream keeps up (up once if it already does).
+    n = max(1, math.floor(pipeline_streams))
+    while n >= 1:
+        trial = live_trial(clip, n, seconds, workers, fps)
+        result.trials.append(trial)
+        if trial.kept_up:
+            result.live_streams = n
+            if len(result.trials) > 1:
+                break
+            n += 1  # the estimate held: see whether one more does too
+        else:
+            if result.live_streams:
+                break
+            n -= max(1, n // 8)  # steps of ~12%: a few trials, not one per stream
+    return result

@@ -1,0 +1,432 @@
+// avwatch dashboard: mosaic, stream page, incidents. Plain JS, no build step, works offline.
+// Data comes from the API; live changes arrive as server-sent events (/api/events).
+"use strict";
+
+const SEVERE = new Set(["error", "critical"]);
+const THUMB_REFRESH_MS = 3000;
+const PLOT_WINDOW_S = 300;
+const PLOTS = [
+  { title: "Black (share of dark pixels)", series: ["black_ratio"], min: 0, max: 1 },
+  { title: "Motion (largest block change, levels)", series: ["motion"], min: 0 },
+  { title: "Loudness (LUFS): momentary, short-term, target", series: ["momentary_lufs", "short_term_lufs"], target: "loudness" },
+  { title: "Audio level (dBFS)", series: ["level_dbfs"], max: 0 },
+  { title: "Input bitrate (bit/s)", series: ["bitrate_bps"], min: 0 },
+  { title: "Lag behind real time (s)", series: ["lag_s"], min: 0 },
+];
+const COLOURS = ["#58a6ff", "#f0883e", "#3fb950", "#d2a8ff"];
+
+const state = {
+  streams: new Map(),      // id -> stream (spec + status)
+  open: new Map(),         // incident id -> open incident
+  token: localStorage.getItem("avwatch-token") || "",
+  view: null,              // the current view's update hooks
+};
+
+// -- API ------------------------------------------------------------------------------
+function withToken(path) {
+  if (!state.token) return path;
+  return path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(state.token);
+}
+
+async function api(path, options = {}) {
+  const headers = { ...(options.headers || {}) };
+  if (state.token) headers.Authorization = "Bearer " + state.token;
+  const response = await fetch(path, { ...options, headers });
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    throw new Error(body.detail ? JSON.stringify(body.detail) : response.statusText);
+  }
+  return response.status === 204 ? null : response.json();
+}
+
+async function loadStreams() {
+  const streams = await api("/api/streams");
+  state.streams = new Map(streams.map((s) => [s.id, s]));
+}
+
+async function loadOpenIncidents() {
+  const page = await api("/api/incidents?open=true&limit=1000");
+  state.open = new Map(page.items.map((i) => [i.id, i]));
+}
+
+// -- live updates ---------------------------------------------------------------------
+let source = null;
+function connect() {
+  if (source) source.close();
+  source = new EventSource(withToken("/api/events"));
+  const dot = document.getElementById("connection");
+  source.onopen = () => dot.classList.add("live");
+  source.onerror = () => dot.classList.remove("live");
+  source.addEventListener("status", (e) => {
+    const event = JSON.parse(e.data);
+    const stream = state.streams.get(event.stream);
+    if (!stream) return;
+    stream.status = event.status;
+    state.view?.onStatus?.(stream, event.signals);
+    updateSummary();
+  });
+  source.addEventListener("incident", (e) => {
+    const incident = JSON.parse(e.data).incident;
+    if (incident.open) state.open.set(incident.id, incident);
+    else state.open.delete(incident.id);
+    state.view?.onIncident?.(incident);
+    updateSummary();
+  });
+  source.addEventListener("streams", async () => {
+    await loadStreams();
+    state.view?.onStreams?.();
+  });
+}
+
+// -- helpers --------------------------------------------------------------------------
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined) node.append(child);
+  }
+  return node;
+}
+
+function openOf(streamId) {
+  return [...state.open.values()].filter((i) => i.stream === streamId);
+}
+
+function tileState(stream) {
+  const status = stream.status || {};
+  if (status.state === "input_lost") return "input_lost";
+  if (status.state === "overloaded") return "overloaded";
+  const open = openOf(stream.id);
+  if (open.some((i) => SEVERE.has(i.severity))) return "alarm";
+  if (open.length) return "warning";
+  return status.state === "ok" ? "ok" : "starting";
+}
+
+function human(bps) {
+  if (!bps) return "–";
+  return bps >= 1e6 ? (bps / 1e6).toFixed(1) + " Mb/s" : (bps / 1e3).toFixed(0) + " kb/s";
+}
+
+function when(iso) {
+  return iso ? new Date(iso).toLocaleTimeString() : "";
+}
+
+function updateSummary() {
+  const counts = {};
+  for (const stream of state.streams.values()) {
+    const s = tileState(stream);
+    counts[s] = (counts[s] || 0) + 1;
+  }
+  document.getElementById("summary").textContent =
+    `${state.streams.size} streams · ${counts.alarm || 0} alarm · ${counts.warning || 0} warning · ` +
+    `${(counts.input_lost || 0) + (counts.overloaded || 0)} blind · ${state.open.size} open incidents`;
+}
+
+// -- mosaic ---------------------------------------------------------------------------
+function mosaicView(root) {
+  const search = el("input", { type: "search", placeholder: "Filter by name or id", id: "filter" });
+  const stateFilter = el("select", { id: "state-filter" },
+    ["all", "alarm", "warning", "ok", "input_lost", "overloaded", "starting"].map((s) =>
+      el("option", { value: s }, s === "all" ? "every state" : s.replace("_", " "))));
+  const count = el("span", { class: "count" });
+  const grid = el("div", { class: "mosaic", id: "mosaic" });
+  root.append(el("div", { class: "toolbar" }, search, stateFilter, count), grid);
+  const tiles = new Map();
+  const visible = new Set();
+  const observer = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      const id = entry.target.dataset.stream;
+      if (entry.isIntersecting) visible.add(id); else visible.delete(id);
+    }
+  });
+
+  function tile(stream) {
+    const node = el("div", { class: "tile", dataset: { stream: stream.id },
+      onclick: () => { location.hash = "#/stream/" + encodeURIComponent(stream.id); } },
+      el("img", { class: "pic", alt: "" }),
+      el("div", { class: "meta" },
+        el("div", { class: "name" }), el("div", { class: "state" }), el("div", { class: "nums" }),
+        el("div", { class: "badges" })));
+    observer.observe(node);
+    return node;
+  }
+
+  function paint(stream) {
+    const node = tiles.get(stream.id);
+    if (!node) return;
+    const s = tileState(stream);
+    node.dataset.state = s;
+    node.querySelector(".name").textContent = stream.name;
+    node.querySelector(".state").textContent = s.replace("_", " ");
+    const status = stream.status || {};
+    node.querySelector(".nums").textContent =
+      `${human(status.bitrate_bps)} · lag ${(status.lag_s ?? 0).toFixed(2)} s · ${status.fps ?? 0} fps`;
+    const badges = node.querySelector(".badges");
+    badges.replaceChildren(...openOf(stream.id).map((i) =>
+      el("span", { class: "badge " + (SEVERE.has(i.severity) ? "" : "warning"), dataset: { type: i.type } },
+        i.type.replace("_", " "))));
+  }
+
+  function filter() {
+    const text = search.value.trim().toLowerCase();
+    const wanted = stateFilter.value;
+    let shown = 0;
+    for (const stream of state.streams.values()) {
+      const node = tiles.get(stream.id);
+      const match = (!text || stream.name.toLowerCase().includes(text) || stream.id.includes(text)) &&
+        (wanted === "all" || tileState(stream) === wanted);
+      node.hidden = !match;
+      shown += match;
+    }
+    count.textContent = `${shown} of ${state.streams.size}`;
+  }
+
+  function build() {
+    tiles.clear();
+    grid.replaceChildren();
+    for (const stream of state.streams.values()) {
+      const node = tile(stream);
+      tiles.set(stream.id, node);
+      grid.append(node);
+      paint(stream);
+    }
+    filter();
+  }
+
+  function refreshThumbnails() {
+    const now = Date.now();
+    for (const id of visible) {
+      const stream = state.streams.get(id);
+      if (!stream || !stream.status || stream.status.state !== "ok" && stream.status.state !== "overloaded") continue;
+      tiles.get(id).querySelector(".pic").src =
+        withToken(`/api/streams/${encodeURIComponent(id)}/thumbnail.png?t=${now}`);
+    }
+  }
+
+  search.addEventListener("input", filter);
+  stateFilter.addEventListener("change", filter);
+  build();
+  setTimeout(refreshThumbnails, 200);
+  const timer = setInterval(refreshThumbnails, THUMB_REFRESH_MS);
+  return {
+    onStatus: (stream) => { paint(stream); },
+    onIncident: (incident) => { const s = state.streams.get(incident.stream); if (s) paint(s); filter(); },
+    onStreams: build,
+    close: () => { clearInterval(timer); observer.disconnect(); },
+  };
+}
+
+// -- stream page ----------------------------------------------------------------------
+function drawPlot(canvas, plot, signals, incidents, now, target) {
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth, height = canvas.clientHeight;
+  canvas.width = width * ratio; canvas.height = height * ratio;
+  const g = canvas.getContext("2d");
+  g.scale(ratio, ratio);
+  g.clearRect(0, 0, width, height);
+  const start = now - PLOT_WINDOW_S;
+  const x = (t) => ((t - start) / PLOT_WINDOW_S) * width;
+  // Incidents of this stream as bands on the time axis.
+  g.fillStyle = "rgba(229, 83, 75, 0.25)";
+  for (const i of incidents) {
+    const a = Date.parse(i.started_at) / 1000;
+    const b = i.ended_at ? Date.parse(i.ended_at) / 1000 : now;
+    if (b >= start) g.fillRect(x(Math.max(a, start)), 0, Math.max(2, x(b) - x(Math.max(a, start))), height);
+  }
+  let lo = plot.min, hi = plot.max;
+  const points = plot.series.flatMap((name) => (signals[name] || []).filter((p) => p[0] >= start));
+  const values = points.flatMap((p) => [p[1], p[2]]).filter((v) => Number.isFinite(v));
+  if (target !== undefined) values.push(target);
+  if (lo === undefined) lo = values.length ? Math.min(...values) : 0;
+  if (hi === undefined) hi = values.length ? Math.max(...values) : 1;
+  if (hi - lo < 1e-9) { hi = lo + 1; }
+  const y = (v) => height - 4 - ((v - lo) / (hi - lo)) * (height - 8);
+  if (target !== undefined) {
+    g.strokeStyle = "#8b95a1"; g.setLineDash([4, 4]);
+    g.beginPath(); g.moveTo(0, y(target)); g.lineTo(width, y(target)); g.stroke(); g.setLineDash([]);
+  }
+  plot.series.forEach((name, k) => {
+    const series = (signals[name] || []).filter((p) => p[0] >= start);
+    g.strokeStyle = COLOURS[k % COLOURS.length];
+    g.beginPath();
+    series.forEach((p, n) => {
+      const v = Math.max(lo, Math.min(hi, (p[1] + p[2]) / 2));
+      if (n) g.lineTo(x(p[0]), y(v)); else g.moveTo(x(p[0]), y(v));
+    });
+    g.stroke();
+  });
+  g.fillStyle = "#8b95a1"; g.font = "11px system-ui";
+  g.fillText(hi.toFixed(hi < 10 ? 2 : 0), 2, 11); g.fillText(lo.toFixed(lo < 10 && lo > -10 ? 2 : 0), 2, height - 2);
+}
+
+function streamView(root, id) {
+  const stream = state.streams.get(id);
+  if (!stream) { root.append(el("p", {}, `No stream ${id}.`)); return {}; }
+  const signals = {};
+  let incidents = [];
+  const img = el("img", { alt: "" });
+  const info = el("div", { id: "stream-info" });
+  const list = el("ul", { id: "stream-incidents" });
+  const canvases = PLOTS.map((plot) => el("canvas", { dataset: { series: plot.series.join(",") } }));
+  root.append(
+    el("div", { class: "stream-head" }, img, info),
+    el("div", { class: "plots" }, PLOTS.map((plot, k) =>
+      el("div", { class: "plot" }, el("h3", {}, plot.title), canvases[k]))),
+    el("h2", {}, "Incidents, last five minutes"), list,
+    el("h2", {}, "Detector settings"), el("pre", { id: "settings" }, JSON.stringify(stream.detectors, null, 2)));
+
+  function paintInfo() {
+    const s = stream.status || {};
+    info.replaceChildren(
+      el("h1", {}, stream.name), el("div", { class: "muted" }, stream.url),
+      el("div", { class: "state", dataset: { state: tileState(stream) } }, tileState(stream).replace("_", " ")),
+      el("div", {}, `${human(s.bitrate_bps)} · ${s.fps ?? 0} fps · lag ${(s.lag_s ?? 0).toFixed(2)} s · ` +
+        `${s.reconnects ?? 0} reconnects · ${s.dropped_samples ?? 0} samples dropped by avwatch`),
+      s.last_error ? el("div", { class: "muted" }, s.last_error) : null);
+    img.src = withToken(`/api/streams/${encodeURIComponent(id)}/thumbnail.png?t=${Date.now()}`);
+  }
+
+  function paintIncidents() {
+    list.replaceChildren(...incidents.map((i) =>
+      el("li", { dataset: { incident: i.id, type: i.type } },
+        `${i.type} ${i.key ? "(" + i.key + ") " : ""}${when(i.started_at)} – ${i.open ? "open" : when(i.ended_at)}`)));
+  }
+
+  function paintPlots() {
+    const now = Date.now() / 1000;
+    const target = stream.detectors?.loudness?.target_lufs ?? -23;
+    PLOTS.forEach((plot, k) => {
+      drawPlot(canvases[k], plot, signals, incidents, now, plot.target ? target : undefined);
+      canvases[k].dataset.incidents = String(incidents.length);
+    });
+  }
+
+  async function loadIncidents() {
+    const since = new Date(Date.now() - PLOT_WINDOW_S * 1000).toISOString();
+    incidents = (await api(`/api/incidents?stream=${encodeURIComponent(id)}&since=${since}&limit=1000`)).items;
+    paintIncidents();
+  }
+
+  (async () => {
+    Object.assign(signals, await api(`/api/streams/${encodeURIComponent(id)}/signals`));
+    await loadIncidents();
+    paintInfo(); paintPlots();
+  })();
+  return {
+    onStatus: (s, fresh) => {
+      if (s.id !== id) return;
+      for (const [name, points] of Object.entries(fresh || {})) (signals[name] ||= []).push(...points);
+      paintInfo(); paintPlots();
+    },
+    onIncident: async (incident) => {
+      if (incident.stream !== id) return;
+      await loadIncidents(); paintPlots(); paintInfo();
+    },
+  };
+}
+
+// -- incidents page -------------------------------------------------------------------
+function incidentsView(root) {
+  const type = el("input", { placeholder: "type, e.g. black", id: "type-filter" });
+  const severity = el("select", { id: "severity-filter" },
+    ["any", "critical", "error", "warning", "info"].map((s) => el("option", { value: s }, s === "any" ? "any severity" : s)));
+  const openFilter = el("select", { id: "open-filter" },
+    el("option", { value: "" }, "open and closed"), el("option", { value: "true" }, "open"),
+    el("option", { value: "false" }, "closed"));
+  const message = el("span", { class: "muted", id: "message" });
+  const body = el("tbody");
+  root.append(el("div", { class: "toolbar" }, type, severity, openFilter, message),
+    el("table", { id: "incidents" }, el("thead", {}, el("tr", {},
+      ["Stream", "Type", "Severity", "Started", "Ended", "Details", "Evidence", ""].map((h) => el("th", {}, h)))), body));
+
+  async function acknowledge(id) {
+    try {
+      await api(`/api/incidents/${id}/ack`, { method: "POST" });
+      message.textContent = "acknowledged";
+      await load();
+    } catch (error) {
+      message.textContent = "acknowledge failed: " + error.message + (state.token ? "" : " (enter the API token)");
+    }
+  }
+
+  function evidence(i) {
+    const base = `/api/incidents/${i.id}/evidence/`;
+    return el("span", { class: "evidence" },
+      el("img", { src: withToken(base + "before.png"), alt: "before", onerror: (e) => e.target.remove() }),
+      el("img", { src: withToken(base + "during.png"), alt: "during", onerror: (e) => e.target.remove() }),
+      el("a", { href: withToken(base + "clip.ts"), download: `${i.stream}-${i.type}.ts` }, "clip"));
+  }
+
+  async function load() {
+    const query = new URLSearchParams({ limit: "200" });
+    if (type.value.trim()) query.set("type", type.value.trim());
+    if (openFilter.value) query.set("open", openFilter.value);
+    let items = (await api("/api/incidents?" + query)).items;
+    if (severity.value !== "any") items = items.filter((i) => i.severity === severity.value);
+    body.replaceChildren(...items.map((i) => el("tr", { class: i.open ? "open" : "", dataset: { incident: i.id, type: i.type } },
+      el("td", {}, el("a", { href: "#/stream/" + encodeURIComponent(i.stream) }, i.stream)),
+      el("td", {}, i.type + (i.key ? ` (${i.key})` : "")),
+      el("td", {}, i.severity),
+      el("td", {}, when(i.started_at)),
+      el("td", {}, i.open ? "open" : when(i.ended_at)),
+      el("td", { class: "muted" }, JSON.stringify(i.details)),
+      el("td", {}, evidence(i)),
+      el("td", {}, i.acknowledged_at
+        ? el("span", { class: "muted acked" }, "acknowledged " + when(i.acknowledged_at))
+        : el("button", { class: "ack", onclick: () => acknowledge(i.id) }, "Acknowledge")))));
+  }
+
+  for (const input of [type, severity, openFilter]) input.addEventListener("change", load);
+  load();
+  let pending = null;
+  return {
+    onIncident: () => { clearTimeout(pending); pending = setTimeout(load, 300); },
+  };
+}
+
+// -- router ---------------------------------------------------------------------------
+async function route() {
+  state.view?.close?.();
+  const root = document.getElementById("view");
+  root.replaceChildren();
+  const hash = location.hash || "#/";
+  for (const link of document.querySelectorAll("header nav a")) {
+    link.classList.toggle("active", link.getAttribute("href") === hash.split("/").slice(0, 2).join("/"));
+  }
+  if (hash.startsWith("#/stream/")) state.view = streamView(root, decodeURIComponent(hash.slice(9)));
+  else if (hash.startsWith("#/incidents")) state.view = incidentsView(root);
+  else state.view = mosaicView(root);
+}
+
+async function start() {
+  const token = document.getElementById("token");
+  token.value = state.token;
+  token.addEventListener("change", async () => {
+    state.token = token.value.trim();
+    localStorage.setItem("avwatch-token", state.token);
+    connect();
+    await refresh();
+  });
+  connect();
+  await refresh();
+  window.addEventListener("hashchange", route);
+}
+
+async function refresh() {
+  try {
+    await Promise.all([loadStreams(), loadOpenIncidents()]);
+  } catch (error) {
+    document.getElementById("view").replaceChildren(el("p", {}, "Cannot load: " + error.message));
+    return;
+  }
+  updateSummary();
+  await route();
+  document.body.dataset.ready = "true";
+}
+
+start();
