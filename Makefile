@@ -8,25 +8,26 @@ STAMP := $(VENV)/.installed-stamp
 
 setup: $(STAMP) system-deps
 
-# The service tests start a real PostgreSQL server: Debian's package, if missing.
+# The service tests start a real PostgreSQL server and drive a real chromium:
+# Debian's packages, installed when missing (as root, with apt-get).
 system-deps:
-	@if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	@missing=""; \
+	command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="postgresql"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
 	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	        echo "installing $$missing (Debian packages)"; \
+	        export DEBIAN_FRONTEND=noninteractive; \
+	        apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+	            { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; }; \
 	    else \
-	        echo "PostgreSQL is needed by the tests: install it (Debian: apt-get install postgresql)"; \
+	        echo "the tests need:$$missing (Debian: apt-get install$$missing)"; \
 	    fi; \
 	fi
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
-
 # The service on three synthetic live UDP channels with scheduled defects
 # (SQLite store in .cache/demo); the API at http://127.0.0.1:8470/docs.
-run: setup
+run: $(STAMP)
 	$(BIN)/avwatch demo --dir .cache/demo --port 8470
 
 lint: setup

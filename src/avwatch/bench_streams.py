@@ -126,12 +126,13 @@ def live_trial(clip: Path, streams: int, seconds: float, workers: int, fps: floa
     finally:
         pool.stop()
     with lock:
-        reports = dict(window)
+        reports = {k: v for k, v in window.items() if v}
     lags = [s["lag_s"] for rs in reports.values() for s in rs]
     # A status's fps covers the 2 s before it; the first one of the window may include
     # start-up, so each stream's steady rate is its median report.
     fps_seen = [sorted(s["fps"] for s in rs)[len(rs) // 2] for rs in reports.values() if rs]
-    dropped = sum(max(s["dropped_samples"] for s in rs) for rs in reports.values() if rs)
+    # Dropped within the window: start-up (probing, the first GOP) is not the steady state.
+    dropped = sum(rs[-1]["dropped_samples"] - rs[0]["dropped_samples"] for rs in reports.values())
     rss = None
     if None not in idle and None not in busy:
         rss = (sum(b for b in busy if b) - sum(i for i in idle if i)) / streams

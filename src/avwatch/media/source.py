@@ -57,11 +57,13 @@ def open_input(
     open_timeout_s: float = 10.0,
     read_timeout_s: float = 10.0,
     ts_analyzer: TsAnalyzer | None = None,
+    options: dict[str, str] | None = None,
 ) -> av.container.InputContainer:
     """Open ``url`` (a path or a URL) for reading.
 
     With ``ts_analyzer``, a local MPEG-TS file is read through a ``TsTap``: the
-    analyser sees every byte once, on its way to the demuxer.
+    analyser sees every byte once, on its way to the demuxer. ``options`` go to
+    libavformat's protocol and demuxer (they may also be given in the URL's query).
 
     Raises:
         InputNotFound: a local file that does not exist.
@@ -81,7 +83,9 @@ def open_input(
             f"{url}: unsupported scheme {scheme!r}; use a path or one of "
             + ", ".join(sorted(NETWORK_SCHEMES))
         )
-    options = dict(_SCHEME_OPTIONS.get(scheme, {}))
+    # libavformat protocol options, e.g. udp/rtp multicast: localaddr (the interface),
+    # sources (source-specific multicast); srt: mode=listener.
+    options = {**_SCHEME_OPTIONS.get(scheme, {}), **(options or {})}
     target: str | TsTap = url
     if is_local and ts_analyzer is not None:
         raw = open(path, "rb")  # noqa: SIM115 - the tap owns it and closes it

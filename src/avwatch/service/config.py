@@ -59,6 +59,11 @@ class StreamSpec(BaseModel):
         description="Path or URL: udp://, rtp://, srt://, rtmp://, rtsp://, http(s)://."
     )
     enabled: bool = True
+    input_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="libavformat options of the input, e.g. for multicast UDP/RTP "
+        "{localaddr: 10.0.0.5} (the interface) and {sources: 10.1.1.1} (source-specific).",
+    )
     loop: bool = Field(
         False, description="Play a file over and over at real-time pace (demos, tests)."
     )

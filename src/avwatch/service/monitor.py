@@ -148,6 +148,7 @@ class StreamMonitor:
                     self.spec.url,
                     open_timeout_s=self.engine.open_timeout_s,
                     read_timeout_s=self.spec.input_loss_after_s,
+                    options=self.spec.input_options,
                 )
             except AvwatchError as exc:
                 self._input_down(str(exc))

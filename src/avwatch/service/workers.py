@@ -51,10 +51,14 @@ class _Sender:
 def worker_main(index: int, commands: Any, out: Connection, queue_frames: int) -> None:
     """The worker process: start and stop monitors as the pool says."""
     from avwatch.config import EngineConfig
+    from avwatch.detectors.base import available_detectors
     from avwatch.service.config import StreamSpec
     from avwatch.service.monitor import StreamMonitor
 
     logging.basicConfig(level=logging.WARNING, format=f"worker {index}: %(message)s")
+    # Import every detector (and scipy) now: on a first stream's analysis thread the
+    # imports would stall it long enough for its input to drop samples.
+    available_detectors()
     sender = _Sender(out)
     monitors: dict[str, StreamMonitor] = {}
     while True:
