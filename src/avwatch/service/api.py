@@ -142,6 +142,11 @@ def create_app(service: Service) -> FastAPI:
             raise HTTPException(404, "no picture yet")
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
+    @app.get("/api/streams/{stream_id}/settings", dependencies=reader)
+    def settings(stream_id: str) -> dict[str, dict[str, Any]]:
+        """Every detector's effective options for this stream (defaults filled in)."""
+        return service.settings(stream_id)
+
     @app.get("/api/streams/{stream_id}/signals", dependencies=reader)
     def signals(stream_id: str, since: float = 0.0) -> dict[str, list[list[float]]]:
         """Recent detector signals: per name, [unix time, min, max] every 0.5 s."""

@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from avwatch.config import check_detector_options, explain
+from avwatch.config import check_detector_options, detector_config, explain
+from avwatch.detectors.base import available_detectors
 from avwatch.errors import AvwatchError, ConfigError
 from avwatch.media.source import NETWORK_SCHEMES, protocol_supported
 from avwatch.service.alerts import (
@@ -183,6 +184,14 @@ class Service:
             raise ConfigError(f"{spec.url}: {scheme} is not supported by this FFmpeg build")
         elif parts.hostname and not _resolves(parts.hostname):
             raise ConfigError(f"{spec.url}: host {parts.hostname!r} not found")
+
+    def settings(self, stream_id: str) -> dict[str, dict[str, Any]]:
+        """Every detector's effective options for a stream: defaults, engine, overrides."""
+        engine = stream_engine_config(self.config.engine, self.stream(stream_id))
+        return {
+            key: detector_config(cls, engine.detectors.get(key)).model_dump(mode="json")
+            for key, cls in available_detectors().items()
+        }
 
     def status(self, stream_id: str) -> dict[str, Any]:
         return self._status.get(stream_id, {"state": "starting"})

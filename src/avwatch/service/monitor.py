@@ -156,9 +156,11 @@ class StreamMonitor:
                 delay = min(delay * 2, MAX_BACKOFF_S)
                 continue
             reason = "the stream ended"
+            data_before = self.last_data_wall
             try:
                 reason = self._read(container) or reason
-                delay = 1.0 if self.last_data_wall else delay
+                if self.last_data_wall != data_before:
+                    delay = 1.0  # this connection delivered: back off from scratch
             except Exception as exc:  # a monitor must outlive any one bad session
                 log.exception("stream %s: input failed", self.spec.id)
                 reason = f"input failed: {exc}"

@@ -229,8 +229,10 @@ function drawPlot(canvas, plot, signals, incidents, now, target) {
   const g = canvas.getContext("2d");
   g.scale(ratio, ratio);
   g.clearRect(0, 0, width, height);
-  const start = now - PLOT_WINDOW_S;
-  const x = (t) => ((t - start) / PLOT_WINDOW_S) * width;
+  // The last five minutes, or less while there is less: the data fills the width.
+  const first = Math.min(...plot.series.map((name) => (signals[name] || [[now]])[0][0]));
+  const start = Math.max(now - PLOT_WINDOW_S, Math.min(first, now - 30));
+  const x = (t) => ((t - start) / (now - start)) * width;
   // Incidents of this stream as bands on the time axis.
   g.fillStyle = "rgba(229, 83, 75, 0.25)";
   for (const i of incidents) {
@@ -272,13 +274,19 @@ function streamView(root, id) {
   const img = el("img", { alt: "" });
   const info = el("div", { id: "stream-info" });
   const list = el("ul", { id: "stream-incidents" });
+  const settings = el("pre", { id: "settings" });
+  let target = -23;
   const canvases = PLOTS.map((plot) => el("canvas", { dataset: { series: plot.series.join(",") } }));
   root.append(
     el("div", { class: "stream-head" }, img, info),
     el("div", { class: "plots" }, PLOTS.map((plot, k) =>
       el("div", { class: "plot" }, el("h3", {}, plot.title), canvases[k]))),
     el("h2", {}, "Incidents, last five minutes"), list,
-    el("h2", {}, "Detector settings"), el("pre", { id: "settings" }, JSON.stringify(stream.detectors, null, 2)));
+    el("h2", {}, "Detector settings"), settings);
+  api(`/api/streams/${encodeURIComponent(id)}/settings`).then((all) => {
+    settings.textContent = JSON.stringify(all, null, 2);
+    target = all.loudness?.target_lufs ?? target;
+  });
 
   function paintInfo() {
     const s = stream.status || {};
@@ -287,7 +295,7 @@ function streamView(root, id) {
       el("div", { class: "state", dataset: { state: tileState(stream) } }, tileState(stream).replace("_", " ")),
       el("div", {}, `${human(s.bitrate_bps)} · ${s.fps ?? 0} fps · lag ${(s.lag_s ?? 0).toFixed(2)} s · ` +
         `${s.reconnects ?? 0} reconnects · ${s.dropped_samples ?? 0} samples dropped by avwatch`),
-      s.last_error ? el("div", { class: "muted" }, s.last_error) : null);
+      ...(s.last_error ? [el("div", { class: "muted" }, s.last_error)] : []));
     img.src = withToken(`/api/streams/${encodeURIComponent(id)}/thumbnail.png?t=${Date.now()}`);
   }
 
@@ -299,7 +307,6 @@ function streamView(root, id) {
 
   function paintPlots() {
     const now = Date.now() / 1000;
-    const target = stream.detectors?.loudness?.target_lufs ?? -23;
     PLOTS.forEach((plot, k) => {
       drawPlot(canvases[k], plot, signals, incidents, now, plot.target ? target : undefined);
       canvases[k].dataset.incidents = String(incidents.length);
