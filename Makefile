@@ -25,6 +25,12 @@ system-deps:
 	    fi; \
 	fi
 
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
 # The service on three synthetic live UDP channels with scheduled defects
 # (SQLite store in .cache/demo); the API at http://127.0.0.1:8470/docs.
 run: $(STAMP)
