@@ -22,7 +22,7 @@ from rich.table import Table
 from avwatch import __version__
 from avwatch.config import load_config
 from avwatch.detectors.base import available_detectors
-from avwatch.errors import AvwatchError
+from avwatch.errors import AvwatchError, ConfigError
 from avwatch.types import Severity, StreamInfo
 
 log = logging.getLogger("avwatch")
@@ -47,6 +47,14 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", metavar="FILE", help="write the JSON report to FILE")
     c.add_argument(
         "--ts-report", action="store_true", help="print the ETSI TR 101 290 table (MPEG-TS inputs)"
+    )
+    c.add_argument(
+        "--input-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="libavformat input option, e.g. listen=1 (receive RTMP), localaddr=IP "
+        "(multicast interface), mode=listener (SRT); repeatable",
     )
     c.add_argument(
         "--fail-on",
@@ -180,6 +188,12 @@ def _check(args: argparse.Namespace) -> int:
     from avwatch.report import build_report, print_report, print_ts_report, worst_severity
 
     config = load_config(args.config)
+    input_options = {}
+    for option in args.input_option:
+        key, sep, value = option.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--input-option {option!r}: expected KEY=VALUE")
+        input_options[key] = value
     err = Console(stderr=True)
     progress = Progress(
         TextColumn("[bold]checking"),
@@ -216,6 +230,7 @@ def _check(args: argparse.Namespace) -> int:
             duration_s=args.duration,
             on_progress=on_progress,
             on_info=on_info,
+            input_options=input_options,
         )
     report = build_report(result)
     text = json.dumps(report, indent=2)

@@ -19,7 +19,7 @@ from avwatch.detectors.base import Detector, select
 from avwatch.errors import ConfigError
 from avwatch.incidents import IncidentTracker
 from avwatch.media.decode import MediaReader
-from avwatch.media.source import open_input
+from avwatch.media.source import close_input, open_input
 from avwatch.media.ts import TsAnalyzer, TsEvent
 from avwatch.types import (
     AudioBlock,
@@ -201,8 +201,10 @@ def check(
     on_progress: ProgressCallback | None = None,
     on_info: Callable[[StreamInfo], None] | None = None,
     profile: bool = False,
+    input_options: dict[str, str] | None = None,
 ) -> CheckResult:
-    """Quality-check one file or URL (for live URLs, give ``duration_s``)."""
+    """Quality-check one file or URL (for live URLs, give ``duration_s``).
+    ``input_options`` go to libavformat (e.g. ``{"listen": "1"}`` to receive RTMP)."""
     config = config or EngineConfig()
     wall0, cpu0 = time.perf_counter(), time.process_time()
     ts = TsAnalyzer()
@@ -211,6 +213,7 @@ def check(
         open_timeout_s=config.open_timeout_s,
         read_timeout_s=config.read_timeout_s,
         ts_analyzer=ts,
+        options=input_options,
     )
     try:
         reader = MediaReader(
@@ -240,7 +243,7 @@ def check(
                 on_progress(sample.time)
                 next_progress = sample.time + 0.5
     finally:
-        container.close()  # also hands the analyser the last bytes it had not seen
+        close_input(container)  # also hands the analyser the last bytes it had not seen
     analyzer.feed_ts(ts.events, reader.t0 or 0.0)
     analyzer.flush(end)
     if ts.packet_index:

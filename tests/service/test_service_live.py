@@ -126,7 +126,14 @@ def test_webhooks_are_signed_and_say_open_then_closed(running: Running):
 def test_incident_carries_thumbnails_and_a_playable_clip_of_the_input(
     running: Running, tmp_path: Path
 ):
-    black = wait_for("a closed black incident", lambda: _closed(running.client, "black"), 40)[0]
+    # The second black: before the first, the monitor may have joined too late to hold
+    # a keyframe ahead of it (a clip can only start at one).
+    blacks = wait_for(
+        "two closed black incidents",
+        lambda: len(found := _closed(running.client, "black")) >= 2 and found,
+        40,
+    )
+    black = blacks[0]  # newest first
     evidence = f"/api/incidents/{black['id']}/evidence"
     names = wait_for(
         "the evidence",

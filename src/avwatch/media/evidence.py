@@ -18,6 +18,8 @@ import av
 
 __all__ = ["PacketRing", "write_clip"]
 
+JUMP_BACK_S = 1.0
+
 
 class PacketRing:
     def __init__(self, seconds: float) -> None:
@@ -28,9 +30,12 @@ class PacketRing:
         if packet.dts is None or packet.time_base is None:
             return  # a flush packet: nothing to keep
         t = float(packet.dts * packet.time_base)
+        # Keep by the packets' own clock. Audio and video interleave loosely (one may
+        # run a little behind the other); only a real jump back restarts the window.
+        if self._packets and t < self._packets[-1][0] - JUMP_BACK_S:
+            self._packets.clear()
         self._packets.append((t, packet))
-        # Keep by the packets' own clock; a jump back (new session) restarts the window.
-        while self._packets and not (0 <= t - self._packets[0][0] <= self.seconds):
+        while t - self._packets[0][0] > self.seconds:
             self._packets.popleft()
 
     def snapshot(self) -> list[Any]:

@@ -10,20 +10,29 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import av
 import av.container
 
 from avwatch.errors import InputNotFound, InputUnreachable, InputUnreadable
+from avwatch.media.gateway import GatewayPipe, gateway_ffmpeg
 from avwatch.media.tap import TsTap, looks_like_ts
 from avwatch.media.ts import TsAnalyzer
 
-__all__ = ["NETWORK_SCHEMES", "open_input", "protocol_supported"]
+__all__ = [
+    "NETWORK_SCHEMES",
+    "close_input",
+    "input_supported",
+    "open_input",
+    "protocol_supported",
+]
 
 log = logging.getLogger(__name__)
 
-NETWORK_SCHEMES = frozenset({"http", "https", "udp", "rtp", "srt", "rtmp", "rtmps", "rtsp", "tcp"})
+NETWORK_SCHEMES = frozenset(
+    {"http", "https", "udp", "rtp", "srt", "rist", "rtmp", "rtmps", "rtsp", "tcp"}
+)
 
 # Reads through a TsTap cross into Python once per buffer: 32 KiB (PyAV's
 # default) is a call per frame of an SD stream; 512 KiB makes it one in sixteen.
@@ -36,6 +45,52 @@ _SCHEME_OPTIONS: dict[str, dict[str, str]] = {
     "rtp": {"buffer_size": "4194304"},
     "rtsp": {"rtsp_transport": "tcp"},
 }
+
+
+_GATEWAYS: dict[int, GatewayPipe] = {}  # id(container) -> its ffmpeg gateway
+
+
+def input_supported(scheme: str) -> bool:
+    """PyAV reads it, or an ffmpeg CLI can receive it for PyAV (the gateway)."""
+    return protocol_supported(scheme) or gateway_ffmpeg(scheme) is not None
+
+
+def _open_through_gateway(
+    url: str,
+    scheme: str,
+    options: dict[str, str],
+    open_timeout_s: float,
+    read_timeout_s: float,
+) -> av.container.InputContainer:
+    exe = gateway_ffmpeg(scheme)
+    if exe is None:
+        raise InputUnreadable(
+            f"{url}: {scheme} is not supported by this FFmpeg build, and no ffmpeg "
+            "command with it was found (pip install imageio-ffmpeg)"
+        )
+    if options:  # the CLI takes protocol options in the URL
+        url += ("&" if "?" in url else "?") + urlencode(options)
+    pipe = GatewayPipe(exe, url, open_timeout_s, read_timeout_s)
+    try:
+        container = av.open(pipe, mode="r", format="mpegts")
+    except (av.error.FFmpegError, OSError) as exc:
+        pipe.close()
+        raise InputUnreachable(f"{url}: cannot be reached ({_reason(exc)})") from exc
+    # PyAV does not close a file object it was given: close_input() stops ffmpeg.
+    _GATEWAYS[id(container)] = pipe
+    return container
+
+
+def close_input(container: av.container.InputContainer) -> None:
+    """Close what ``open_input`` opened, with the gateway process behind it, if any."""
+    container.close()
+    pipe = _GATEWAYS.pop(id(container), None)
+    if pipe is not None:
+        pipe.close()
+
+
+def _reason(exc: BaseException) -> str:
+    return str(getattr(exc, "strerror", None) or exc)
 
 
 @functools.cache
@@ -86,6 +141,8 @@ def open_input(
     # libavformat protocol options, e.g. udp/rtp multicast: localaddr (the interface),
     # sources (source-specific multicast); srt: mode=listener.
     options = {**_SCHEME_OPTIONS.get(scheme, {}), **(options or {})}
+    if not is_local and not protocol_supported(scheme):
+        return _open_through_gateway(url, scheme, options, open_timeout_s, read_timeout_s)
     target: str | TsTap = url
     if is_local and ts_analyzer is not None:
         raw = open(path, "rb")  # noqa: SIM115 - the tap owns it and closes it

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from avwatch.config import check_detector_options, detector_config, explain
 from avwatch.detectors.base import available_detectors
 from avwatch.errors import AvwatchError, ConfigError
-from avwatch.media.source import NETWORK_SCHEMES, protocol_supported
+from avwatch.media.source import NETWORK_SCHEMES, input_supported
 from avwatch.service.alerts import (
     OutboxDispatcher,
     alert_rows,
@@ -180,8 +180,11 @@ class Service:
                 f"{spec.url}: unsupported scheme {scheme!r}; use a path or one of "
                 + ", ".join(sorted(NETWORK_SCHEMES))
             )
-        elif not protocol_supported(scheme):
-            raise ConfigError(f"{spec.url}: {scheme} is not supported by this FFmpeg build")
+        elif not input_supported(scheme):
+            raise ConfigError(
+                f"{spec.url}: {scheme} is not supported by this FFmpeg build, and no ffmpeg "
+                "command with it was found"
+            )
         elif parts.hostname and not _resolves(parts.hostname):
             raise ConfigError(f"{spec.url}: host {parts.hostname!r} not found")
 

@@ -38,7 +38,7 @@ from avwatch.errors import AvwatchError
 from avwatch.incidents import IncidentTracker
 from avwatch.media.decode import MediaReader
 from avwatch.media.evidence import PacketRing, write_clip
-from avwatch.media.source import open_input
+from avwatch.media.source import close_input, open_input
 from avwatch.pipeline import StreamAnalyzer
 from avwatch.service.config import StreamSpec
 from avwatch.types import (
@@ -165,7 +165,7 @@ class StreamMonitor:
                 log.exception("stream %s: input failed", self.spec.id)
                 reason = f"input failed: {exc}"
             finally:
-                container.close()
+                close_input(container)
                 self._control("end")
             if self._stop.is_set():
                 break

@@ -1,0 +1,108 @@
+"""Protocols PyAV's own FFmpeg lacks (SRT, RIST in PyPI's wheels), through FFmpeg's CLI.
+
+``ffmpeg -i srt://... -c copy -f mpegts pipe:1`` receives the stream and hands
+the same packets on, unchanged, as MPEG-TS on a pipe; PyAV demuxes and decodes
+that as usual. Nothing is decoded twice. The CLI comes from imageio-ffmpeg
+(its static FFmpeg carries libsrt and librist) or from the system's PATH.
+
+``GatewayPipe`` is the file object PyAV reads: each read waits at most
+``read_timeout_s`` (a stream that stops fails like any other input), and
+closing it stops the ffmpeg process.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import select
+import shutil
+import subprocess
+from functools import cache
+
+__all__ = ["GatewayPipe", "gateway_ffmpeg"]
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def gateway_ffmpeg(scheme: str) -> str | None:
+    """An ffmpeg executable that speaks ``scheme``, or None."""
+    candidates = []
+    try:
+        import imageio_ffmpeg
+
+        candidates.append(imageio_ffmpeg.get_ffmpeg_exe())
+    except (ImportError, RuntimeError):
+        pass
+    if system := shutil.which("ffmpeg"):
+        candidates.append(system)
+    for exe in candidates:
+        try:
+            listed = subprocess.run(
+                [exe, "-hide_banner", "-protocols"], capture_output=True, text=True, timeout=10
+            ).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if scheme in listed.split():
+            return str(exe)
+    return None
+
+
+class GatewayPipe(io.RawIOBase):
+    def __init__(self, exe: str, url: str, open_timeout_s: float, read_timeout_s: float) -> None:
+        self.url = url
+        self.read_timeout_s = read_timeout_s
+        self._timeout = open_timeout_s  # the first data may take as long as opening
+        self.process = subprocess.Popen(
+            [
+                exe,
+                "-nostdin",
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-i",
+                url,
+                "-map",
+                "0",
+                "-c",
+                "copy",
+                "-f",
+                "mpegts",
+                "pipe:1",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert self.process.stdout is not None
+        self._fd = self.process.stdout.fileno()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        ready, _, _ = select.select([self._fd], [], [], self._timeout)
+        if not ready:
+            raise TimeoutError(f"{self.url}: no data for {self._timeout:g} s")
+        self._timeout = self.read_timeout_s
+        data = os.read(self._fd, len(buffer))
+        if not data and self.process.poll() not in (None, 0):
+            raise ConnectionError(f"{self.url}: {self._stderr() or 'the gateway stopped'}")
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _stderr(self) -> str:
+        assert self.process.stderr is not None
+        try:
+            return self.process.stderr.read().decode(errors="replace").strip().splitlines()[-1]
+        except (OSError, IndexError):
+            return ""
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(5)
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
+        super().close()

@@ -1,0 +1,193 @@
+"""Live inputs other than plain UDP, for real on loopback: RTP, HTTP TS, HLS, RTMP
+(avwatch listening), SRT as caller and as listener (through the ffmpeg gateway).
+Each sends a clip with one black second and checks a 3-4 s window of it."""
+
+from __future__ import annotations
+
+import functools
+import socket
+import struct
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import imageio_ffmpeg
+import pytest
+from conftest import free_port
+
+from avwatch.config import EngineConfig
+from avwatch.media.source import protocol_supported
+from avwatch.pipeline import CheckResult, check
+from avwatch.service.demo import DATAGRAM
+from avwatch.synth import Defect
+
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+CONFIG = EngineConfig(open_timeout_s=8, read_timeout_s=4)
+
+
+@pytest.fixture(scope="module")
+def clip(make) -> Path:
+    path, _ = make("protocols", suffix=".ts", duration_s=4, defects=[Defect("black", 1.0, 2.0)])
+    return path
+
+
+def frames_and_black(result: CheckResult) -> tuple[int, list[float]]:
+    blacks = [i.end - i.start for i in result.incidents if i.type == "black" and i.end]
+    return result.video_frames, blacks
+
+
+def assert_live(result: CheckResult, seconds: float) -> None:
+    frames, blacks = frames_and_black(result)
+    assert frames >= 25 * (seconds - 2)  # joining mid-GOP may cost up to 2 s
+    for duration in blacks:  # any black seen is the one second that was sent
+        assert duration == pytest.approx(1.0, abs=0.1)
+
+
+@pytest.fixture
+def sender() -> Iterator[list[subprocess.Popen[bytes]]]:
+    processes: list[subprocess.Popen[bytes]] = []
+    yield processes
+    for process in processes:
+        process.kill()
+        process.wait(5)
+
+
+def ffmpeg_send(processes: list, clip: Path, *output: str) -> None:
+    """ffmpeg plays the clip in a loop at real time into ``output``; stopped by the fixture."""
+    processes.append(
+        subprocess.Popen(
+            [
+                FFMPEG,
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-re",
+                "-stream_loop",
+                "-1",
+                "-i",
+                str(clip),
+                "-c",
+                "copy",
+                *output,
+            ],
+            stdin=subprocess.DEVNULL,
+        )
+    )
+
+
+def test_rtp_carrying_mpeg_ts(clip: Path):
+    port = free_port(socket.SOCK_DGRAM)
+    stop = threading.Event()
+
+    def send() -> None:  # RFC 2250: 7 TS packets per RTP packet, payload type 33
+        data = clip.read_bytes()
+        chunks = [data[i : i + DATAGRAM] for i in range(0, len(data), DATAGRAM)]
+        pause = 4.0 / len(chunks)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            seq, deadline = 0, time.monotonic() + 30
+            while not stop.is_set() and time.monotonic() < deadline:
+                for chunk in chunks:
+                    header = struct.pack("!BBHII", 0x80, 33, seq & 0xFFFF, seq * 1000, 0x1234)
+                    sock.sendto(header + chunk, ("127.0.0.1", port))
+                    seq += 1
+                    time.sleep(pause)
+                    if stop.is_set():
+                        return
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    try:
+        result = check(f"rtp://127.0.0.1:{port}", CONFIG, ["black"], duration_s=3.0)
+    finally:
+        stop.set()
+        thread.join(5)
+    assert result.info.container == "rtp"
+    assert_live(result, 3.0)
+
+
+@pytest.fixture(scope="module")
+def http_root(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("http")
+    (root / "live.ts").write_bytes(clip.read_bytes())
+    subprocess.run(
+        [
+            FFMPEG,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-i",
+            str(clip),
+            "-c",
+            "copy",
+            "-f",
+            "hls",
+            "-hls_time",
+            "2",
+            "-hls_list_size",
+            "0",
+            str(root / "index.m3u8"),
+        ],
+        check=True,
+    )
+    handler = functools.partial(QuietHandler, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_http_transport_stream(http_root: str):
+    result = check(f"{http_root}/live.ts", CONFIG, ["black"])
+    assert frames_and_black(result) == (100, [pytest.approx(1.0, abs=0.05)])
+
+
+def test_hls_playlist(http_root: str):
+    result = check(f"{http_root}/index.m3u8", CONFIG, ["black"])
+    assert result.info.container == "hls"
+    assert frames_and_black(result) == (100, [pytest.approx(1.0, abs=0.05)])
+
+
+def test_rtmp_published_to_avwatch_listening(clip: Path, sender: list):
+    port = free_port()
+    url = f"rtmp://127.0.0.1:{port}/live/test"
+    result_box: list[CheckResult] = []
+    listener = threading.Thread(
+        target=lambda: result_box.append(
+            check(url, CONFIG, ["black"], duration_s=3.0, input_options={"listen": "1"})
+        )
+    )
+    listener.start()
+    time.sleep(0.5)  # avwatch listens first, as a receiving server does
+    ffmpeg_send(sender, clip, "-f", "flv", url)
+    listener.join(30)
+    assert result_box, "the RTMP check did not finish"
+    assert result_box[0].info.container == "flv"
+    assert_live(result_box[0], 3.0)
+
+
+@pytest.mark.parametrize("avwatch_mode", ["caller", "listener"])
+def test_srt_through_the_gateway(clip: Path, sender: list, avwatch_mode: str):
+    port = free_port(socket.SOCK_DGRAM)
+    if avwatch_mode == "caller":
+        ffmpeg_send(sender, clip, "-f", "mpegts", f"srt://127.0.0.1:{port}?mode=listener")
+        time.sleep(0.5)
+        url = f"srt://127.0.0.1:{port}"
+    else:
+        url = f"srt://127.0.0.1:{port}?mode=listener"
+        threading.Timer(
+            0.5, ffmpeg_send, (sender, clip, "-f", "mpegts", f"srt://127.0.0.1:{port}")
+        ).start()
+    result = check(url, CONFIG, ["black"], duration_s=3.0)
+    assert_live(result, 3.0)
+    if not protocol_supported("srt"):
+        assert result.info.container == "mpegts"  # what the gateway hands on
