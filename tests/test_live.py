@@ -11,13 +11,17 @@ from avwatch.pipeline import check
 from avwatch.synth import Defect
 
 
-def send_udp(data: bytes, port: int, stop: threading.Event, seconds_per_loop: float) -> None:
-    """Send the TS in 7-packet datagrams, looping at about real time, until stopped."""
+def send_udp(
+    data: bytes, port: int, stop: threading.Event, seconds_per_loop: float, loops: int = 1000
+) -> None:
+    """Send the TS in 7-packet datagrams at about real time, ``loops`` times or until stopped."""
     datagrams = [data[i : i + 1316] for i in range(0, len(data), 1316)]
     pause = seconds_per_loop / len(datagrams)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         deadline = time.monotonic() + 60  # stops by itself whatever happens
-        while not stop.is_set() and time.monotonic() < deadline:
+        for _ in range(loops):
+            if stop.is_set() or time.monotonic() > deadline:
+                return
             for datagram in datagrams:
                 if stop.is_set():
                     return
@@ -73,3 +77,37 @@ def test_stream_that_stops_mid_way_ends_the_check_with_what_arrived(make):
     assert time.monotonic() - started < 15  # ended by the read timeout, not by hanging
     assert 1.0 <= result.duration_s <= 4.6
     assert result.metrics["decode"]["issues"].get("demux_error") == 1
+
+
+def test_transport_errors_on_a_live_udp_stream_are_counted_exactly(make):
+    # avwatch reads UDP with its own socket, so the TR 101 290 analyser sees the bytes:
+    # three video packets lost on the way, two of them in a row, are two CC errors.
+    import numpy as np
+
+    path, _ = make("udp_cc", suffix=".ts", duration_s=3)
+    p = np.frombuffer(path.read_bytes(), np.uint8).reshape(-1, 188)
+    pid = ((p[:, 1].astype(int) & 0x1F) << 8) | p[:, 2]
+    values, counts = np.unique(pid, return_counts=True)
+    video = np.flatnonzero(pid == values[np.argmax(counts)])
+    damaged = np.delete(p, video[[100, 300, 301]], axis=0).tobytes()
+    port = free_port(socket.SOCK_DGRAM)
+    stop = threading.Event()
+    # The check listens first; the sender plays the damaged stream once, at real time.
+    sender = threading.Timer(1.0, send_udp, args=(damaged, port, stop, 3.0, 1))
+    sender.start()
+    try:
+        result = check(
+            f"udp://127.0.0.1:{port}",
+            EngineConfig(open_timeout_s=5, read_timeout_s=1.5),
+            ["black"],
+            duration_s=30,
+        )
+    finally:
+        stop.set()
+        sender.join(timeout=10)
+    ts = result.metrics["ts"]
+    assert ts["packets"] == len(damaged) // 188
+    assert ts["errors"] == {"ts_cc_error": 2}
+    transport = [i for i in result.incidents if i.type.startswith("ts_")]
+    assert {i.type for i in transport} == {"ts_cc_error"}
+    assert sum(i.details["count"] for i in transport) == 2  # merged or not, both counted

@@ -19,6 +19,7 @@ from avwatch.errors import InputNotFound, InputUnreachable, InputUnreadable
 from avwatch.media.gateway import GatewayPipe, gateway_ffmpeg
 from avwatch.media.tap import TsTap, looks_like_ts
 from avwatch.media.ts import TsAnalyzer
+from avwatch.media.udp import UdpTsReader
 
 __all__ = [
     "NETWORK_SCHEMES",
@@ -47,7 +48,8 @@ _SCHEME_OPTIONS: dict[str, dict[str, str]] = {
 }
 
 
-_GATEWAYS: dict[int, GatewayPipe] = {}  # id(container) -> its ffmpeg gateway
+# What PyAV reads through but does not close: id(container) -> ffmpeg gateway or UDP tap.
+_OWNED: dict[int, GatewayPipe | TsTap] = {}
 
 
 def input_supported(scheme: str) -> bool:
@@ -77,16 +79,40 @@ def _open_through_gateway(
         pipe.close()
         raise InputUnreachable(f"{url}: cannot be reached ({_reason(exc)})") from exc
     # PyAV does not close a file object it was given: close_input() stops ffmpeg.
-    _GATEWAYS[id(container)] = pipe
+    _OWNED[id(container)] = pipe
+    return container
+
+
+def _open_udp_ts(
+    url: str,
+    options: dict[str, str],
+    open_timeout_s: float,
+    read_timeout_s: float,
+    analyzer: TsAnalyzer,
+) -> av.container.InputContainer:
+    """UDP through avwatch's own socket and the TS analyser (media/udp.py)."""
+    try:
+        reader = UdpTsReader(url, open_timeout_s, read_timeout_s, options)
+    except (OSError, ValueError) as exc:
+        raise InputUnreachable(f"{url}: cannot listen ({_reason(exc)})") from exc
+    tap = TsTap(reader, analyzer)  # type: ignore[arg-type]  # a raw binary reader
+    try:
+        container = av.open(tap, mode="r", format="mpegts", buffer_size=TAP_BUFFER_BYTES)
+    except (av.error.FFmpegError, OSError) as exc:
+        tap.close()
+        if isinstance(exc, TimeoutError):
+            raise InputUnreachable(f"{url}: no data within {open_timeout_s:g} s") from exc
+        raise InputUnreadable(f"{url}: not MPEG-TS avwatch can read ({_reason(exc)})") from exc
+    _OWNED[id(container)] = tap
     return container
 
 
 def close_input(container: av.container.InputContainer) -> None:
     """Close what ``open_input`` opened, with the gateway process behind it, if any."""
     container.close()
-    pipe = _GATEWAYS.pop(id(container), None)
-    if pipe is not None:
-        pipe.close()
+    owned = _OWNED.pop(id(container), None)
+    if owned is not None:
+        owned.close()
 
 
 def _reason(exc: BaseException) -> str:
@@ -143,6 +169,8 @@ def open_input(
     options = {**_SCHEME_OPTIONS.get(scheme, {}), **(options or {})}
     if not is_local and not protocol_supported(scheme):
         return _open_through_gateway(url, scheme, options, open_timeout_s, read_timeout_s)
+    if scheme == "udp" and ts_analyzer is not None:
+        return _open_udp_ts(url, options, open_timeout_s, read_timeout_s, ts_analyzer)
     target: str | TsTap = url
     if is_local and ts_analyzer is not None:
         raw = open(path, "rb")  # noqa: SIM115 - the tap owns it and closes it

@@ -36,7 +36,7 @@ class TsTap(io.RawIOBase):
         return True
 
     def seekable(self) -> bool:
-        return True
+        return bool(self.raw.seekable())  # a live socket is not
 
     def tell(self) -> int:
         return self.raw.tell()

@@ -281,6 +281,9 @@ class Service:
         at = round(status["at"], 3)
         for name in ("bitrate_bps", "lag_s", "fps"):
             signals[name] = [[at, status[name], status[name]]]
+        if "ts" in status:  # TR 101 290 errors so far in this connection
+            errors = float(sum(status["ts"]["errors"].values()))
+            signals["ts_errors"] = [[at, errors, errors]]
         self._status[stream] = status
         self.signals.add(stream, signals)
         event = {"kind": "status", "stream": stream, "status": status, "signals": signals}

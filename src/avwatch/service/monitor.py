@@ -13,6 +13,9 @@ self-monitoring — input bitrate, decode fps, lag behind real time, samples
 dropped by avwatch — with ``monitor_overload`` when it cannot keep up, so that
 a blind monitor never looks healthy.
 
+Where avwatch reads the transport stream itself (UDP, TS files), the TR 101
+290 analyser sees the same bytes; its findings join the detectors' incidents.
+
 Everything leaves through ``emit(message)`` as plain dicts (they cross a
 process boundary): ``incident`` (opened, changed or closed), ``evidence``
 (PNG thumbnails before and during a defect) and ``status``.
@@ -39,6 +42,7 @@ from avwatch.incidents import IncidentTracker
 from avwatch.media.decode import MediaReader
 from avwatch.media.evidence import PacketRing, write_clip
 from avwatch.media.source import close_input, open_input
+from avwatch.media.ts import TsAnalyzer
 from avwatch.pipeline import StreamAnalyzer
 from avwatch.service.config import StreamSpec
 from avwatch.types import (
@@ -125,6 +129,7 @@ class StreamMonitor:
         self._thumbs: deque[tuple[MediaTime, LumaPlane]] = deque(maxlen=THUMB_HISTORY)
         self._current_luma: LumaPlane | None = None
         self._signal_sent: dict[str, MediaTime] = {}  # metric -> last time sent
+        self._ts: TsAnalyzer | None = None  # the current connection's, read for status
         self.lag_s = 0.0
 
     # -- life cycle -------------------------------------------------------------------
@@ -143,12 +148,14 @@ class StreamMonitor:
     def _input_loop(self) -> None:
         delay = 1.0
         while not self._stop.is_set():
+            ts = TsAnalyzer()  # TR 101 290 on the bytes, where the input is a TS avwatch reads
             try:
                 container = open_input(
                     self.spec.url,
                     open_timeout_s=self.engine.open_timeout_s,
                     read_timeout_s=self.spec.input_loss_after_s,
                     options=self.spec.input_options,
+                    ts_analyzer=ts,
                 )
             except AvwatchError as exc:
                 self._input_down(str(exc))
@@ -158,7 +165,7 @@ class StreamMonitor:
             reason = "the stream ended"
             data_before = self.last_data_wall
             try:
-                reason = self._read(container) or reason
+                reason = self._read(container, ts) or reason
                 if self.last_data_wall != data_before:
                     delay = 1.0  # this connection delivered: back off from scratch
             except Exception as exc:  # a monitor must outlive any one bad session
@@ -176,7 +183,7 @@ class StreamMonitor:
             self._stop.wait(delay)
             delay = min(delay * 2, MAX_BACKOFF_S)
 
-    def _read(self, container: Any) -> str | None:
+    def _read(self, container: Any, ts: TsAnalyzer) -> str | None:
         ring = PacketRing(self.spec.evidence_clip_s) if self.spec.evidence_clip_s else None
         reader = MediaReader(
             container,
@@ -187,6 +194,7 @@ class StreamMonitor:
             on_packet=None if ring is None else ring.add,
         )
         streams = [*container.streams.video[:1], *container.streams.audio[:1]]
+        self._ts = ts
         started = time.time()
         self._control("session", reader.info)
         first: MediaTime | None = None
@@ -206,6 +214,10 @@ class StreamMonitor:
                 if ahead > 0 and self._stop.wait(ahead):
                     return None
             self._offer(sample, now)
+            if ts.events and reader.t0 is not None:
+                # Transport findings must reach the incidents: these are never dropped.
+                events, ts.events[:] = list(ts.events), []
+                self._control("ts", (events, reader.t0))
             while self._clip_requests and ring is not None:
                 self._clip(streams, ring, self._clip_requests.popleft())
         return None
@@ -275,6 +287,8 @@ class StreamMonitor:
             elif kind == "end" and self._session is not None:
                 self._session.analyzer.flush()
                 self._session = None
+            elif kind == "ts" and self._session is not None:
+                self._session.analyzer.feed_ts(*payload)
             elif kind == "sample" and self._session is not None:
                 frames_since += isinstance(payload, VideoFrame)
                 self._analyse(self._session, payload, wall)
@@ -440,6 +454,8 @@ class StreamMonitor:
             "last_error": self.last_error,
             "at": now,
         }
+        if self._ts is not None and self._ts.packet_index:
+            status["ts"] = {"packets": self._ts.packet_index, "errors": dict(self._ts.counts)}
         if session is not None:
             status["detector_seconds"] = dict(session.analyzer.detector_seconds)
             status["signals"] = self._signals(session)

@@ -11,6 +11,8 @@ const PLOTS = [
   { title: "Loudness (LUFS): momentary, short-term, target", series: ["momentary_lufs", "short_term_lufs"], target: "loudness" },
   { title: "Audio level (dBFS)", series: ["level_dbfs"], max: 0 },
   { title: "Input bitrate (bit/s)", series: ["bitrate_bps"], min: 0 },
+  { title: "TR 101 290 errors (this connection)", series: ["ts_errors"], min: 0 },
+  { title: "A/V offset (ms, + = audio late)", series: ["av_offset_ms"] },
   { title: "Lag behind real time (s)", series: ["lag_s"], min: 0 },
 ];
 const COLOURS = ["#58a6ff", "#f0883e", "#3fb950", "#d2a8ff"];
@@ -308,6 +310,10 @@ function streamView(root, id) {
   function paintPlots() {
     const now = Date.now() / 1000;
     PLOTS.forEach((plot, k) => {
+      // A signal this stream does not have (no audio, no TS, no A/V sync) gets no plot.
+      const present = plot.series.some((name) => (signals[name] || []).length);
+      canvases[k].parentElement.hidden = !present;
+      if (!present) return;
       drawPlot(canvases[k], plot, signals, incidents, now, plot.target ? target : undefined);
       canvases[k].dataset.incidents = String(incidents.length);
     });

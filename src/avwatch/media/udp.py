@@ -1,0 +1,107 @@
+"""MPEG-TS over UDP with a socket of avwatch's own, so that the transport-stream
+analyser sees every byte received (ETSI TR 101 290 on live streams) on its way
+to the demuxer: one socket, one read, no second connection.
+
+``UdpTsReader`` is a file object for PyAV (through ``TsTap``): it binds the
+URL's port, joins a multicast group (``localaddr`` picks the interface,
+``sources`` makes it source-specific), and hands on whole datagrams, as many
+as have arrived, so the analyser gets large chunks. A read waits at most its
+timeout: a stream that stops fails like any other input.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import select
+import socket
+import struct
+from urllib.parse import parse_qs, urlsplit
+
+__all__ = ["UdpTsReader"]
+
+RECEIVE_BUFFER = 4 * 1024 * 1024
+DATAGRAM_MAX = 65536
+# Linux's constant; Python's socket module does not name it everywhere.
+IP_ADD_SOURCE_MEMBERSHIP = getattr(socket, "IP_ADD_SOURCE_MEMBERSHIP", 39)
+
+
+class UdpTsReader(io.RawIOBase):
+    def __init__(
+        self,
+        url: str,
+        open_timeout_s: float,
+        read_timeout_s: float,
+        options: dict[str, str] | None = None,
+    ) -> None:
+        parts = urlsplit(url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        query.update(options or {})
+        if parts.port is None:
+            raise ValueError(f"{url}: a UDP input needs a port")
+        host = parts.hostname or "0.0.0.0"
+        self.url = url
+        self.read_timeout_s = read_timeout_s
+        self._timeout = open_timeout_s  # the first datagram may take as long as opening
+        self._position = 0
+        self._pending = b""
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            group = ipaddress.ip_address(socket.gethostbyname(host))
+            self.sock.bind((str(group), parts.port))
+            if group.is_multicast:
+                self._join(group, query.get("localaddr", "0.0.0.0"), query.get("sources"))
+        except OSError:
+            self.sock.close()
+            raise
+
+    def _join(self, group: ipaddress.IPv4Address | ipaddress.IPv6Address, interface: str,
+              sources: str | None) -> None:
+        local = socket.inet_aton(interface)
+        if not sources:
+            membership = socket.inet_aton(str(group)) + local
+            self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
+            return
+        for source in sources.split(","):  # source-specific multicast (RFC 4607)
+            membership = struct.pack(
+                "4s4s4s", socket.inet_aton(str(group)), local, socket.inet_aton(source.strip())
+            )
+            self.sock.setsockopt(socket.IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP, membership)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self._position
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        size = len(buffer)
+        chunks = [self._pending] if self._pending else []
+        have = len(self._pending)
+        if not have:
+            ready, _, _ = select.select([self.sock], [], [], self._timeout)
+            if not ready:
+                raise TimeoutError(f"{self.url}: no data for {self._timeout:g} s")
+            self._timeout = self.read_timeout_s
+        # Whatever has arrived, up to the buffer: big chunks for the analyser.
+        while have < size:
+            try:
+                datagram = self.sock.recv(DATAGRAM_MAX, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                break
+            chunks.append(datagram)
+            have += len(datagram)
+        data = b"".join(chunks)
+        taken, self._pending = data[:size], data[size:]
+        buffer[: len(taken)] = taken
+        self._position += len(taken)
+        return len(taken)
+
+    def close(self) -> None:
+        self.sock.close()
+        super().close()

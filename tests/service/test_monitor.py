@@ -1,0 +1,115 @@
+"""One stream's monitor in-process: a monitor that cannot keep up says so, and
+drops are counted, not mistaken for defects of the stream."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from servicekit import wait_for
+
+from avwatch.pipeline import StreamAnalyzer
+from avwatch.service.config import ServiceConfig, StreamSpec
+from avwatch.service.monitor import StreamMonitor
+
+
+def test_slow_analysis_drops_counts_and_raises_monitor_overload(make, monkeypatch):
+    path, _ = make("overload", suffix=".ts", duration_s=6)
+    original = StreamAnalyzer.feed
+
+    def slow_feed(self: StreamAnalyzer, sample: Any) -> None:
+        time.sleep(0.05)  # 25 frames and ~10 audio blocks a second: 1.75 s of work a second
+        original(self, sample)
+
+    monkeypatch.setattr(StreamAnalyzer, "feed", slow_feed)
+    messages: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def emit(message: dict[str, Any]) -> None:
+        with lock:
+            messages.append(message)
+
+    spec = StreamSpec(id="slow", url=str(path), loop=True, max_lag_s=2.0)
+    monitor = StreamMonitor(spec, ServiceConfig().engine, emit, queue_frames=5)
+    monitor.start()
+    try:
+
+        def overload() -> list[dict[str, Any]]:
+            with lock:
+                return [
+                    m["incident"]
+                    for m in messages
+                    if m["kind"] == "incident" and m["incident"]["type"] == "monitor_overload"
+                ]
+
+        opened = wait_for("monitor_overload", overload, 15)
+
+        def says_overloaded() -> bool:
+            with lock:
+                return any(
+                    m["status"]["state"] == "overloaded" for m in messages if m["kind"] == "status"
+                )
+
+        wait_for("an overloaded status", says_overloaded, 10)
+    finally:
+        monitor.stop()
+    assert opened[0]["severity"] == "critical"
+    assert monitor.dropped_samples > 0
+    with lock:
+        types = {m["incident"]["type"] for m in messages if m["kind"] == "incident"}
+    # Samples avwatch dropped are a break in its own view, not dropped frames of the stream.
+    assert "dropped_frames" not in types
+
+
+def test_a_remediation_command_gets_the_incident_on_stdin(tmp_path):
+    from avwatch.service.config import HookSpec
+    from avwatch.service.core import Service
+    from avwatch.service.store import Store
+
+    out = tmp_path / "hook.json"
+    config = ServiceConfig(
+        database=f"sqlite:///{tmp_path / 'h.db'}",
+        hooks=[HookSpec(stream="news", type="black", command=["sh", "-c", f"cat > {out}"])],
+    )
+    service = Service(config)
+    service.store = Store.open(service.database)
+    body = {
+        "id": "x1",
+        "stream": "news",
+        "type": "black",
+        "severity": "error",
+        "detector": "black",
+        "start": 1.0,
+        "end": None,
+        "started_at": 1_800_000_000.0,
+        "ended_at": None,
+        "open": True,
+        "details": {},
+    }
+    service._on_message({"kind": "incident", "incident": body})
+    text = wait_for("the hook's output", lambda: out.exists() and out.read_text(), 10)
+    assert '"id": "x1"' in text
+    assert '"type": "black"' in text
+
+
+def test_a_source_that_never_answers_is_input_lost():
+    messages: list[dict[str, Any]] = []
+    spec = StreamSpec(id="gone", url="udp://127.0.0.1:9", input_loss_after_s=1.0)
+    engine = ServiceConfig().engine.model_copy(update={"open_timeout_s": 1.0})
+    monitor = StreamMonitor(spec, engine, messages.append)
+    monitor.start()
+    try:
+        wait_for(
+            "input_loss",
+            lambda: [
+                m
+                for m in messages
+                if m["kind"] == "incident" and m["incident"]["type"] == "input_loss"
+            ],
+            15,
+        )
+    finally:
+        monitor.stop()
+    assert monitor.state == "input_lost"
+    assert monitor.last_error
