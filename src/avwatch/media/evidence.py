@@ -11,6 +11,7 @@ needs packets, not transport bytes.
 from __future__ import annotations
 
 import io
+import math
 from collections import deque
 from typing import Any
 
@@ -52,6 +53,7 @@ def write_clip(streams: list[Any], packets: list[Any]) -> bytes | None:
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="mpegts") as out:
         mapping = {s.index: out.add_stream_from_template(s) for s in streams}
+        last_dts: dict[int, float] = {}
         started = not has_video
         for packet in packets:
             target = mapping.get(packet.stream.index)
@@ -61,6 +63,12 @@ def write_clip(streams: list[Any], packets: list[Any]) -> bytes | None:
                 if not (packet.stream.type == "video" and packet.is_keyframe):
                     continue
                 started = True
+            # The muxer wants each stream's DTS to increase; a source that stepped back
+            # (a loop, a splice) would fail the whole clip, so such packets are left out.
+            dts = float(packet.dts * packet.time_base)
+            if dts <= last_dts.get(packet.stream.index, -math.inf):
+                continue
+            last_dts[packet.stream.index] = dts
             # A copy: the ring's packet may go into another clip later.
             copy = av.Packet(bytes(packet))
             copy.pts, copy.dts, copy.time_base = packet.pts, packet.dts, packet.time_base

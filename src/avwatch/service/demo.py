@@ -9,12 +9,15 @@ close through the API.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 import socket
 import threading
 import time
 from pathlib import Path
 
+from avwatch.media.tsloop import SeamlessLoop
 from avwatch.service.config import ServiceConfig, StreamSpec
 from avwatch.synth import ClipSpec, Defect, make_clip
 
@@ -51,12 +54,12 @@ def make_demo_clips(directory: Path, size: tuple[int, int] = (480, 270)) -> dict
 
 
 class UdpSender:
-    """Plays a TS file into UDP datagrams at its own bitrate, looping, until stopped."""
+    """Plays a TS clip of ``seconds`` into UDP datagrams at its own bitrate, looping
+    seamlessly (one unbroken stream: see ``SeamlessLoop``), until stopped."""
 
     def __init__(self, path: Path, port: int, *, seconds: float, host: str = "127.0.0.1") -> None:
-        data = path.read_bytes()
-        self.datagrams = [data[i : i + DATAGRAM] for i in range(0, len(data), DATAGRAM)]
-        self.interval = seconds / len(self.datagrams)
+        self.loop = SeamlessLoop(path.read_bytes(), seconds)
+        self.interval = seconds / math.ceil(len(self.loop.data) / DATAGRAM)
         self.address = (host, port)
         self.paused = threading.Event()  # set: send nothing (an input that goes dark)
         self._stop = threading.Event()
@@ -73,8 +76,10 @@ class UdpSender:
     def _run(self) -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             due = time.monotonic()
-            while not self._stop.is_set():
-                for datagram in self.datagrams:
+            for lap in itertools.count():
+                data = self.loop.lap(lap)
+                for pos in range(0, len(data), DATAGRAM):
+                    datagram = data[pos : pos + DATAGRAM]
                     if self._stop.is_set():
                         return
                     if not self.paused.is_set():
