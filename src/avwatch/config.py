@@ -27,6 +27,7 @@ __all__ = [
     "explain",
     "load_config",
     "merge_overrides",
+    "read_yaml_mapping",
 ]
 
 
@@ -65,10 +66,8 @@ class EngineConfig(BaseModel):
     )
 
 
-def load_config(path: str | Path | None) -> EngineConfig:
-    """Read a YAML config file (no file: all defaults)."""
-    if path is None:
-        return EngineConfig()
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (an empty file is an empty one)."""
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -76,9 +75,17 @@ def load_config(path: str | Path | None) -> EngineConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
     if raw is None:
-        raw = {}
+        return {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
+    return raw
+
+
+def load_config(path: str | Path | None) -> EngineConfig:
+    """Read a YAML config file (no file: all defaults)."""
+    if path is None:
+        return EngineConfig()
+    raw = read_yaml_mapping(path)
     try:
         return EngineConfig.model_validate(raw)
     except ValidationError as exc:

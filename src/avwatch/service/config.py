@@ -29,10 +29,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from avwatch.config import EngineConfig, explain, merge_overrides
+from avwatch.config import EngineConfig, explain, merge_overrides, read_yaml_mapping
 from avwatch.errors import ConfigError
 from avwatch.types import Severity
 
@@ -182,15 +181,8 @@ def load_service_config(path: str | Path | None) -> ServiceConfig:
     """Read the service YAML (no file: an empty service, streams added through the API)."""
     if path is None:
         return ServiceConfig()
+    raw = read_yaml_mapping(path)
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(raw or {}, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
-    try:
-        return ServiceConfig.model_validate(raw or {})
+        return ServiceConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {explain(exc)}") from exc
