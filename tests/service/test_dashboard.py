@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -134,3 +135,33 @@ def test_mosaic_of_200_streams_renders_and_filters(browser, tmp_path: Path):
     # Page weight is reported, not asserted on time (see the README's benchmarks).
     (ARTIFACTS / "mosaic-200.json").write_text(json.dumps(timing, indent=2))
     assert timing["nodes"] < 200 * 20
+
+
+def test_stream_page_plots_the_signals_a_stream_has_and_only_those(browser, tmp_path: Path):
+    config = ServiceConfig(database=f"sqlite:///{tmp_path / 'sig.db'}", api_token=TOKEN, workers=1)
+    service = Service(config)
+    with BackgroundServer(service) as server:
+        spec = StreamSpec(id="sync", url="udp://127.0.0.1:40999", enabled=False)
+        service.add_stream(spec)
+        now = time.time()
+        # What a stream with A/V sync measurement and a transport stream would report.
+        service.signals.add(
+            "sync",
+            {
+                "av_offset_ms": [[now - 20 + k, 40.0 + k, 40.0 + k] for k in range(20)],
+                "ts_errors": [[now - 20 + k, float(k), float(k)] for k in range(20)],
+            },
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(server.url + "/#/stream/sync")
+        page.wait_for_selector('canvas[data-series="av_offset_ms"]')
+        page.wait_for_function(
+            "() => !document.querySelector('canvas[data-series=av_offset_ms]').parentElement.hidden"
+        )
+        visible = page.eval_on_selector_all(
+            ".plot:not([hidden]) canvas", "cs => cs.map(c => c.dataset.series)"
+        )
+        assert sorted(visible) == ["av_offset_ms", "ts_errors"]
+        assert page.locator('#stream-info .state[data-state="disabled"]').count() == 1
+        page.screenshot(path=ARTIFACTS / "stream-signals.png", full_page=True)
+        page.close()

@@ -100,6 +100,7 @@ function openOf(streamId) {
 }
 
 function tileState(stream) {
+  if (!stream.enabled) return "disabled";
   const status = stream.status || {};
   if (status.state === "input_lost") return "input_lost";
   if (status.state === "overloaded") return "overloaded";
@@ -133,7 +134,7 @@ function updateSummary() {
 function mosaicView(root) {
   const search = el("input", { type: "search", placeholder: "Filter by name or id", id: "filter" });
   const stateFilter = el("select", { id: "state-filter" },
-    ["all", "alarm", "warning", "ok", "input_lost", "overloaded", "starting"].map((s) =>
+    ["all", "alarm", "warning", "ok", "input_lost", "overloaded", "starting", "disabled"].map((s) =>
       el("option", { value: s }, s === "all" ? "every state" : s.replace("_", " "))));
   const count = el("span", { class: "count" });
   const grid = el("div", { class: "mosaic", id: "mosaic" });
