@@ -25,7 +25,7 @@ import threading
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from avwatch import __version__
 from avwatch.service.config import HookSpec, ServiceConfig
@@ -122,8 +122,12 @@ class OutboxDispatcher:
 
     def pending(self) -> int:
         with self.store.session() as s:
-            rows = s.scalars(select(OutboxRow.id).where(OutboxRow.delivered_at.is_(None))).all()
-        return len(rows)
+            count = s.scalar(
+                select(func.count())
+                .select_from(OutboxRow)
+                .where(OutboxRow.delivered_at.is_(None))
+            )
+        return int(count or 0)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

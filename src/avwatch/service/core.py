@@ -65,6 +65,7 @@ class Service:
         self._thumbnails: dict[str, bytes] = {}
         self._recent_opens: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self._silenced: set[str] = set()  # incident ids whose alerts are held back
+        self._outbox_checked = 0.0
         self.events = EventHub()
         self.signals = SignalHistory()
 
@@ -245,6 +246,8 @@ class Service:
                 row.ended_at = now_utc()
                 row.details = {**row.details, "closed_by": reason}
                 s.add_all(alert_rows(self.config, "closed", row.to_api()))
+        for row in rows:  # every open one of these streams was just closed
+            self.metrics.open_incidents.labels(row.stream, row.type).set(0)
         if rows and self.dispatcher is not None:
             self.dispatcher.wake()
 
@@ -289,7 +292,9 @@ class Service:
         event = {"kind": "status", "stream": stream, "status": status, "signals": signals}
         self.events.publish(event)
         self.metrics.stream_status(stream, status, bitrate)
-        if self.dispatcher is not None:
+        now = time.monotonic()
+        if self.dispatcher is not None and now - self._outbox_checked > 1.0:
+            self._outbox_checked = now  # one count a second, however many streams report
             self.metrics.outbox_pending.set(self.dispatcher.pending())
 
     def _incident(self, body: dict[str, Any]) -> None:
