@@ -37,3 +37,13 @@ def test_a_jump_back_in_time_starts_the_window_again(make):
         ring.add(packet)
     ring.add(packets[0])  # the source looped: its clock went back 6 s
     assert ring.snapshot() == [packets[0]]
+
+
+def test_clip_remuxes_to_mp4_for_browsers(make):
+    from avwatch.media.evidence import clip_as_mp4
+
+    path, _ = make("evidence", suffix=".ts", duration_s=6)
+    mp4 = clip_as_mp4(path.read_bytes())
+    with av.open(io.BytesIO(mp4)) as container:
+        assert "mp4" in container.format.name
+        assert sum(1 for _ in container.decode(video=0)) == 150  # every picture, unchanged

@@ -95,6 +95,12 @@ def test_tile_turns_to_alarm_then_stream_page_marks_it_and_it_is_acknowledged(br
     page.goto(live + "/#/incidents")
     page.wait_for_selector('tr[data-type="black"] button.ack')
     row = page.locator('tr[data-type="black"]').first
+    # The input clip plays in the page (remuxed to MP4; browsers do not play TS).
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('tr[data-type=black] video.clip')]"
+        ".some(v => v.readyState >= 1 && v.duration > 0.5)",
+        timeout=20_000,
+    )
     row.locator("button.ack").click()
     page.wait_for_selector('tr[data-type="black"] .acked')
     page.screenshot(path=ARTIFACTS / "incidents.png", full_page=True)

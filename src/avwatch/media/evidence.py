@@ -17,7 +17,7 @@ from typing import Any
 
 import av
 
-__all__ = ["PacketRing", "write_clip"]
+__all__ = ["PacketRing", "clip_as_mp4", "write_clip"]
 
 JUMP_BACK_S = 1.0
 
@@ -77,4 +77,21 @@ def write_clip(streams: list[Any], packets: list[Any]) -> bytes | None:
             out.mux(copy)
         if not started:
             return None
+    return buffer.getvalue()
+
+
+def clip_as_mp4(ts: bytes) -> bytes:
+    """The same packets in MP4, which browsers play in a <video> element (TS they do not)."""
+    buffer = io.BytesIO()
+    with (
+        av.open(io.BytesIO(ts), "r", format="mpegts") as source,
+        av.open(buffer, "w", format="mp4") as out,
+    ):
+        streams = [*source.streams.video[:1], *source.streams.audio[:1]]
+        mapping = {s.index: out.add_stream_from_template(s) for s in streams}
+        for packet in source.demux(streams):
+            if packet.dts is None:
+                continue
+            packet.stream = mapping[packet.stream.index]
+            out.mux(packet)
     return buffer.getvalue()

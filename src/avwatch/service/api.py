@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
+import av
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -25,6 +26,7 @@ from sqlalchemy import select
 
 from avwatch import __version__
 from avwatch.errors import ConfigError
+from avwatch.media.evidence import clip_as_mp4
 from avwatch.service.config import StreamSpec
 from avwatch.service.core import Service, StreamConflict, StreamNotFound
 from avwatch.service.store import EvidenceRow, IncidentRow
@@ -228,16 +230,24 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get("/api/incidents/{incident_id}/evidence/{name}", dependencies=reader)
     def evidence(incident_id: str, name: str) -> Response:
+        """Stored evidence by name; ``clip.mp4`` is ``clip.ts`` remuxed for browsers."""
         assert service.store is not None
+        stored = "clip.ts" if name == "clip.mp4" else name
         with service.store.session() as s:
             row = s.scalars(
                 select(EvidenceRow).where(
-                    EvidenceRow.incident == incident_id, EvidenceRow.name == name
+                    EvidenceRow.incident == incident_id, EvidenceRow.name == stored
                 )
             ).first()
             if row is None:
                 raise HTTPException(404, f"no evidence {name!r} for incident {incident_id!r}")
-            return Response(row.data, media_type=row.media_type)
+            data, media_type = row.data, row.media_type
+        if name == "clip.mp4":
+            try:
+                data, media_type = clip_as_mp4(data), "video/mp4"
+            except (av.error.FFmpegError, ValueError) as exc:
+                raise HTTPException(422, f"the clip cannot be remuxed to MP4: {exc}") from exc
+        return Response(data, media_type=media_type)
 
     @app.post("/api/incidents/{incident_id}/ack")
     def acknowledge(incident_id: str, who: Writer) -> dict[str, Any]:

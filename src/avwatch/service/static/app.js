@@ -373,7 +373,9 @@ function incidentsView(root) {
     return el("span", { class: "evidence" },
       el("img", { src: withToken(base + "before.png"), alt: "before", onerror: (e) => e.target.remove() }),
       el("img", { src: withToken(base + "during.png"), alt: "during", onerror: (e) => e.target.remove() }),
-      el("a", { href: withToken(base + "clip.ts"), download: `${i.stream}-${i.type}.ts` }, "clip"));
+      el("video", { class: "clip", controls: "", preload: "metadata", src: withToken(base + "clip.mp4"),
+        onerror: (e) => e.target.remove() }),
+      el("a", { href: withToken(base + "clip.ts"), download: `${i.stream}-${i.type}.ts` }, "clip.ts"));
   }
 
   async function load() {
