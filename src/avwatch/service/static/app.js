@@ -283,7 +283,7 @@ function streamView(root, id) {
   root.append(
     el("div", { class: "stream-head" }, img, info),
     el("div", { class: "plots" }, PLOTS.map((plot, k) =>
-      el("div", { class: "plot" }, el("h3", {}, plot.title), canvases[k]))),
+      el("div", { class: "plot", hidden: "" }, el("h3", {}, plot.title), canvases[k]))),
     el("h2", {}, "Incidents, last five minutes"), list,
     el("h2", {}, "Detector settings"), settings);
   api(`/api/streams/${encodeURIComponent(id)}/settings`).then((all) => {
