@@ -513,10 +513,11 @@ def _demo(args: argparse.Namespace) -> int:
         while deadline is None or time.monotonic() < deadline:
             time.sleep(0.5)
     finally:
-        for sender in senders:
-            sender.stop()
+        # The service first: senders that stop before it would show up as input loss.
         if server.server.started:
             server.stop()
+        for sender in senders:
+            sender.stop()
     return EXIT_OK
 
 
