@@ -17,11 +17,10 @@ from typing import Any
 
 from avwatch.config import EngineConfig
 from avwatch.detectors.base import select
-from avwatch.media.decode import MediaReader
-from avwatch.media.source import open_input
+from avwatch.media.source import close_input, open_input
 from avwatch.media.tap import looks_like_ts
 from avwatch.media.ts import TsAnalyzer
-from avwatch.pipeline import check
+from avwatch.pipeline import check, make_reader
 from avwatch.types import VideoFrame
 
 __all__ = ["ThroughputResult", "throughput"]
@@ -70,25 +69,19 @@ def decode_only(path: str, threads: int = 0) -> tuple[int, float]:
                 frames += len(decoded)
         return frames, time.process_time() - cpu0
     finally:
-        container.close()
+        close_input(container)
 
 
 def _analysis_samples(path: str, config: EngineConfig) -> tuple[int, float]:
     container = open_input(path)
     try:
-        reader = MediaReader(
-            container,
-            path,
-            analysis_width=config.analysis_width,
-            interpolation=config.analysis_interpolation,
-            decoder_threads=config.decoder_threads,
-        )
+        reader = make_reader(container, path, config)
         frames, cpu0 = 0, time.process_time()
         for sample in reader.samples():
             frames += isinstance(sample, VideoFrame)
         return frames, time.process_time() - cpu0
     finally:
-        container.close()
+        close_input(container)
 
 
 def ts_analysis(path: str, chunk: int = 64 * 1024) -> dict[str, float] | None:

@@ -20,7 +20,7 @@ from typing import Any
 from avwatch.detectors.base import RunTracker
 from avwatch.errors import AvwatchError
 from avwatch.media.decode import MediaReader
-from avwatch.media.source import open_input
+from avwatch.media.source import close_input, open_input
 
 __all__ = ["ffmpeg_events"]
 
@@ -52,7 +52,7 @@ def _probe(path: Path) -> tuple[float, float, bool, bool]:
         duration = reader.info.duration_s or 0.0
         return reader.t0 or 0.0, duration, reader.video is not None, reader.audio is not None
     finally:
-        container.close()
+        close_input(container)
 
 
 def ffmpeg_events(

@@ -33,7 +33,7 @@ from avwatch.types import (
     VideoFrame,
 )
 
-__all__ = ["CheckResult", "StreamAnalyzer", "check"]
+__all__ = ["CheckResult", "StreamAnalyzer", "check", "make_reader"]
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,24 @@ class StreamAnalyzer:
         return out
 
 
+def make_reader(
+    container: Any,
+    source: str,
+    config: EngineConfig,
+    *,
+    on_packet: Callable[[Any], None] | None = None,
+) -> MediaReader:
+    """The ``MediaReader`` that ``config`` describes (analysis picture, decoder threads)."""
+    return MediaReader(
+        container,
+        source,
+        analysis_width=config.analysis_width,
+        interpolation=config.analysis_interpolation,
+        decoder_threads=config.decoder_threads,
+        on_packet=on_packet,
+    )
+
+
 @dataclass
 class CheckResult:
     info: StreamInfo
@@ -216,13 +234,7 @@ def check(
         options=input_options,
     )
     try:
-        reader = MediaReader(
-            container,
-            url,
-            analysis_width=config.analysis_width,
-            interpolation=config.analysis_interpolation,
-            decoder_threads=config.decoder_threads,
-        )
+        reader = make_reader(container, url, config)
         if on_info:
             on_info(reader.info)
         analyzer = StreamAnalyzer(reader.info, config, detectors, profile=profile)

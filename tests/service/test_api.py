@@ -147,3 +147,14 @@ def test_srt_is_taken_through_the_gateway_when_pyav_lacks_it(api: httpx.Client):
     else:
         assert response.status_code == 422
         assert "srt is not supported by this FFmpeg build" in response.text
+
+
+def test_private_reads_take_the_token_in_the_header_or_the_query(tmp_path: Path):
+    config = ServiceConfig(
+        database=f"sqlite:///{tmp_path / 'p.db'}", api_token=TOKEN, public_reads=False, workers=1
+    )
+    with BackgroundServer(Service(config)) as server, httpx.Client(base_url=server.url) as client:
+        assert client.get("/api/streams").status_code == 401
+        assert client.get("/api/streams", params={"token": "wrong"}).status_code == 401
+        assert client.get("/api/streams", headers=AUTH).status_code == 200
+        assert client.get("/api/streams", params={"token": TOKEN}).status_code == 200

@@ -29,6 +29,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from avwatch.media.clock import PtsClock
+from avwatch.media.source import reason
 from avwatch.types import (
     AudioBlock,
     AudioInfo,
@@ -189,7 +190,7 @@ class MediaReader:
             except (av.error.FFmpegError, OSError) as exc:
                 # A truncated file or a dropped connection: report it and stop.
                 yield from self._place(
-                    DecodeIssue(self._last_time_any(), "demux_error", None, _reason(exc))
+                    DecodeIssue(self._last_time_any(), "demux_error", None, reason(exc))
                 )
                 yield from self._drain_decoders()
                 break
@@ -204,7 +205,7 @@ class MediaReader:
             frames = packet.decode()
         except (av.error.FFmpegError, ValueError) as exc:
             yield from self._place(
-                DecodeIssue(self._last_time[kind], "decode_error", kind, _reason(exc))
+                DecodeIssue(self._last_time[kind], "decode_error", kind, reason(exc))
             )
             return
         for frame in frames:
@@ -329,6 +330,3 @@ class MediaReader:
     def _last_time_any(self) -> float:
         return max(self._last_time.values())
 
-
-def _reason(exc: BaseException) -> str:
-    return str(getattr(exc, "strerror", None) or exc)

@@ -13,7 +13,6 @@ closing it stops the ffmpeg process.
 from __future__ import annotations
 
 import io
-import logging
 import os
 import select
 import shutil
@@ -21,8 +20,6 @@ import subprocess
 from functools import cache
 
 __all__ = ["GatewayPipe", "gateway_ffmpeg"]
-
-log = logging.getLogger(__name__)
 
 
 @cache

@@ -27,6 +27,7 @@ __all__ = [
     "input_supported",
     "open_input",
     "protocol_supported",
+    "reason",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def _open_through_gateway(
         container = av.open(pipe, mode="r", format="mpegts")
     except (av.error.FFmpegError, OSError) as exc:
         pipe.close()
-        raise InputUnreachable(f"{url}: cannot be reached ({_reason(exc)})") from exc
+        raise InputUnreachable(f"{url}: cannot be reached ({reason(exc)})") from exc
     # PyAV does not close a file object it was given: close_input() stops ffmpeg.
     _OWNED[id(container)] = pipe
     return container
@@ -94,7 +95,7 @@ def _open_udp_ts(
     try:
         reader = UdpTsReader(url, open_timeout_s, read_timeout_s, options)
     except (OSError, ValueError) as exc:
-        raise InputUnreachable(f"{url}: cannot listen ({_reason(exc)})") from exc
+        raise InputUnreachable(f"{url}: cannot listen ({reason(exc)})") from exc
     tap = TsTap(reader, analyzer)  # type: ignore[arg-type]  # a raw binary reader
     try:
         container = av.open(tap, mode="r", format="mpegts", buffer_size=TAP_BUFFER_BYTES)
@@ -102,7 +103,7 @@ def _open_udp_ts(
         tap.close()
         if isinstance(exc, TimeoutError):
             raise InputUnreachable(f"{url}: no data within {open_timeout_s:g} s") from exc
-        raise InputUnreadable(f"{url}: not MPEG-TS avwatch can read ({_reason(exc)})") from exc
+        raise InputUnreadable(f"{url}: not MPEG-TS avwatch can read ({reason(exc)})") from exc
     _OWNED[id(container)] = tap
     return container
 
@@ -115,7 +116,8 @@ def close_input(container: av.container.InputContainer) -> None:
         owned.close()
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
+    """The short reason of an FFmpeg or OS error (its strerror), else its message."""
     return str(getattr(exc, "strerror", None) or exc)
 
 
@@ -196,10 +198,10 @@ def open_input(
     except av.error.ExitError as exc:
         raise InputUnreachable(f"{url}: no answer within {open_timeout_s:g} s") from exc
     except (av.error.FFmpegError, OSError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
+        why = reason(exc)
         if is_local:
-            raise InputUnreadable(f"{url}: cannot be read ({reason})") from exc
-        raise InputUnreachable(f"{url}: cannot be reached ({reason})") from exc
+            raise InputUnreadable(f"{url}: cannot be read ({why})") from exc
+        raise InputUnreachable(f"{url}: cannot be reached ({why})") from exc
     if not container.streams.video and not container.streams.audio:
         container.close()
         raise InputUnreadable(f"{url}: has neither video nor audio")

@@ -39,12 +39,12 @@ _bearer = HTTPBearer(auto_error=False)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def _token_ok(service: Service, credentials: HTTPAuthorizationCredentials | None) -> bool:
+def _token_ok(service: Service, presented: str | None) -> bool:
     token = service.config.api_token
     return (
         token is not None
-        and credentials is not None
-        and hmac.compare_digest(credentials.credentials, token.get_secret_value())
+        and presented is not None
+        and hmac.compare_digest(presented, token.get_secret_value())
     )
 
 
@@ -52,22 +52,18 @@ def _can_write(request: Request, credentials: Credentials) -> str:
     service: Service = request.app.state.service
     if service.config.api_token is None:
         raise HTTPException(403, "changes are disabled: no api_token is configured")
-    if not _token_ok(service, credentials):
+    if not _token_ok(service, credentials.credentials if credentials else None):
         raise HTTPException(401, "a valid bearer token is needed for changes")
     return "api"
 
 
 def _can_read(request: Request, credentials: Credentials) -> None:
     service: Service = request.app.state.service
-    if service.config.public_reads or _token_ok(service, credentials):
-        return
+    header = credentials.credentials if credentials else None
     # EventSource and <img> cannot send headers: reads also take ?token=.
     query = request.query_params.get("token")
-    if query is not None and _token_ok(
-        service, HTTPAuthorizationCredentials(scheme="Bearer", credentials=query)
-    ):
-        return
-    raise HTTPException(401, "a valid bearer token is needed")
+    if not (service.config.public_reads or _token_ok(service, header) or _token_ok(service, query)):
+        raise HTTPException(401, "a valid bearer token is needed")
 
 
 # Module level: FastAPI resolves these annotations by name.

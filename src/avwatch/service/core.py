@@ -8,7 +8,6 @@ API requests), the worker pool, the outbox dispatcher and the metrics.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import time
@@ -37,7 +36,6 @@ from avwatch.service.workers import WorkerPool
 
 __all__ = ["Service", "StreamConflict", "StreamNotFound"]
 
-log = logging.getLogger(__name__)
 
 # A stream whose incidents of one type open this many times within
 # ``flap_window_s`` is flapping: later opens are stored but not alerted.

@@ -10,7 +10,6 @@ close through the API.
 from __future__ import annotations
 
 import itertools
-import logging
 import math
 import socket
 import threading
@@ -23,7 +22,6 @@ from avwatch.synth import ClipSpec, Defect, make_clip
 
 __all__ = ["CHANNELS", "UdpSender", "demo_config", "make_demo_clips"]
 
-log = logging.getLogger(__name__)
 
 DATAGRAM = 7 * 188  # the usual MPEG-TS over UDP payload
 CLIP_S = 30.0
@@ -43,9 +41,7 @@ def make_demo_clips(directory: Path, size: tuple[int, int] = (480, 270)) -> dict
     for name, defects in CHANNELS.items():
         path = directory / f"{name}.ts"
         if not path.exists():
-            spec = ClipSpec(
-                duration_s=CLIP_S, width=size[0], height=size[1], defects=list(defects)
-            )
+            spec = ClipSpec(duration_s=CLIP_S, width=size[0], height=size[1], defects=list(defects))
             partial = path.with_suffix(".part.ts")
             make_clip(partial, spec)
             partial.rename(path)

@@ -39,11 +39,10 @@ import numpy as np
 from avwatch.config import EngineConfig
 from avwatch.errors import AvwatchError
 from avwatch.incidents import IncidentTracker
-from avwatch.media.decode import MediaReader
 from avwatch.media.evidence import PacketRing, write_clip
 from avwatch.media.source import close_input, open_input
 from avwatch.media.ts import TsAnalyzer
-from avwatch.pipeline import StreamAnalyzer
+from avwatch.pipeline import StreamAnalyzer, make_reader
 from avwatch.service.config import StreamSpec
 from avwatch.types import (
     DecodeIssue,
@@ -185,13 +184,8 @@ class StreamMonitor:
 
     def _read(self, container: Any, ts: TsAnalyzer) -> str | None:
         ring = PacketRing(self.spec.evidence_clip_s) if self.spec.evidence_clip_s else None
-        reader = MediaReader(
-            container,
-            self.spec.url,
-            analysis_width=self.engine.analysis_width,
-            interpolation=self.engine.analysis_interpolation,
-            decoder_threads=self.engine.decoder_threads,
-            on_packet=None if ring is None else ring.add,
+        reader = make_reader(
+            container, self.spec.url, self.engine, on_packet=None if ring is None else ring.add
         )
         streams = [*container.streams.video[:1], *container.streams.audio[:1]]
         self._ts = ts

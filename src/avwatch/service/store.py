@@ -10,7 +10,6 @@ database up to the latest one before use.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,7 +47,6 @@ __all__ = [
     "utc",
 ]
 
-log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
