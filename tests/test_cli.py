@@ -156,6 +156,17 @@ def test_synth_writes_truth(tmp_path):
     }
     bad = avwatch("synth", str(out), "--defect", "blue:1-2")
     assert bad.returncode == 2 and "type must be one of" in bad.stderr
+    lonely = avwatch("synth", str(out), "--sound", "recorded")
+    assert lonely.returncode == 2 and "--sound-file" in lonely.stderr
+
+
+def test_synth_choices_are_the_generators_own():
+    from typing import get_args
+
+    from avwatch.cli import SYNTH_PICTURES, SYNTH_SOUNDS
+    from avwatch.synth import Picture, Sound
+
+    assert get_args(Picture) == SYNTH_PICTURES and get_args(Sound) == SYNTH_SOUNDS
 
 
 def test_bench_throughput_reports_ratio(make, capsys):

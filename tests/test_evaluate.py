@@ -56,7 +56,8 @@ def test_quick_corpus_meets_the_floors(tmp_path, capsys):
     assert main(["eval", str(corpus), "--json", "--floors", str(FLOORS)]) == 0, capsys.readouterr()
     report = json.loads(capsys.readouterr().out)
     floors = json.loads(FLOORS.read_text())
-    assert set(floors) <= set(report["types"])
+    assert set(floors["f1"]) <= set(report["types"])
+    assert set(floors["av_offset_error_median_ms"]) <= set(report["av_offset"])
 
 
 @pytest.mark.slow

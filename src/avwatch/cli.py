@@ -25,6 +25,18 @@ from avwatch.detectors.base import available_detectors
 from avwatch.errors import AvwatchError, ConfigError
 from avwatch.types import Severity, StreamInfo
 
+# avwatch.synth's Picture and Sound (importing it here would cost every command a second).
+SYNTH_PICTURES = (
+    "moving",
+    "dark",
+    "static_ticker",
+    "static_small_motion",
+    "talking_face",
+    "flash",
+    "cuts",
+)
+SYNTH_SOUNDS = ("tone", "music", "speech", "recorded", "beeps", "impacts", "none")
+
 log = logging.getLogger("avwatch")
 
 EXIT_OK, EXIT_DEFECTS, EXIT_UNUSABLE = 0, 1, 2
@@ -73,12 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--fps", default="25", help="frame rate, e.g. 25 or 30000/1001")
     s.add_argument("--video-codec", default="libx264")
     s.add_argument("--audio-codec", default="aac")
-    s.add_argument(
-        "--picture",
-        default="moving",
-        choices=["moving", "dark", "static_ticker", "static_small_motion"],
-    )
-    s.add_argument("--sound", default="music", choices=["tone", "music", "speech", "none"])
+    s.add_argument("--picture", default="moving", choices=SYNTH_PICTURES)
+    s.add_argument("--sound", default="music", choices=SYNTH_SOUNDS)
+    s.add_argument("--sound-file", metavar="FILE", help="the recording for --sound recorded")
     s.add_argument("--noise", type=float, default=0.0, metavar="LEVELS", help="picture grain")
     s.add_argument("--interlaced", action="store_true")
     s.add_argument(
@@ -110,7 +119,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--floors",
         metavar="FILE",
-        help="JSON {type: minimum F1}; exit 1 when a type falls below its floor",
+        help='JSON {"f1": {type: minimum F1}, "av_offset_error_median_ms": {content: ceiling}}; '
+        "exit 1 when a type falls below its floor or a content over its ceiling",
     )
     e.add_argument(
         "--peer", choices=["ffmpeg"], help="also score FFmpeg's detection filters on the same files"
@@ -279,7 +289,7 @@ def _bounds(metadata: list[Any]) -> str:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from avwatch.synth import ClipSpec, make_clip, parse_defect
+    from avwatch.synth import ClipSpec, make_clip, offset_truth, parse_defect
 
     try:
         width, height = (int(x) for x in args.size.lower().split("x"))
@@ -287,6 +297,9 @@ def _synth(args: argparse.Namespace) -> int:
         fps = Fraction(args.fps)
     except ValueError as exc:
         print(f"avwatch: error: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    if (args.sound == "recorded") != (args.sound_file is not None):
+        print("avwatch: error: --sound recorded and --sound-file go together", file=sys.stderr)
         return EXIT_UNUSABLE
     spec = ClipSpec(
         duration_s=args.duration,
@@ -297,15 +310,15 @@ def _synth(args: argparse.Namespace) -> int:
         audio_codec=args.audio_codec or None,
         picture=args.picture,
         sound=args.sound,
+        sound_file=args.sound_file,
         noise_levels=args.noise,
         interlaced=args.interlaced,
         defects=defects,
     )
     truth = make_clip(args.output, spec)
     if args.truth:
-        Path(args.truth).write_text(
-            json.dumps({"events": truth}, indent=2) + "\n", encoding="utf-8"
-        )
+        record = {"events": truth, "av_offsets": offset_truth(spec)}
+        Path(args.truth).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.output} ({args.duration:g} s, {len(truth)} defects)")
     return EXIT_OK
 
@@ -364,6 +377,8 @@ def _eval(args: argparse.Namespace) -> int:
                 str(s["onset_error_p90_s"]),
             )
         console.print(table)
+        if "av_offset" in report:
+            _print_offsets(console, report["av_offset"])
         if peer is not None:
             _print_side_by_side(console, report, peer, args.peer)
         for name, problems in report["files"].items():
@@ -374,18 +389,47 @@ def _eval(args: argparse.Namespace) -> int:
                         f"  {name}: {label} {ev['type']} {ev['start']:.3f}-{ev['end']}",
                         highlight=False,
                     )
-    if args.floors:
-        floors = json.loads(Path(args.floors).read_text())
-        below = {
-            t: (report["types"].get(t, {}).get("f1"), floor)
-            for t, floor in floors.items()
-            if report["types"].get(t, {}).get("f1", 0.0) < floor
-        }
-        for type_, (f1, floor) in below.items():
-            print(f"avwatch: {type_}: F1 {f1} below the floor {floor}", file=sys.stderr)
-        if below:
-            return EXIT_DEFECTS
+    if args.floors and _below_floors(report, json.loads(Path(args.floors).read_text())):
+        return EXIT_DEFECTS
     return EXIT_OK
+
+
+def _below_floors(report: dict[str, Any], floors: dict[str, Any]) -> bool:
+    """Say every type whose F1 is under its floor (``f1``) and every kind of content
+    whose median A/V offset error is over its ceiling (``av_offset_error_median_ms``)."""
+    failed = False
+    for type_, floor in floors.get("f1", {}).items():
+        f1 = report["types"].get(type_, {}).get("f1")
+        if f1 is None or f1 < floor:
+            print(f"avwatch: {type_}: F1 {f1} below the floor {floor}", file=sys.stderr)
+            failed = True
+    for content, ceiling in floors.get("av_offset_error_median_ms", {}).items():
+        median = report.get("av_offset", {}).get(content, {}).get("error_median_ms")
+        if median is None or median > ceiling:
+            print(
+                f"avwatch: A/V offset on {content}: median error {median} ms over {ceiling} ms",
+                file=sys.stderr,
+            )
+            failed = True
+    return failed
+
+
+def _print_offsets(console: Console, offsets: dict[str, Any]) -> None:
+    table = Table(title="A/V offset estimates against the true offset")
+    columns = ("content", "files", "estimates", "known share", "median ms", "p90 ms", "max ms")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "content" else "right")
+    for content, s in offsets.items():
+        table.add_row(
+            content,
+            str(s["files"]),
+            str(s["estimates"]),
+            f"{s['known_share']:.3f}",
+            str(s["error_median_ms"]),
+            str(s["error_p90_ms"]),
+            str(s["error_max_ms"]),
+        )
+    console.print(table)
 
 
 def _print_side_by_side(

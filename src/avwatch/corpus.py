@@ -6,9 +6,16 @@ one file plus ``NAME.truth.json``. ``quick`` builds a small corpus for CI; the
 full one adds the broadcast formats (SD interlaced MPEG-2, 720p50, 1080p29.97,
 HEVC, 5.1, 44.1 kHz).
 
-Real pictures come from OpenCV's pedestrian camera clip (Debian's opencv-doc,
-fetched and cached under ``$AVWATCH_MEDIA_CACHE`` or ~/.cache/avwatch/media).
-Not yet here (see the issue notes): transport-stream damage, A/V offset cases.
+Real pictures come from OpenCV's pedestrian camera clip (Debian's opencv-doc),
+real speech from Asterisk's prompts (asterisk-core-sounds-en-wav), both fetched
+and cached under ``$AVWATCH_MEDIA_CACHE`` or ~/.cache/avwatch/media.
+
+A/V sync cases move the sound against the pictures by a known offset: a
+line-up pattern (flash and beep), a drawn presenter whose mouth follows real
+speech, and cuts with a struck sound, from -200 to +300 ms and with steps
+mid-clip. Their truth adds ``av_offsets`` (the true offset over time) and
+``sync_content`` to the truth file. Not yet here (see the issue notes):
+transport-stream damage.
 """
 
 from __future__ import annotations
@@ -21,16 +28,18 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from avwatch.detectors.av_sync import AvSyncConfig
 from avwatch.detectors.loudness import LoudnessConfig
 from avwatch.errors import AvwatchError
-from avwatch.realmedia import VTEST, fetch
-from avwatch.synth import ClipSpec, Defect, make_clip
+from avwatch.realmedia import SPEECH, VTEST, fetch
+from avwatch.synth import ClipSpec, Defect, make_clip, offset_truth
 
 log = logging.getLogger(__name__)
 
 __all__ = ["build", "cases"]
 
 REAL_VTEST = "real:vtest"  # resolved to the cached file at build time
+REAL_SPEECH = "real:speech"
 
 # name: (ClipSpec fields, file suffix)
 FORMATS: dict[str, tuple[dict[str, Any], str]] = {
@@ -114,7 +123,37 @@ SCENARIOS: dict[str, tuple[float, dict[str, Any]]] = {
     "clean_loud_music": (10.0, {"sound": "music", "level_lufs": -10.0}),
 }
 
+
+def _offset(start: float, end: float, offset_ms: float) -> Defect:
+    return Defect("av_offset", start, end, {"offset_ms": offset_ms})
+
+
+PATTERN = {"picture": "flash", "sound": "beeps"}
+TALKING = {"picture": "talking_face", "sound": "recorded", "sound_file": REAL_SPEECH}
+CUTS = {"picture": "cuts", "sound": "impacts"}
+# name: (duration, ClipSpec fields) — A/V offsets, on formats with synthetic pictures.
+SYNC_SCENARIOS: dict[str, tuple[float, dict[str, Any]]] = {
+    "sync_pattern_m200": (20.0, {**PATTERN, "defects": [_offset(0, 20, -200)]}),
+    "sync_pattern_p37": (20.0, {**PATTERN, "defects": [_offset(0, 20, 37)]}),
+    "sync_pattern_p300": (20.0, {**PATTERN, "defects": [_offset(0, 20, 300)]}),
+    "sync_pattern_step": (30.0, {**PATTERN, "defects": [_offset(15, 30, -120)]}),
+    "sync_talking_0": (20.0, TALKING),
+    "sync_talking_m150": (20.0, {**TALKING, "defects": [_offset(0, 20, -150)]}),
+    "sync_talking_p100": (20.0, {**TALKING, "defects": [_offset(0, 20, 100)]}),
+    "sync_talking_p250": (20.0, {**TALKING, "defects": [_offset(0, 20, 250)]}),
+    "sync_talking_step": (40.0, {**TALKING, "defects": [_offset(20, 40, 200)]}),
+    "sync_cuts_p180": (20.0, {**CUTS, "defects": [_offset(0, 20, 180)]}),
+    # Speech over a still with no face: no evidence, so no estimate and no alarm.
+    "clean_speech_no_face": (
+        20.0,
+        {"picture": "static_small_motion", "sound": "recorded", "sound_file": REAL_SPEECH},
+    ),
+}
+SYNC_CONTENT = {"flash": "pattern", "talking_face": "talking", "cuts": "events"}
+
 QUICK_FORMATS = ("small_h264", "real_vtest_576p10")
+SYNC_FORMATS = ("small_h264", "sd_mpeg2_576i", "hd_720p50_h264", "hd_1080p2997_h264_44k")
+QUICK_SYNC = ("sync_pattern_m200", "sync_pattern_step", "sync_talking_0", "sync_talking_p250")
 # The loudness detector's defaults decide what "off target" means in the truth.
 TARGET_LUFS = LoudnessConfig().target_lufs or -23.0
 SHORT_TERM_TOLERANCE_LU = LoudnessConfig().short_term_tolerance_lu
@@ -125,22 +164,49 @@ def media_cache() -> Path:
 
 
 def cases(quick: bool, real: bool = True) -> list[tuple[str, ClipSpec, str]]:
-    """(name, spec, suffix) for every corpus file; ``real`` False leaves out real recordings."""
+    """(name, spec, suffix) for every corpus file; ``real`` False leaves out the cases
+    that need real recordings."""
+    real_files = (
+        {
+            REAL_VTEST: str(fetch(VTEST, media_cache())),
+            REAL_SPEECH: str(fetch(SPEECH, media_cache())),
+        }
+        if real
+        else {}
+    )
     out = []
     for fmt in QUICK_FORMATS if quick else FORMATS:
         fields, suffix = FORMATS[fmt]
-        if fields.get("picture_file") == REAL_VTEST:
-            if not real:
+        scenarios = dict(SCENARIOS)
+        if fmt in SYNC_FORMATS:
+            scenarios |= {k: v for k, v in SYNC_SCENARIOS.items() if not quick or k in QUICK_SYNC}
+        for scenario, (duration, extra) in scenarios.items():
+            combined = {**fields, **extra}
+            wanted = [combined.get(k) for k in ("picture_file", "sound_file")]
+            if any(w is not None and w not in real_files for w in wanted):
                 continue
-            fields = {**fields, "picture_file": str(fetch(VTEST, media_cache()))}
-        for scenario, (duration, extra) in SCENARIOS.items():
-            spec = replace(ClipSpec(duration_s=duration, **fields), **extra)
+            combined |= {
+                k: real_files[v] for k in ("picture_file", "sound_file") if (v := combined.get(k))
+            }
+            spec = ClipSpec(duration_s=duration, **combined)
             if scenario == "black" and spec.fps != 25:
                 # A 3-frame flash at this format's frame rate.
                 flash = Defect("black", 3.0, 3.0 + 3 / float(spec.fps))
                 spec = replace(spec, defects=[flash, *spec.defects[1:]])
             out.append((f"{fmt}__{scenario}", spec, suffix))
     return out
+
+
+def sync_truth(spec: ClipSpec) -> list[dict[str, Any]]:
+    """``av_sync`` alarms the truth calls for: spans whose offset is beyond the
+    detector's default limits (BT.1359)."""
+    limits = AvSyncConfig()
+    return [
+        {"type": "av_sync", "start": span["start"], "end": span["end"], "details": span}
+        for span in offset_truth(spec)
+        if span["offset_ms"] > limits.max_audio_late_ms
+        or span["offset_ms"] < -limits.max_audio_early_ms
+    ]
 
 
 def programme_truth(spec: ClipSpec) -> list[dict[str, Any]]:
@@ -166,12 +232,17 @@ def build(directory: Path, quick: bool = False) -> list[Path]:
     written = []
     for name, spec, suffix in all_cases:
         path = directory / f"{name}{suffix}"
-        truth = make_clip(path, spec) + programme_truth(spec)
+        truth = make_clip(path, spec) + programme_truth(spec) + sync_truth(spec)
         description = {k: str(v) for k, v in asdict(spec).items() if k != "defects"}
+        record = {
+            "source": path.name,
+            "spec": description,
+            "events": sorted(truth, key=lambda e: (e["start"], e["type"])),
+            "av_offsets": offset_truth(spec),
+            "sync_content": SYNC_CONTENT.get(spec.picture, "other"),
+        }
         (directory / f"{name}.truth.json").write_text(
-            json.dumps({"source": path.name, "spec": description, "events": truth}, indent=2)
-            + "\n",
-            encoding="utf-8",
+            json.dumps(record, indent=2) + "\n", encoding="utf-8"
         )
         written.append(path)
     return written

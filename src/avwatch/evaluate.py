@@ -5,6 +5,11 @@ type match when their intervals overlap once each is widened by
 ``tolerance_s``; pairs are taken greedily, largest overlap first. Per type the
 scorer counts true positives, false positives and misses, and the onset error
 (|found start - true start|) of every match.
+
+A/V offset is a measurement, not only an event: every confident ``av_sync``
+estimate whose window lies inside one span of the truth's ``av_offsets`` is
+compared with the true offset, and the errors are summed up per kind of
+content (line-up pattern, talking head, cuts, other).
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from avwatch.config import EngineConfig
-from avwatch.pipeline import check
+from avwatch.config import EngineConfig, detector_config
+from avwatch.detectors.av_sync import AvSyncConfig, AvSyncDetector
+from avwatch.pipeline import CheckResult, check
 
-__all__ = ["EvalResult", "TypeScore", "evaluate_dir", "match_events"]
+__all__ = ["EvalResult", "OffsetScore", "TypeScore", "evaluate_dir", "match_events"]
 
 MEDIA_SUFFIXES = (".mp4", ".ts", ".mkv", ".mov", ".mxf", ".avi", ".wav")
 
@@ -62,15 +68,42 @@ class TypeScore:
 
 
 @dataclass
+class OffsetScore:
+    """A/V offset estimates of one kind of content against the true offset."""
+
+    errors_ms: list[float] = field(default_factory=list)  # |estimate - truth|, judged ones
+    estimates: int = 0  # every estimate the detector made
+    known: int = 0  # the confident ones (windows across a true step are not judged)
+    files: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        errors = sorted(self.errors_ms)
+        return {
+            "files": self.files,
+            "estimates": self.estimates,
+            "known": self.known,
+            "known_share": round(self.known / self.estimates, 3) if self.estimates else 0.0,
+            "judged": len(errors),
+            "error_median_ms": round(statistics.median(errors), 1) if errors else None,
+            "error_p90_ms": round(errors[int(0.9 * (len(errors) - 1))], 1) if errors else None,
+            "error_max_ms": round(errors[-1], 1) if errors else None,
+        }
+
+
+@dataclass
 class EvalResult:
     scores: dict[str, TypeScore]
     files: dict[str, dict[str, list[Event]]]  # name -> {"missed": [...], "false_alarms": [...]}
+    offsets: dict[str, OffsetScore] = field(default_factory=dict)  # by sync_content
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "types": {t: s.as_dict() for t, s in sorted(self.scores.items())},
             "files": self.files,
         }
+        if self.offsets:
+            out["av_offset"] = {k: v.as_dict() for k, v in sorted(self.offsets.items())}
+        return out
 
 
 def _overlap(a: Event, b: Event, tolerance_s: float) -> float:
@@ -126,16 +159,30 @@ def score(
     return EvalResult(scores, files)
 
 
-def corpus_files(directory: Path) -> list[tuple[Path, list[Event]]]:
-    """Media files of a corpus directory with the events of their ``NAME.truth.json``."""
+def corpus_files(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Media files of a corpus directory with their ``NAME.truth.json`` (``events``,
+    and for A/V cases ``av_offsets`` and ``sync_content``)."""
     pairs = []
     for path in sorted(directory.iterdir()):
         if path.suffix.lower() not in MEDIA_SUFFIXES:
             continue
         truth_path = path.with_name(path.stem + ".truth.json")
-        truth = json.loads(truth_path.read_text())["events"] if truth_path.exists() else []
+        truth = json.loads(truth_path.read_text()) if truth_path.exists() else {"events": []}
         pairs.append((path, truth))
     return pairs
+
+
+def offset_errors(result: CheckResult, spans: list[dict[str, Any]], window_s: float) -> list[float]:
+    """|estimate - truth| (ms) for each confident estimate whose window lies inside one
+    truth span; windows across a step of the true offset are not judged."""
+    errors = []
+    for centre, offset in result.signals.get("av_offset_ms", []):
+        lo, hi = centre - window_s / 2, centre + window_s / 2
+        for span in spans:
+            if span["start"] - 1e-6 <= lo and hi <= span["end"] + 1e-6:
+                errors.append(abs(offset - span["offset_ms"]))
+                break
+    return errors
 
 
 def evaluate_dir(
@@ -147,14 +194,28 @@ def evaluate_dir(
 ) -> EvalResult:
     """Run avwatch (or the named peer, "ffmpeg") on every file of a corpus directory
     and score it."""
+    config = config or EngineConfig()
     keys = list(detectors) if detectors is not None else None
+    sync_config = detector_config(AvSyncDetector, config.detectors.get("av_sync"))
+    window_s = cast(AvSyncConfig, sync_config).window_s
     triples = []
+    offsets: dict[str, OffsetScore] = {}
     for path, truth in corpus_files(directory):
         if peer == "ffmpeg":
             from avwatch.peer_ffmpeg import ffmpeg_events
 
             found = ffmpeg_events(path)
         else:
-            found = [i.to_report() for i in check(str(path), config, keys).incidents]
-        triples.append((path.name, found, truth))
-    return score(triples, tolerance_s)
+            result = check(str(path), config, keys)
+            found = [i.to_report() for i in result.incidents]
+            sync = result.metrics.get("av_sync")
+            if sync and truth.get("av_offsets"):
+                kind = offsets.setdefault(truth.get("sync_content", "other"), OffsetScore())
+                kind.files += 1
+                kind.estimates += sync["estimates"]
+                kind.known += len(result.signals.get("av_offset_ms", []))
+                kind.errors_ms += offset_errors(result, truth["av_offsets"], window_s)
+        triples.append((path.name, found, truth["events"]))
+    scored = score(triples, tolerance_s)
+    scored.offsets = offsets
+    return scored

@@ -208,6 +208,8 @@ class CheckResult:
     wall_s: float
     cpu_s: float
     detector_seconds: dict[str, float]
+    signals: dict[str, list[tuple[MediaTime, float]]] = field(default_factory=dict)
+    """Every detector's per-sample measurements (the latest ten minutes of each)."""
 
 
 def check(
@@ -269,4 +271,7 @@ def check(
         wall_s=time.perf_counter() - wall0,
         cpu_s=time.process_time() - cpu0,
         detector_seconds=dict(analyzer.detector_seconds),
+        signals={
+            name: list(series) for d in analyzer.detectors for name, series in d.metrics.items()
+        },
     )

@@ -14,10 +14,15 @@ from pathlib import Path
 
 from avwatch.errors import AvwatchError
 
-__all__ = ["VTEST", "fetch"]
+__all__ = ["SPEECH", "VTEST", "fetch"]
 
 # (package, path inside the package): OpenCV's 768x576 10 fps pedestrian camera, 79 s.
 VTEST = ("opencv-doc", "usr/share/doc/opencv-doc/examples/data/vtest.avi")
+# A woman reading Asterisk's demo instructions: 73 s of 8 kHz speech with natural pauses.
+SPEECH = (
+    "asterisk-core-sounds-en-wav",
+    "usr/share/asterisk/sounds/en_US_f_Allison/demo-instruct.wav",
+)
 
 
 def fetch(item: tuple[str, str], cache: Path) -> Path:

@@ -25,10 +25,12 @@ from av.video.stream import VideoStream
 
 from avwatch.loudness import LoudnessMeter
 
-__all__ = ["ClipSpec", "Defect", "make_clip", "parse_defect"]
+__all__ = ["ClipSpec", "Defect", "make_clip", "offset_truth", "parse_defect"]
 
-Picture = Literal["moving", "dark", "static_ticker", "static_small_motion"]
-Sound = Literal["tone", "music", "speech", "none"]
+Picture = Literal[
+    "moving", "dark", "static_ticker", "static_small_motion", "talking_face", "flash", "cuts"
+]
+Sound = Literal["tone", "music", "speech", "recorded", "beeps", "impacts", "none"]
 
 DEFECT_TYPES = (
     "black",
@@ -39,6 +41,7 @@ DEFECT_TYPES = (
     "clipping",
     "loudness",
     "audio_loss",
+    "av_offset",
 )
 
 
@@ -47,7 +50,8 @@ class Defect:
     """One defect over [start, end) media seconds.
 
     ``params``: silence ``channel`` (index; absent = all), clipping ``gain_db``
-    (drive into the clipper, default 12), loudness ``gain_db`` (default +12).
+    (drive into the clipper, default 12), loudness ``gain_db`` (default +12),
+    av_offset ``offset_ms`` (the sound moved later by this much; negative = earlier).
     """
 
     type: str
@@ -66,6 +70,8 @@ class ClipSpec:
     picture: Picture = "moving"
     picture_file: str | None = None
     """A real recording whose pictures replace the synthetic ones (its frame rate is ignored)."""
+    sound_file: str | None = None
+    """A real recording for ``sound="recorded"`` (resampled, looped to the clip's length)."""
     noise_levels: float = 0.0
     """Grain (std, 8-bit levels): makes the stream as costly to decode as real content."""
     interlaced: bool = False
@@ -114,10 +120,92 @@ def _recorded(spec: ClipSpec) -> Iterator[npt.NDArray[np.uint8]]:
                     return
 
 
-def _pictures(spec: ClipSpec) -> Iterator[npt.NDArray[np.uint8]]:
-    """Limited-range luma planes, one per frame."""
+FLASH_FRAMES = 2  # a line-up flash, and its beep, last two frames
+
+
+def _event_frames(spec: ClipSpec, kind: Literal["flash", "cuts"]) -> list[int]:
+    """Frames where an audio-visual event starts: a flash every second from 0.5 s (a
+    line-up pattern), or a cut at irregular times (0.6 to 2.5 s apart)."""
+    fps = float(spec.fps)
+    if kind == "flash":
+        times = np.arange(0.5, spec.duration_s - 0.1, 1.0)
+    else:
+        gaps = np.random.default_rng(spec.seed + 7).uniform(0.6, 2.5, int(spec.duration_s) + 1)
+        times = np.cumsum(gaps)
+        times = times[times < spec.duration_s - 0.1]
+    return [round(float(t) * fps) for t in times]
+
+
+def _frame_envelope(spec: ClipSpec, pcm: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+    """RMS of the sound over each frame's display time, 0-1 (1 = its loud syllables)."""
+    power = np.square(pcm.astype(np.float64)).mean(axis=0)
+    fps = float(spec.fps)
+    count = math.ceil(spec.duration_s * fps)
+    edges = np.minimum(
+        (np.arange(count + 1) / fps * spec.sample_rate).round().astype(int), len(power)
+    )
+    sums = np.concatenate([[0.0], np.cumsum(power)])
+    rms = np.sqrt((sums[edges[1:]] - sums[edges[:-1]]) / np.maximum(np.diff(edges), 1))
+    top = np.percentile(rms, 95) or 1.0
+    return np.asarray(np.clip(rms / top, 0.0, 1.0))
+
+
+def _talking_face(
+    spec: ClipSpec, envelope: npt.NDArray[np.float64]
+) -> Iterator[npt.NDArray[np.float32]]:
+    """A drawn presenter whose mouth opens with the sound shown with each frame, so
+    the true A/V offset is exact; the head sways, the eyes blink and the background
+    drifts, motion that has nothing to do with the sound."""
+    h, w = spec.height, spec.width
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    fps = float(spec.fps)
+    # A graphic in the corner that jumps at random moments: motion with no sound of its own.
+    rng = np.random.default_rng(spec.seed + 11)
+    jumps = set(np.cumsum(rng.integers(3, 20, len(envelope))).tolist())
+    gx, gy = 0, 0
+    for i, opening in enumerate(envelope):
+        t = i / fps
+        img = 70 + 20 * np.sin(xx / (w / 12) + t * 0.8) + 10 * np.cos(yy / (h / 5) - t * 0.5)
+        if i in jumps:
+            gx, gy = int(rng.integers(0, w // 5)), int(rng.integers(0, h // 3))
+        img[gy : gy + h // 6, gx : gx + w // 8] = 220
+        cx = w / 2 + 0.04 * w * math.sin(t * 0.7)
+        cy = h / 2 + 0.02 * h * math.sin(t * 0.43)
+        fh, fw = 0.26 * h, 0.2 * h
+        dx, dy = (xx - cx) / fw, (yy - cy) / fh
+        face = dx**2 + dy**2 <= 1
+        img = np.where(face, 178 - 25 * np.clip(dx**2, 0, 1), img)
+        blink = (t % 3.7) < 3 / fps
+        for side in (-1, 1):
+            ex, ey = dx - side * 0.38, dy + 0.22
+            eye = (ex / 0.2) ** 2 + (ey / (0.01 if blink else 0.08)) ** 2 <= 1
+            img[eye] = 40
+            brow = (np.abs(dy + 0.38) < 0.035) & (np.abs(dx - side * 0.38) < 0.25)
+            img[brow] = 60
+        img[(np.abs(dx) < 0.06) & (dy > -0.15) & (dy < 0.2)] = 195
+        for side in (-1, 1):
+            img[((dx - side * 0.1) / 0.05) ** 2 + ((dy - 0.22) / 0.03) ** 2 <= 1] = 90
+        mouth_h = 0.02 + 0.12 * float(opening)
+        img[(dx / 0.32) ** 2 + ((dy - 0.5) / mouth_h) ** 2 <= 1] = 35
+        yield img
+
+
+def _pictures(
+    spec: ClipSpec, pcm: npt.NDArray[np.float32] | None = None
+) -> Iterator[npt.NDArray[np.uint8]]:
+    """Limited-range luma planes, one per frame (``pcm``: the clip's sound before any
+    defect, which a talking face's mouth follows)."""
     if spec.picture_file is not None:
         yield from _recorded(spec)
+        return
+    if spec.picture == "talking_face":
+        if pcm is None:
+            raise ValueError("a talking face needs the clip's sound")
+        rng = np.random.default_rng(spec.seed)
+        for img in _talking_face(spec, _frame_envelope(spec, pcm)):
+            if spec.noise_levels:
+                img = img + rng.normal(0, spec.noise_levels, img.shape).astype(np.float32)
+            yield np.clip(img, 16, 235).astype(np.uint8)
         return
     h, w = spec.height, spec.width
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -125,9 +213,23 @@ def _pictures(spec: ClipSpec) -> Iterator[npt.NDArray[np.uint8]]:
     texture = rng.integers(0, 60, size=(h // 8 + 1, w // 8 + 1)).repeat(8, 0).repeat(8, 1)[:h, :w]
     static = (60 + 0.3 * xx / w * 255 * 0.5 + texture).astype(np.float32)
     fps = float(spec.fps)
+    flashes = {i + k for i in _event_frames(spec, "flash") for k in range(FLASH_FRAMES)}
+    cuts = _event_frames(spec, "cuts")
     for i in range(math.ceil(spec.duration_s * fps)):
         t = i / fps
-        if spec.picture == "moving":
+        if spec.picture == "flash":
+            # A line-up pattern: mid grey with a moving bar, a white flash every second.
+            img = np.full((h, w), 235.0 if i in flashes else 60.0, np.float32)
+            if i not in flashes:
+                img[:, int((t % 1.0) * (w - 8)) :][:, :8] = 120
+        elif spec.picture == "cuts":
+            # A new shot at each cut: another texture and brightness, a little motion inside.
+            shot = sum(1 for c in cuts if c <= i)
+            shot_rng = np.random.default_rng(spec.seed * 1000 + shot)
+            blocks = shot_rng.integers(30, 200, size=(h // 16 + 1, w // 16 + 1))
+            img = blocks.repeat(16, 0).repeat(16, 1)[:h, :w].astype(np.float32)
+            img += 10 * np.sin(xx / 17 + t * 2.0)
+        elif spec.picture == "moving":
             img = 40 + 80 * (1 + np.sin(xx / 37 + t * 3.1)) * (
                 0.6 + 0.4 * np.cos(yy / 23 - t * 1.7)
             )
@@ -159,6 +261,24 @@ def _sound(spec: ClipSpec) -> npt.NDArray[np.float32]:
     rng = np.random.default_rng(spec.seed)
     if spec.sound == "tone":
         mono = np.sin(2 * np.pi * 1000 * t)
+    elif spec.sound == "recorded":
+        mono = _recorded_sound(spec, n)
+    elif spec.sound == "beeps":
+        # The flash pattern's sound: a 1 kHz beep as long as each flash, silence between.
+        mono = np.zeros(n)
+        length = round(FLASH_FRAMES / float(spec.fps) * rate)
+        for i in _event_frames(spec, "flash"):
+            a = round(i / float(spec.fps) * rate)
+            mono[a : a + length] = np.sin(2 * np.pi * 1000 * t[a : a + length])
+    elif spec.sound == "impacts":
+        # A struck sound at each cut (1 ms attack, 60 ms decay) over a quiet music bed.
+        mono = 0.05 * np.sin(2 * np.pi * 220 * t) * (0.7 + 0.3 * np.sin(2 * np.pi * 0.3 * t))
+        hit = np.arange(round(0.3 * rate)) / rate
+        strike = rng.normal(0, 1, hit.size) * np.minimum(hit / 0.001, 1) * np.exp(-hit / 0.06)
+        for i in _event_frames(spec, "cuts"):
+            a = round(i / float(spec.fps) * rate)
+            part = mono[a : a + strike.size]
+            part += strike[: part.size]
     elif spec.sound == "music":
         notes = [110, 220, 277.2, 329.6, 440, 659.3]
         mono = np.zeros(n)
@@ -179,6 +299,20 @@ def _sound(spec: ClipSpec) -> npt.NDArray[np.float32]:
     meter.feed(stereo.astype(np.float32), 0.0)
     gain = 10 ** ((spec.level_lufs - meter.integrated_lufs()) / 20)
     return (stereo * gain).astype(np.float32)
+
+
+def _recorded_sound(spec: ClipSpec, n: int) -> npt.NDArray[np.float64]:
+    """The recording of ``spec.sound_file``, mono at the clip's rate, looped to ``n`` samples."""
+    if spec.sound_file is None:
+        raise ValueError('sound="recorded" needs a sound_file')
+    resampler = av.AudioResampler(format="dbl", layout="mono", rate=spec.sample_rate)
+    parts = []
+    with av.open(spec.sound_file) as source:
+        for frame in source.decode(audio=0):
+            parts += [f.to_ndarray()[0] for f in resampler.resample(frame)]
+    parts += [f.to_ndarray()[0] for f in resampler.resample(None)]
+    once = np.concatenate(parts)
+    return np.resize(once, n)
 
 
 def _channel_names(channels: int) -> tuple[str, ...]:
@@ -224,10 +358,11 @@ def make_clip(path: str | Path, spec: ClipSpec) -> list[dict[str, Any]]:
         # Frames go to the muxer in time order, as a real encoder's would: the
         # muxer's interleaving then matches what real files look like.
         sources: list[Iterator[tuple[float, Any, Any]]] = []
+        pcm = _sound(spec)  # made once: a talking face's mouth follows it
         if vstream is not None:
-            sources.append(_video_frames(vstream, spec, video_defects, truth))
+            sources.append(_video_frames(vstream, spec, pcm, video_defects, truth))
         if astream is not None:
-            sources.append(_audio_frames(astream, spec, audio_defects, truth))
+            sources.append(_audio_frames(astream, spec, pcm, audio_defects, truth))
         for _, stream, frame in heapq.merge(*sources, key=lambda item: item[0]):
             for packet in stream.encode(frame):
                 out.mux(packet)
@@ -239,7 +374,11 @@ def make_clip(path: str | Path, spec: ClipSpec) -> list[dict[str, Any]]:
 
 
 def _video_frames(
-    stream: Any, spec: ClipSpec, defects: list[Defect], truth: list[dict[str, Any]]
+    stream: Any,
+    spec: ClipSpec,
+    pcm: npt.NDArray[np.float32],
+    defects: list[Defect],
+    truth: list[dict[str, Any]],
 ) -> Iterator[tuple[float, Any, Any]]:
     """(time, stream, frame) in time order; appends the video truth as it goes."""
     fps = float(spec.fps)
@@ -247,7 +386,7 @@ def _video_frames(
     frozen: npt.NDArray[np.uint8] | None = None
     skipped: list[int] = []
     chroma = np.full((spec.height // 2, spec.width), 128, np.uint8)
-    for i, luma in enumerate(_pictures(spec)):
+    for i, luma in enumerate(_pictures(spec, pcm)):
         t = i / fps
         active = {d.type for d in defects if d.start <= t < d.end}
         if active & {"dropped_frames", "video_loss"}:
@@ -279,12 +418,51 @@ def _gap_truth(
     return event
 
 
+def _shifted(
+    pcm: npt.NDArray[np.float32], rate: int, offsets: list[Defect]
+) -> npt.NDArray[np.float32]:
+    """The sound with each av_offset span playing what was meant ``offset_ms`` earlier
+    (audio late) or later (audio early) than the pictures."""
+    out = pcm.copy()
+    for d in offsets:
+        a, b = round(d.start * rate), min(round(d.end * rate), pcm.shape[1])
+        shift = round(float(d.params.get("offset_ms", 0)) * rate / 1000)
+        source = np.clip(np.arange(a, b) - shift, 0, pcm.shape[1] - 1)
+        out[:, a:b] = pcm[:, source]
+    return out
+
+
+def offset_truth(spec: ClipSpec) -> list[dict[str, Any]]:
+    """The true A/V offset over the clip, as [start, end) spans with ``offset_ms``
+    (none for a clip without both pictures and sound)."""
+    if not (spec.video_codec and spec.audio_codec):
+        return []
+    spans = sorted(
+        (d.start, min(d.end, spec.duration_s), float(d.params.get("offset_ms", 0)))
+        for d in spec.defects
+        if d.type == "av_offset"
+    )
+    out, at = [], 0.0
+    for start, end, offset in spans:
+        if start > at:
+            out.append({"start": at, "end": start, "offset_ms": 0.0})
+        out.append({"start": start, "end": end, "offset_ms": offset})
+        at = end
+    if at < spec.duration_s:
+        out.append({"start": at, "end": spec.duration_s, "offset_ms": 0.0})
+    return out
+
+
 def _audio_frames(
-    stream: Any, spec: ClipSpec, defects: list[Defect], truth: list[dict[str, Any]]
+    stream: Any,
+    spec: ClipSpec,
+    pcm: npt.NDArray[np.float32],
+    defects: list[Defect],
+    truth: list[dict[str, Any]],
 ) -> Iterator[tuple[float, Any, Any]]:
     """(time, stream, frame) in time order; appends the audio truth."""
     rate = spec.sample_rate
-    pcm = _sound(spec)
+    pcm = _shifted(pcm, rate, [d for d in defects if d.type == "av_offset"])
     for d in defects:
         a, b = round(d.start * rate), round(d.end * rate)
         if d.type == "silence":

@@ -1,0 +1,172 @@
+"""Audio/video offset by cross-correlating what changes on screen with what changes in sound.
+
+The visual side is one number per frame: how much the picture (or the mouth of
+a detected face) changed since the previous frame. The audio side is the
+change of the audio's RMS level between the window a frame is shown in and the
+window before it, computed for every candidate lag from a 1 ms energy grid.
+The lag at which the two series correlate best is the offset: positive means
+the sound of an event comes after its picture (audio late).
+
+A flash with a beep, a cut with a bang, a mouth opening on a syllable all
+change both series at once; content without such events gives a flat or
+ambiguous correlation, and the estimate says so (``known`` False) rather than
+guessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from avwatch.types import AudioBlock
+
+__all__ = ["AudioLevels", "OffsetEstimate", "estimate_offset"]
+
+FloatArray = npt.NDArray[np.float64]
+GRID_HZ = 1000  # the energy grid: one value per millisecond
+COARSE_STEP_MS = 5  # the lag search runs on this step, then refines to 1 ms around the peak
+
+
+class AudioLevels:
+    """Mean-square audio power on a 1 ms grid, kept for the last ``keep_s`` seconds.
+
+    Grid cell ``i`` covers media time [i, i + 1) ms and averages every sample
+    placed in it (blocks rarely end on a cell boundary); cells no audio reached
+    are NaN, so an estimate never reads a gap as silence.
+    """
+
+    def __init__(self, keep_s: float) -> None:
+        self.keep = int(keep_s * GRID_HZ)
+        self.base = 0  # grid index of sums[0]
+        self.sums: FloatArray = np.empty(0)
+        self.counts: FloatArray = np.empty(0)
+
+    @property
+    def end(self) -> int:
+        """Grid index one past the last cell with audio."""
+        return self.base + len(self.sums)
+
+    @property
+    def power(self) -> FloatArray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.counts > 0, self.sums / self.counts, np.nan)
+
+    def feed(self, block: AudioBlock) -> None:
+        n = block.samples.shape[1]
+        if n == 0:
+            return
+        # Power averaged over channels: summing the signals could cancel out-of-phase ones.
+        power = np.square(block.samples, dtype=np.float64).mean(axis=0)
+        cell = np.floor(block.time * GRID_HZ + np.arange(n) * (GRID_HZ / block.sample_rate))
+        first = int(cell[0])
+        if len(self.sums) == 0:
+            self.base = first
+        elif first < self.base:
+            return  # older than what is kept
+        index = cell.astype(np.int64) - first
+        sums = np.bincount(index, weights=power)
+        counts = np.bincount(index).astype(np.float64)
+        offset = first - self.base
+        if offset + len(sums) > len(self.sums):
+            size = offset + len(sums)
+            self.sums = np.concatenate([self.sums, np.zeros(size - len(self.sums))])
+            self.counts = np.concatenate([self.counts, np.zeros(size - len(self.counts))])
+        self.sums[offset : offset + len(sums)] += sums
+        self.counts[offset : offset + len(sums)] += counts
+        if len(self.sums) > self.keep:
+            drop = len(self.sums) - self.keep
+            self.sums, self.counts = self.sums[drop:], self.counts[drop:]
+            self.base += drop
+
+
+@dataclass(frozen=True)
+class OffsetEstimate:
+    offset_ms: float
+    correlation: float
+    """Pearson correlation of the two activity series at the best lag."""
+    margin: float
+    """How far the best lag's correlation stands above the next local peak."""
+    frames: int
+    known: bool
+
+
+def estimate_offset(
+    frame_ms: npt.NDArray[np.int64],
+    frame_duration_ms: int,
+    visual: FloatArray,
+    levels: AudioLevels,
+    max_lag_ms: int,
+    min_correlation: float,
+    min_margin: float,
+) -> OffsetEstimate | None:
+    """Best lag of the audio activity against ``visual`` (one value per frame shown at
+    ``frame_ms``, its change since the frame before). None when the window has too
+    little clean audio or no variation to correlate."""
+    d = frame_duration_ms
+    power = levels.power
+    # A frame is usable when every grid cell any lag could read holds audio.
+    first = frame_ms - d - max_lag_ms - levels.base
+    last = frame_ms + d + max_lag_ms - levels.base
+    inside = (first >= 0) & (last <= len(power))
+    frame_ms, visual = frame_ms[inside], visual[inside]
+    first = first[inside]
+    if len(frame_ms) < 8 or np.std(visual) == 0:
+        return None
+    missing = np.concatenate([[0], np.cumsum(np.isnan(power))])
+    clean = missing[last[inside]] - missing[first] == 0
+    if clean.sum() < 8:
+        return None
+    frame_ms, visual = frame_ms[clean], visual[clean]
+    energy = np.concatenate([[0.0], np.cumsum(np.nan_to_num(power))])
+    v = visual - visual.mean()
+    v /= np.linalg.norm(v)
+
+    def correlate(lags: npt.NDArray[np.int64]) -> FloatArray:
+        at = frame_ms[:, None] + lags[None, :] - levels.base  # (frames, lags)
+        shown = np.sqrt(np.maximum(energy[at + d] - energy[at], 0) / d)
+        before = np.sqrt(np.maximum(energy[at] - energy[at - d], 0) / d)
+        a = np.abs(shown - before)
+        a -= a.mean(axis=0)
+        norms = np.linalg.norm(a, axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = (v @ a) / norms
+        return np.asarray(np.nan_to_num(r, nan=0.0), dtype=np.float64)
+
+    coarse_lags = np.arange(-max_lag_ms, max_lag_ms + 1, COARSE_STEP_MS, dtype=np.int64)
+    coarse = correlate(coarse_lags)
+    best = int(np.argmax(coarse))
+    fine_lags = np.arange(
+        max(-max_lag_ms, coarse_lags[best] - COARSE_STEP_MS),
+        min(max_lag_ms, coarse_lags[best] + COARSE_STEP_MS) + 1,
+        dtype=np.int64,
+    )
+    fine = correlate(fine_lags)
+    peak = float(fine.max())
+    offset = int(fine_lags[int(np.argmax(fine))])
+    margin = peak - _next_peak(coarse, best)
+    return OffsetEstimate(
+        offset_ms=float(offset),
+        correlation=peak,
+        margin=margin,
+        frames=len(frame_ms),
+        known=peak >= min_correlation and margin >= min_margin,
+    )
+
+
+def _next_peak(r: FloatArray, best: int) -> float:
+    """The highest local maximum of ``r`` other than the one at ``best`` (the ends of
+    the lag range count as maxima: a rising edge there may hide a peak beyond it)."""
+    padded = np.concatenate([[-np.inf], r, [-np.inf]])
+    is_peak = (padded[1:-1] >= padded[:-2]) & (padded[1:-1] >= padded[2:])
+    # The main peak's own plateau and shoulders are not a rival: walk down from it.
+    lo = best
+    while lo > 0 and r[lo - 1] <= r[lo]:
+        lo -= 1
+    hi = best
+    while hi < len(r) - 1 and r[hi + 1] <= r[hi]:
+        hi += 1
+    is_peak[lo : hi + 1] = False
+    rivals = r[is_peak]
+    return float(rivals.max()) if rivals.size else float(min(r[0], r[-1]))

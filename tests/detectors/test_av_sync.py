@@ -1,0 +1,150 @@
+"""av_sync: A/V offset against clips whose sound was moved by a known amount.
+
+Patterns (flash + beep) and a drawn presenter whose mouth follows real speech
+give exact truth; content with no audio-visual events must stay "unknown".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import of_type, run
+
+from avwatch.avsync import AudioLevels
+from avwatch.corpus import media_cache
+from avwatch.realmedia import SPEECH, fetch
+from avwatch.synth import ClipSpec, Defect, offset_truth
+from avwatch.types import AudioBlock
+
+PATTERN = {"picture": "flash", "sound": "beeps"}
+
+
+@pytest.fixture(scope="module")
+def speech() -> str:
+    """Real speech (Asterisk's prompts, from Debian's package)."""
+    return str(fetch(SPEECH, media_cache()))
+
+
+def shifted(offset_ms: float, start: float = 0.0, end: float = 1e9) -> list[Defect]:
+    return [Defect("av_offset", start, end, {"offset_ms": offset_ms})]
+
+
+@pytest.mark.parametrize("offset_ms", [-200, -30, 0, 37, 300])
+def test_pattern_offset_is_measured_to_the_millisecond(make, offset_ms):
+    path, _ = make(
+        f"sync_pattern_{offset_ms}", duration_s=14, **PATTERN, defects=shifted(offset_ms)
+    )
+    result = run(path, ["av_sync"])
+    summary = result.metrics["av_sync"]
+    assert summary["known_share"] == 1.0
+    assert abs(summary["offset_ms"] - offset_ms) <= 2, summary
+    # BT.1359 limits by default: audio 45 ms early, 125 ms late.
+    alarms = of_type(result, "av_sync")
+    if -45 <= offset_ms <= 125:
+        assert alarms == []
+    else:
+        assert len(alarms) == 1
+        assert alarms[0].start == 0.0 and alarms[0].end == pytest.approx(14.0, abs=0.05)
+        assert abs(alarms[0].details["offset_ms"] - offset_ms) <= 2
+
+
+def test_pattern_in_an_mpeg2_transport_stream(make):
+    path, _ = make(
+        "sync_pattern_sd",
+        suffix=".ts",
+        duration_s=14,
+        width=720,
+        height=576,
+        video_codec="mpeg2video",
+        interlaced=True,
+        audio_codec="mp2",
+        bitrate=4_000_000,
+        **PATTERN,
+        defects=shifted(-80),
+    )
+    summary = run(path, ["av_sync"]).metrics["av_sync"]
+    assert abs(summary["offset_ms"] + 80) <= 2, summary
+
+
+def test_a_step_change_is_found_with_its_time(make):
+    path, _ = make("sync_step", duration_s=30, **PATTERN, defects=shifted(-120, 15.0, 30.0))
+    result = run(path, ["av_sync"])
+    segments = result.metrics["av_sync"]["segments"]
+    assert [s["offset_ms"] for s in segments] == [0.0, -120.0], segments
+    assert abs(segments[1]["start"] - 15.0) <= 1.0
+    (alarm,) = of_type(result, "av_sync")
+    assert abs(alarm.start - 15.0) <= 1.0 and alarm.end == pytest.approx(30.0, abs=0.05)
+
+
+@pytest.mark.parametrize("offset_ms", [-150, 0, 250])
+def test_talking_head_offset_from_the_mouth(make, speech, offset_ms):
+    path, _ = make(
+        f"sync_talking_{offset_ms}",
+        duration_s=20,
+        picture="talking_face",
+        sound="recorded",
+        sound_file=speech,
+        defects=shifted(offset_ms),
+    )
+    result = run(path, ["av_sync"])
+    summary = result.metrics["av_sync"]
+    assert summary["known_share"] >= 0.8, summary
+    assert abs(summary["offset_ms"] - offset_ms) <= 40, summary
+    assert bool(of_type(result, "av_sync")) == (offset_ms > 125 or offset_ms < -45)
+
+
+def test_without_the_face_the_same_clip_is_unknown_not_guessed(make, speech):
+    """The presenter's corner graphic jumps at random: the whole picture's motion
+    says nothing about the sound, so only the mouth gives the answer."""
+    path, _ = make(
+        "sync_talking_250",
+        duration_s=20,
+        picture="talking_face",
+        sound="recorded",
+        sound_file=speech,
+        defects=shifted(250),
+    )
+    result = run(path, ["av_sync"], detectors={"av_sync": {"faces": False}})
+    assert result.metrics["av_sync"]["offset_ms"] is None
+    assert of_type(result, "av_sync") == []
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"picture": "moving", "sound": "music"},
+        {"picture": "static_small_motion", "sound": "speech"},
+        {"picture": "flash", "sound": "music"},
+    ],
+    ids=["music_over_motion", "speech_over_a_still", "flashes_without_beeps"],
+)
+def test_no_evidence_says_unknown(make, fields):
+    path, _ = make("sync_none_" + "_".join(fields.values()), duration_s=14, **fields)
+    result = run(path, ["av_sync"])
+    assert result.metrics["av_sync"]["offset_ms"] is None
+    assert result.signals.get("av_offset_ms", []) == []
+    assert of_type(result, "av_sync") == []
+
+
+def test_audio_levels_average_each_millisecond_and_keep_gaps():
+    levels = AudioLevels(keep_s=10)
+    rate = 44100  # 44.1 samples a millisecond: blocks end mid-cell
+    for k in range(3):
+        samples = np.full((2, 1024), 0.5, np.float32)
+        levels.feed(AudioBlock(k * 1024 / rate, samples, rate))
+    # An audio gap of 100 ms, then more.
+    levels.feed(AudioBlock(3 * 1024 / rate + 0.1, np.full((2, 441), 0.5, np.float32), rate))
+    power = levels.power
+    head = power[: int(3 * 1024 / rate * 1000)]
+    assert np.allclose(head, 0.25)
+    assert np.isnan(power[71:169]).all()
+    assert np.allclose(power[-9:], 0.25)
+
+
+def test_offset_truth_spans_the_clip():
+    spec = ClipSpec(duration_s=30, defects=shifted(200, 10, 20))
+    assert offset_truth(spec) == [
+        {"start": 0.0, "end": 10, "offset_ms": 0.0},
+        {"start": 10, "end": 20, "offset_ms": 200.0},
+        {"start": 20, "end": 30, "offset_ms": 0.0},
+    ]
