@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The service on three synthetic live UDP channels with scheduled defects
+# The service on four synthetic live UDP channels with scheduled defects
 # (SQLite store in .cache/demo); the API at http://127.0.0.1:8470/docs.
 run: $(STAMP)
 	$(BIN)/avwatch demo --dir .cache/demo --port 8470

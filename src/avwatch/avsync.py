@@ -15,6 +15,7 @@ guessing.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,16 +59,22 @@ class AudioLevels:
         if n == 0:
             return
         # Power averaged over channels: summing the signals could cancel out-of-phase ones.
-        power = np.square(block.samples, dtype=np.float64).mean(axis=0)
-        cell = np.floor(block.time * GRID_HZ + np.arange(n) * (GRID_HZ / block.sample_rate))
-        first = int(cell[0])
+        power = np.square(block.samples).mean(axis=0, dtype=np.float64)
+        running = np.concatenate([[0.0], np.cumsum(power)])
+        # The block's samples split at the grid's millisecond boundaries.
+        start_ms = block.time * GRID_HZ
+        first = math.floor(start_ms)
+        cells = math.floor(start_ms + n * GRID_HZ / block.sample_rate - 1e-9) - first + 1
+        edges = np.ceil(
+            (np.arange(first + 1, first + cells) - start_ms) * (block.sample_rate / GRID_HZ) - 1e-9
+        ).astype(np.int64)
+        edges = np.concatenate([[0], np.clip(edges, 0, n), [n]])
+        sums = np.diff(running[edges])
+        counts = np.diff(edges).astype(np.float64)
         if len(self.sums) == 0:
             self.base = first
         elif first < self.base:
             return  # older than what is kept
-        index = cell.astype(np.int64) - first
-        sums = np.bincount(index, weights=power)
-        counts = np.bincount(index).astype(np.float64)
         offset = first - self.base
         if offset + len(sums) > len(self.sums):
             size = offset + len(sums)

@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from avwatch.media.tsloop import SeamlessLoop
 from avwatch.service.config import ServiceConfig, StreamSpec
@@ -26,11 +27,19 @@ __all__ = ["CHANNELS", "UdpSender", "demo_config", "make_demo_clips"]
 DATAGRAM = 7 * 188  # the usual MPEG-TS over UDP payload
 CLIP_S = 30.0
 
-# name -> defects in each 30 s loop
-CHANNELS: dict[str, list[Defect]] = {
-    "news": [Defect("black", 5.0, 8.0), Defect("silence", 15.0, 19.0)],
-    "sport": [Defect("freeze", 8.0, 12.0), Defect("silence", 20.0, 24.0, {"channel": 1})],
-    "movies": [Defect("black", 12.0, 14.0), Defect("clipping", 22.0, 25.0)],
+# name -> ClipSpec fields of each 30 s loop, defects included
+CHANNELS: dict[str, dict[str, Any]] = {
+    "news": {"defects": [Defect("black", 5.0, 8.0), Defect("silence", 15.0, 19.0)]},
+    "sport": {
+        "defects": [Defect("freeze", 8.0, 12.0), Defect("silence", 20.0, 24.0, {"channel": 1})]
+    },
+    "movies": {"defects": [Defect("black", 12.0, 14.0), Defect("clipping", 22.0, 25.0)]},
+    # A line-up pattern (flash and beep) whose sound slips 200 ms late for 15 s.
+    "lineup": {
+        "picture": "flash",
+        "sound": "beeps",
+        "defects": [Defect("av_offset", 10.0, 25.0, {"offset_ms": 200})],
+    },
 }
 
 
@@ -38,10 +47,10 @@ def make_demo_clips(directory: Path, size: tuple[int, int] = (480, 270)) -> dict
     """The demo channels' clips (made once, then reused)."""
     directory.mkdir(parents=True, exist_ok=True)
     clips = {}
-    for name, defects in CHANNELS.items():
+    for name, fields in CHANNELS.items():
         path = directory / f"{name}.ts"
         if not path.exists():
-            spec = ClipSpec(duration_s=CLIP_S, width=size[0], height=size[1], defects=list(defects))
+            spec = ClipSpec(duration_s=CLIP_S, width=size[0], height=size[1], **fields)
             partial = path.with_suffix(".part.ts")
             make_clip(partial, spec)
             partial.rename(path)
