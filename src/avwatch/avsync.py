@@ -27,7 +27,7 @@ __all__ = ["AudioLevels", "OffsetEstimate", "estimate_offset"]
 
 FloatArray = npt.NDArray[np.float64]
 GRID_HZ = 1000  # the energy grid: one value per millisecond
-COARSE_STEP_MS = 5  # the lag search runs on this step, then refines to 1 ms around the peak
+MAX_COARSE_STEP_MS = 10  # the lag search steps this far at most, then refines to 1 ms
 
 
 class AudioLevels:
@@ -127,26 +127,30 @@ def estimate_offset(
         return None
     frame_ms, visual = frame_ms[clean], visual[clean]
     energy = np.concatenate([[0.0], np.cumsum(np.nan_to_num(power))])
+    # RMS of the d ms before each grid boundary: level[i] covers cells [i - d, i).
+    level = np.zeros_like(energy)
+    level[d:] = np.sqrt(np.maximum(energy[d:] - energy[:-d], 0) / d)
     v = visual - visual.mean()
     v /= np.linalg.norm(v)
 
     def correlate(lags: npt.NDArray[np.int64]) -> FloatArray:
         at = frame_ms[:, None] + lags[None, :] - levels.base  # (frames, lags)
-        shown = np.sqrt(np.maximum(energy[at + d] - energy[at], 0) / d)
-        before = np.sqrt(np.maximum(energy[at] - energy[at - d], 0) / d)
-        a = np.abs(shown - before)
+        # The level while the frame is shown against the level over the frame before.
+        a = np.abs(level[at + d] - level[at])
         a -= a.mean(axis=0)
         norms = np.linalg.norm(a, axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             r = (v @ a) / norms
         return np.asarray(np.nan_to_num(r, nan=0.0), dtype=np.float64)
 
-    coarse_lags = np.arange(-max_lag_ms, max_lag_ms + 1, COARSE_STEP_MS, dtype=np.int64)
+    # A peak is about two frames wide: a coarse step of half a frame cannot step over it.
+    step = max(1, min(MAX_COARSE_STEP_MS, d // 2))
+    coarse_lags = np.arange(-max_lag_ms, max_lag_ms + 1, step, dtype=np.int64)
     coarse = correlate(coarse_lags)
     best = int(np.argmax(coarse))
     fine_lags = np.arange(
-        max(-max_lag_ms, coarse_lags[best] - COARSE_STEP_MS),
-        min(max_lag_ms, coarse_lags[best] + COARSE_STEP_MS) + 1,
+        max(-max_lag_ms, coarse_lags[best] - step),
+        min(max_lag_ms, coarse_lags[best] + step) + 1,
         dtype=np.int64,
     )
     fine = correlate(fine_lags)
