@@ -24,6 +24,7 @@ TR101290_ROWS = [
     ("2.1", "Transport_error", "ts_tei"),
     ("2.2", "CRC_error", "ts_crc_error"),
     ("2.3", "PCR_error (repetition / discontinuity)", "ts_pcr_error"),
+    ("2.4", "PCR_accuracy_error (constant-bitrate streams)", "ts_pcr_accuracy"),
     ("2.5", "PTS_error", "ts_pts_error"),
 ]
 

@@ -127,3 +127,55 @@ def test_pcr_step_back_is_a_discontinuity_not_a_huge_interval(clean_ts):
     jumps = [e for e in analyse(p.tobytes()).events if e.type == "ts_pcr_error"]
     assert [e.details["check"] for e in jumps] == ["discontinuity", "discontinuity"]
     assert jumps[0].details["jump_s"] < 0 < jumps[1].details["jump_s"]
+
+
+@pytest.fixture(scope="module")
+def cbr_ts(tmp_path_factory, clean_ts) -> bytes:
+    """The clean clip remuxed at a constant 2 Mb/s: each PCR is fixed by its byte position."""
+    import av
+
+    folder = tmp_path_factory.mktemp("cbr")
+    (folder / "vbr.ts").write_bytes(clean_ts)
+    options = {"muxrate": "2000000", "pcr_period": "20"}
+    with (
+        av.open(str(folder / "vbr.ts")) as source,
+        av.open(str(folder / "cbr.ts"), "w", format="mpegts", options=options) as out,
+    ):
+        streams = {s.index: out.add_stream_from_template(s) for s in source.streams}
+        for packet in source.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    return (folder / "cbr.ts").read_bytes()
+
+
+def shift_pcr(p: np.ndarray, row: int, ticks: int) -> None:
+    """Move the PCR in packet ``row`` by ``ticks`` of the 27 MHz clock."""
+    raw = int.from_bytes(p[row, 6:12].tobytes(), "big")
+    pcr = (raw >> 15) * 300 + (raw & 0x1FF) + ticks
+    raw = ((pcr // 300) << 15) | (raw & 0x7E00) | (pcr % 300)
+    p[row, 6:12] = np.frombuffer(raw.to_bytes(6, "big"), np.uint8)
+
+
+def pcr_rows(p: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(((p[:, 3] & 0x20) != 0) & (p[:, 4] > 0) & ((p[:, 5] & 0x10) != 0))
+
+
+def test_pcr_accuracy_on_a_constant_bitrate_stream(cbr_ts):
+    clean = analyse(cbr_ts, chunk=65536).summary()
+    assert clean["errors"] == {}
+    assert clean["pcr_accuracy"]["judged"] > 200 and clean["pcr_accuracy"]["worst_ns"] < 50
+    p = packets(cbr_ts)
+    rows = pcr_rows(p)
+    shift_pcr(p, rows[60], 1000)  # 37 us off its byte position
+    shift_pcr(p, rows[120], 10)  # 370 ns: within the 500 ns of TR 101 290
+    events = analyse(p.tobytes(), chunk=65536).events
+    errors = [e for e in events if e.type == "ts_pcr_accuracy"]
+    assert len(errors) == 1 and len(events) == 1
+    assert errors[0].packet == rows[60]
+    assert errors[0].details["error_ns"] == pytest.approx(1000 / 27e6 * 1e9, abs=40)
+
+
+def test_pcr_accuracy_is_not_judged_on_a_variable_bitrate_stream(clean_ts):
+    summary = analyse(clean_ts, chunk=65536).summary()
+    assert summary["pcr_accuracy"] == {"judged": 0, "worst_ns": None}

@@ -8,8 +8,8 @@ PCR, PES starts, errors), so the analyser keeps up with line rate.
 Checks: first priority — TS_sync_loss, Sync_byte_error, PAT_error,
 Continuity_count_error, PMT_error, PID_error; second priority —
 Transport_error, CRC_error, PCR_repetition_error, PCR_discontinuity_indicator_
-error, PTS_error. Not yet: PCR_accuracy_error (needs arrival times), the
-third-priority checks.
+error, PCR_accuracy_error (on constant-bitrate streams, by byte position),
+PTS_error. Not yet: the third-priority checks.
 
 Times are seconds of the 27 MHz / 90 kHz system clock (the last PCR seen), the
 same base as PTS, so the pipeline can put them on its media timeline.
@@ -17,7 +17,7 @@ same base as PTS, so the pipeline can put them on its media timeline.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,8 @@ BoolArray = npt.NDArray[np.bool_]
 PSI_INTERVAL_S = 0.5  # PAT and PMT at least every 0.5 s
 PCR_INTERVAL_S = 0.040  # PCR repetition
 PCR_JUMP_S = 0.100  # PCR discontinuity
+PCR_ACCURACY_TICKS = 13.5  # PCR accuracy: +-500 ns of the 27 MHz clock
+PCR_FIT_POINTS = 16  # the PCRs before each one that its accuracy is judged against
 PTS_INTERVAL_S = 0.700  # PTS repetition
 PID_TIMEOUT_S = 5.0  # a referenced PID not seen for this long (user-defined in the spec)
 
@@ -88,6 +90,47 @@ class PidStats:
     kind: str = ""
 
 
+class PcrAccuracy:
+    """PCR_accuracy_error: each PCR against the line through the PCRs before it,
+    27 MHz ticks by packet index. In a constant-bitrate stream a PCR's value is
+    fixed by its byte position, so the line is exact and any PCR off it by more
+    than 500 ns is inaccurate (arrival jitter on the network does not matter).
+    A variable-bitrate stream has no such line: while the PCRs before stray
+    from their own fit by more than the limit (median), nothing is judged.
+    """
+
+    def __init__(self) -> None:
+        self.points: deque[tuple[int, int]] = deque(maxlen=PCR_FIT_POINTS)
+        self.judged = 0
+        self.worst_ns = 0.0
+
+    def reset(self) -> None:
+        """A discontinuity: the next PCRs start a new line."""
+        self.points.clear()
+
+    def error_ns(self, index: int, ticks: int) -> float | None:
+        """The PCR's distance from the line in ns when that exceeds 500 ns, else None
+        (also when the stream is not constant-bitrate or the line not yet known)."""
+        if len(self.points) < PCR_FIT_POINTS:
+            self.points.append((index, ticks))
+            return None
+        x0, y0 = self.points[0]
+        x = np.array([p[0] - x0 for p in self.points], dtype=np.float64)
+        y = np.array([p[1] - y0 for p in self.points], dtype=np.float64)
+        slope, intercept = np.polyfit(x, y, 1)
+        if np.median(np.abs(y - (slope * x + intercept))) > PCR_ACCURACY_TICKS:
+            self.points.append((index, ticks))
+            return None  # not constant bitrate
+        self.judged += 1
+        off = (ticks - y0) - (slope * (index - x0) + intercept)
+        off_ns = abs(off) / 27e6 * 1e9
+        self.worst_ns = max(self.worst_ns, float(off_ns))
+        if abs(off) > PCR_ACCURACY_TICKS:
+            return round(float(off) / 27e6 * 1e9, 1)  # kept off the line it is judged by
+        self.points.append((index, ticks))
+        return None
+
+
 class TsAnalyzer:
     def __init__(self) -> None:
         self.buffer = b""
@@ -98,6 +141,8 @@ class TsAnalyzer:
         self.clock: float | None = None  # seconds, from the latest PCR
         self.first_clock: float | None = None
         self.pcr_pid: int | None = None
+        self.pcr_accuracy = PcrAccuracy()
+        self.pcr_ticks = 0  # the PCR PID's clock, unwrapped, since its last discontinuity
         self.pmt_pids: set[int] = set()
         self.es_pids: dict[int, int] = {}  # pid -> stream_type
         self.last_pat_clock: float | None = None
@@ -316,7 +361,10 @@ class TsAnalyzer:
         self.clock = pcr / 27e6
         if self.first_clock is None:
             self.first_clock = self.clock
+        judge_accuracy = pid == self.pcr_pid
         if previous is None or discontinuity:
+            if judge_accuracy:
+                self.pcr_accuracy.reset()
             return
         ticks = (pcr - previous) % PCR_WRAP
         if ticks > PCR_WRAP // 2:  # a step back (signed, across the 33-bit wrap)
@@ -324,8 +372,16 @@ class TsAnalyzer:
         delta = ticks / 27e6
         if delta < 0 or delta > PCR_JUMP_S:
             self._event("ts_pcr_error", pid, index, check="discontinuity", jump_s=round(delta, 4))
-        elif delta > PCR_INTERVAL_S:
+            if judge_accuracy:
+                self.pcr_accuracy.reset()
+            return
+        if delta > PCR_INTERVAL_S:
             self._event("ts_pcr_error", pid, index, check="repetition", interval_s=round(delta, 4))
+        if judge_accuracy:
+            self.pcr_ticks += ticks
+            error_ns = self.pcr_accuracy.error_ns(index, self.pcr_ticks)
+            if error_ns is not None:
+                self._event("ts_pcr_accuracy", pid, index, error_ns=error_ns)
 
     def _pes_start(self, payload: bytes, pid: int, stats: PidStats, index: int) -> None:
         if len(payload) < 14 or payload[:3] != b"\x00\x00\x01" or not payload[7] & 0x80:
@@ -393,10 +449,16 @@ class TsAnalyzer:
         span = None
         if self.first_clock is not None and self.clock is not None:
             span = self.clock - self.first_clock if self.clock > self.first_clock else None
+        accuracy = self.pcr_accuracy
         return {
             "packets": self.packet_index,
             "duration_s": None if span is None else round(span, 3),
             "errors": dict(sorted(self.counts.items())),
+            # PCRs judged for accuracy: none on a variable-bitrate stream.
+            "pcr_accuracy": {
+                "judged": accuracy.judged,
+                "worst_ns": round(accuracy.worst_ns, 1) if accuracy.judged else None,
+            },
             "pids": {
                 f"{pid:#06x}": {
                     "packets": s.packets,
