@@ -223,12 +223,12 @@ def _pictures(
             if i not in flashes:
                 img[:, int((t % 1.0) * (w - 8)) :][:, :8] = 120
         elif spec.picture == "cuts":
-            # A new shot at each cut: another texture and brightness, a little motion inside.
+            # A new shot at each cut: another texture, panning steadily within the shot.
             shot = sum(1 for c in cuts if c <= i)
             shot_rng = np.random.default_rng(spec.seed * 1000 + shot)
             blocks = shot_rng.integers(30, 200, size=(h // 16 + 1, w // 16 + 1))
             img = blocks.repeat(16, 0).repeat(16, 1)[:h, :w].astype(np.float32)
-            img += 10 * np.sin(xx / 17 + t * 2.0)
+            img = np.roll(img, round(t * w / 4), axis=1)
         elif spec.picture == "moving":
             img = 40 + 80 * (1 + np.sin(xx / 37 + t * 3.1)) * (
                 0.6 + 0.4 * np.cos(yy / 23 - t * 1.7)
@@ -271,8 +271,9 @@ def _sound(spec: ClipSpec) -> npt.NDArray[np.float32]:
             a = round(i / float(spec.fps) * rate)
             mono[a : a + length] = np.sin(2 * np.pi * 1000 * t[a : a + length])
     elif spec.sound == "impacts":
-        # A struck sound at each cut (1 ms attack, 60 ms decay) over a quiet music bed.
-        mono = 0.05 * np.sin(2 * np.pi * 220 * t) * (0.7 + 0.3 * np.sin(2 * np.pi * 0.3 * t))
+        # A struck sound at each cut (1 ms attack, 60 ms decay) over a steady music bed,
+        # loud enough that the programme's loudness does not swing with the strikes.
+        mono = 0.4 * np.sin(2 * np.pi * 220 * t) * (0.8 + 0.2 * np.sin(2 * np.pi * 0.3 * t))
         hit = np.arange(round(0.3 * rate)) / rate
         strike = rng.normal(0, 1, hit.size) * np.minimum(hit / 0.001, 1) * np.exp(-hit / 0.06)
         for i in _event_frames(spec, "cuts"):
