@@ -14,8 +14,13 @@ A/V sync cases move the sound against the pictures by a known offset: a
 line-up pattern (flash and beep), a drawn presenter whose mouth follows real
 speech, and cuts with a struck sound, from -200 to +300 ms and with steps
 mid-clip. Their truth adds ``av_offsets`` (the true offset over time) and
-``sync_content`` to the truth file. Not yet here (see the issue notes):
-transport-stream damage.
+``sync_content`` to the truth file.
+
+Transport cases damage the bytes of a clean MPEG-TS (lost packets, bit errors
+in the payload, a continuity jump that loses nothing, flagged packets, and a
+clean low-bitrate stream as the negative); their truth comes from
+avwatch.damage: transport events from what was done, picture damage measured
+by decoding the damaged file against the clean one.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from avwatch.damage import Damage, damage_ts, pcr_truth, picture_truth
 from avwatch.detectors.av_sync import AvSyncConfig
 from avwatch.detectors.loudness import LoudnessConfig
 from avwatch.errors import AvwatchError
@@ -151,6 +157,17 @@ SYNC_SCENARIOS: dict[str, tuple[float, dict[str, Any]]] = {
 }
 SYNC_CONTENT = {"flash": "pattern", "talking_face": "talking", "cuts": "events"}
 
+# name: (duration, damages, ClipSpec fields) — on a clean TS of each transport format.
+TRANSPORT_SCENARIOS: dict[str, tuple[float, list[Damage], dict[str, Any]]] = {
+    "ts_packet_loss": (14.0, [Damage("drop", 3.0, 20), Damage("drop", 9.0, 7)], {}),
+    "ts_bit_errors": (14.0, [Damage("corrupt", 5.0, 10), Damage("corrupt", 11.0, 2)], {}),
+    # Transport errors that damage no picture: no corruption may be reported.
+    "ts_cc_jump_and_tei": (14.0, [Damage("cc_jump", 4.0), Damage("tei", 10.0, 5)], {}),
+}
+# Plain compression blockiness is not corruption: the same content starved of bits.
+LOW_BITRATE = {"small_h264": 60_000, "sd_mpeg2_576i": 800_000}
+TRANSPORT_FORMATS = ("small_h264", "sd_mpeg2_576i")
+
 QUICK_FORMATS = ("small_h264", "real_vtest_576p10")
 SYNC_FORMATS = ("small_h264", "sd_mpeg2_576i", "hd_720p50_h264", "hd_1080p2997_h264_44k")
 QUICK_SYNC = ("sync_pattern_m200", "sync_pattern_step", "sync_talking_0", "sync_talking_p250")
@@ -163,9 +180,9 @@ def media_cache() -> Path:
     return Path(os.environ.get("AVWATCH_MEDIA_CACHE", Path.home() / ".cache" / "avwatch" / "media"))
 
 
-def cases(quick: bool, real: bool = True) -> list[tuple[str, ClipSpec, str]]:
-    """(name, spec, suffix) for every corpus file; ``real`` False leaves out the cases
-    that need real recordings."""
+def cases(quick: bool, real: bool = True) -> list[tuple[str, ClipSpec, str, list[Damage]]]:
+    """(name, spec, suffix, transport damages) for every corpus file; ``real`` False
+    leaves out the cases that need real recordings."""
     real_files = (
         {
             REAL_VTEST: str(fetch(VTEST, media_cache())),
@@ -174,7 +191,7 @@ def cases(quick: bool, real: bool = True) -> list[tuple[str, ClipSpec, str]]:
         if real
         else {}
     )
-    out = []
+    out: list[tuple[str, ClipSpec, str, list[Damage]]] = []
     for fmt in QUICK_FORMATS if quick else FORMATS:
         fields, suffix = FORMATS[fmt]
         scenarios = dict(SCENARIOS)
@@ -193,7 +210,14 @@ def cases(quick: bool, real: bool = True) -> list[tuple[str, ClipSpec, str]]:
                 # A 3-frame flash at this format's frame rate.
                 flash = Defect("black", 3.0, 3.0 + 3 / float(spec.fps))
                 spec = replace(spec, defects=[flash, *spec.defects[1:]])
-            out.append((f"{fmt}__{scenario}", spec, suffix))
+            out.append((f"{fmt}__{scenario}", spec, suffix, []))
+        if fmt in TRANSPORT_FORMATS:
+            base = ClipSpec(**{**fields, "noise_levels": 2})
+            for scenario, (duration, damages, extra) in TRANSPORT_SCENARIOS.items():
+                spec = replace(base, duration_s=duration, **extra)
+                out.append((f"{fmt}__{scenario}", spec, ".ts", damages))
+            starved = replace(base, duration_s=10.0, bitrate=LOW_BITRATE[fmt])
+            out.append((f"{fmt}__clean_low_bitrate_ts", starved, ".ts", []))
     return out
 
 
@@ -230,9 +254,16 @@ def build(directory: Path, quick: bool = False) -> list[Path]:
         log.warning("corpus without real recordings: %s", exc)
         all_cases = cases(quick, real=False)
     written = []
-    for name, spec, suffix in all_cases:
+    for name, spec, suffix, damages in all_cases:
         path = directory / f"{name}{suffix}"
-        truth = make_clip(path, spec) + programme_truth(spec) + sync_truth(spec)
+        if damages:
+            truth = _damaged_clip(path, spec, damages)
+        else:
+            truth = make_clip(path, spec)
+            if suffix == ".ts":
+                # The muxer's own PCR gaps (no video packets while frames are skipped).
+                truth += pcr_truth(path)
+        truth += programme_truth(spec) + sync_truth(spec)
         description = {k: str(v) for k, v in asdict(spec).items() if k != "defects"}
         record = {
             "source": path.name,
@@ -246,3 +277,14 @@ def build(directory: Path, quick: bool = False) -> list[Path]:
         )
         written.append(path)
     return written
+
+
+def _damaged_clip(path: Path, spec: ClipSpec, damages: list[Damage]) -> list[dict[str, Any]]:
+    """A clean TS with ``damages`` applied to its bytes; returns the measured truth."""
+    clean = path.with_name(f".{path.stem}.clean.ts")
+    try:
+        truth = make_clip(clean, spec)
+        truth += damage_ts(clean, path, damages)
+        return truth + picture_truth(clean, path) + pcr_truth(path)
+    finally:
+        clean.unlink(missing_ok=True)

@@ -3,9 +3,12 @@ same files, their output mapped to avwatch's event types.
 
 blackdetect → black, freezedetect → freeze, silencedetect → silence (all
 channels), ebur128 short-term readings → loudness (with the loudness
-detector's default rule: more than 6 LU off -23 LUFS for 10 s). FFmpeg has no
-filter for dropped frames, losses or clipping events; those types count as
-missed for the peer. The FFmpeg binary comes from the imageio-ffmpeg package.
+detector's default rule: more than 6 LU off -23 LUFS for 10 s), blockdetect →
+corruption (frames whose blockiness stands 1.5x over the file's median, two
+frames or more: blockdetect measures compression blockiness, so this is the
+best use of it, and MEDIA.md trap 5 says not to expect much). FFmpeg has no
+filter for dropped frames, losses, clipping events or A/V offset; those types
+count as missed for the peer. The FFmpeg binary comes from the imageio-ffmpeg package.
 ``-copyts`` keeps PTS as they are, and times are shifted onto avwatch's
 t = 0 (the first displayed video frame; MEDIA.md trap 1).
 """
@@ -29,6 +32,8 @@ Event = dict[str, Any]
 _BLACK = re.compile(r"black_start:([\d.]+) black_end:([\d.]+)")
 _FREEZE = re.compile(r"freezedetect\.freeze_(start|end): ([\d.]+)")
 _SILENCE = re.compile(r"silence_(start|end): (-?[\d.]+)")
+_BLOCK = re.compile(r"pts_time:([\d.]+)\s*\n[^\n]*lavfi\.block=([\d.]+)")
+BLOCK_OVER_MEDIAN = 1.5
 _EBUR128 = re.compile(r"t: ([\d.]+)\s+TARGET:\S+ LUFS\s+M:\s*(-?[\d.]+) S:\s*(-?[\d.]+)")
 
 
@@ -61,7 +66,10 @@ def ffmpeg_events(
     t0, duration, has_video, has_audio = _probe(path)
     chains, maps = [], []
     if has_video:
-        chains.append("[0:v:0]blackdetect=d=0.06:pix_th=0.10,freezedetect=n=-60dB:d=2[v]")
+        chains.append(
+            "[0:v:0]blackdetect=d=0.06:pix_th=0.10,freezedetect=n=-60dB:d=2,"
+            "blockdetect,metadata=mode=print:key=lavfi.block[v]"
+        )
         maps += ["-map", "[v]"]
     if has_audio:
         chains.append("[0:a:0]silencedetect=n=-60dB:d=2,ebur128=framelog=verbose[a]")
@@ -101,7 +109,28 @@ def ffmpeg_events(
         if opened is not None:  # still open at the end of the file
             add(kind, opened, t0 + duration)
     events += _loudness(log, target_lufs, tolerance_lu, min_loudness_s)
+    events += [{**e, "start": e["start"] - t0, "end": e["end"] - t0} for e in _blocky(log)]
     return sorted(events, key=lambda e: (e["start"], e["type"]))
+
+
+def _blocky(log: str) -> list[Event]:
+    """blockdetect's per-frame readings: runs of frames far blockier than usual."""
+    frames = [(float(t), float(v)) for t, v in _BLOCK.findall(log)]
+    if not frames:
+        return []
+    typical = sorted(v for _, v in frames)[len(frames) // 2]
+    step = (frames[-1][0] - frames[0][0]) / max(1, len(frames) - 1)
+    run = RunTracker(2 * step - 1e-6)
+    changes: list[tuple[str, float]] = []
+    for t, value in frames:
+        changes += run.update(value > BLOCK_OVER_MEDIAN * typical, t, t + step)
+    changes += run.flush()
+    starts = [when for phase, when in changes if phase == "start"]
+    ends = [when for phase, when in changes if phase == "end"]
+    return [
+        {"type": "corruption", "start": a, "end": b, "details": {}}
+        for a, b in zip(starts, ends, strict=True)
+    ]
 
 
 def _loudness(log: str, target_lufs: float, tolerance_lu: float, min_s: float) -> list[Event]:

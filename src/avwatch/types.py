@@ -117,7 +117,13 @@ class AudioBlock:
 
 
 IssueKind: TypeAlias = Literal[
-    "decode_error", "concealment", "discontinuity", "pts_wrap", "demux_error"
+    "decode_error",
+    "concealment",
+    "discontinuity",
+    "pts_wrap",
+    "demux_error",
+    "corrupt_packet",  # the demuxer found the packet damaged (a continuity error inside it)
+    "frame_lost",  # the decoder took a picture's packet and never gave the picture out
 ]
 
 

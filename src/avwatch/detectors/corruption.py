@@ -8,8 +8,13 @@ runs from the first report to that keyframe, or ``max_propagation_s`` after the
 last report when no keyframe comes (intra-refresh streams). Details count the
 reports.
 
+The decoder's silent losses count too: a picture whose packet went in and
+never came out (``frame_lost``), and a packet the demuxer found damaged in
+transport (``corrupt_packet``) when pictures then go missing within
+``confirm_within_s`` — a continuity jump that lost no data damages nothing.
+
 Not yet: evidence from the picture itself (macroblock-aligned edges, smearing),
-which also catches damage the decoder hides silently.
+which also catches damage the decoder hides from every signal.
 """
 
 from __future__ import annotations
@@ -28,6 +33,13 @@ class CorruptionConfig(DetectorConfig):
         description="Without a keyframe, damage is taken to end this long after the last "
         "decoder report.",
     )
+    confirm_within_s: float = Field(
+        1.0,
+        ge=0.0,
+        le=10.0,
+        description="A packet damaged in transport is corruption when pictures go missing "
+        "within this long after it.",
+    )
 
 
 class CorruptionDetector(Detector[CorruptionConfig]):
@@ -35,7 +47,7 @@ class CorruptionDetector(Detector[CorruptionConfig]):
     needs = frozenset({"video"})
     emits = ("corruption",)
     Config = CorruptionConfig
-    description = "Pictures damaged by lost or corrupt data (decoder concealment and errors)."
+    description = "Pictures damaged by lost or corrupt data (decoder concealment, errors, losses)."
 
     def __init__(self, config: CorruptionConfig, info: StreamInfo) -> None:
         super().__init__(config, info)
@@ -43,18 +55,39 @@ class CorruptionDetector(Detector[CorruptionConfig]):
         self.last_report: MediaTime = 0.0
         self.reports = 0
         self.total_reports = 0
+        self.suspect_at: MediaTime | None = None  # a damaged packet, not yet shown to matter
+        self.next_time: MediaTime | None = None
+        self.window = config.confirm_within_s
 
     def on_issue(self, issue: DecodeIssue) -> None:
-        if issue.media != "video" or issue.kind not in ("concealment", "decode_error"):
+        if issue.media != "video":
             return
+        if issue.kind == "corrupt_packet":
+            if self.suspect_at is None:
+                self.suspect_at = issue.time
+        elif issue.kind in ("concealment", "decode_error", "frame_lost"):
+            self._damage(issue.time)
+
+    def _damage(self, at: MediaTime) -> None:
         self.total_reports += 1
         self.reports += 1
-        self.last_report = issue.time
+        self.last_report = max(self.last_report, at)
         if not self.open:
             self.open = True
-            self.emit("corruption", "start", issue.time, Severity.ERROR)
+            # A damaged packet just before is where the damage began.
+            suspected = self.suspect_at is not None and at - self.suspect_at <= self.window
+            start = min(at, self.suspect_at) if suspected and self.suspect_at is not None else at
+            self.emit("corruption", "start", start, Severity.ERROR)
+        self.suspect_at = None
 
     def on_video(self, frame: VideoFrame) -> None:
+        expected = self.next_time
+        self.next_time = frame.time + frame.duration
+        if self.suspect_at is not None:
+            if expected is not None and frame.time - expected > frame.duration / 2:
+                self._damage(expected)  # pictures missing after a damaged packet
+            elif frame.time - self.suspect_at > self.window:
+                self.suspect_at = None  # the damaged packet cost no picture
         if not self.open:
             return
         refreshed = frame.keyframe and frame.time > self.last_report

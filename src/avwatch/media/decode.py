@@ -51,6 +51,7 @@ DEFAULT_ANALYSIS_WIDTH = 320
 # How much audio may arrive before the first video frame fixes t = 0; past
 # this the video is taken as missing and audio anchors the timeline.
 _MAX_PREROLL_SAMPLES = 500
+MAX_REORDER_S = 2.0  # a picture comes out at most this long after a later one went in
 
 _INT_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
 
@@ -166,6 +167,7 @@ class MediaReader:
         self._interpolation = interpolation.upper()
         self.t0: float | None = None
         self._last_time: dict[MediaKind, float] = {"video": 0.0, "audio": 0.0}
+        self._owed_pts: list[int] = []  # video packets in, their pictures not yet out
         self._preroll: list[tuple[float, Any]] = []
         self.audio_block_s = audio_block_s
         self.bytes_read = 0  # demuxed packet bytes: the input bitrate of a live stream
@@ -201,6 +203,16 @@ class MediaReader:
     # -- internals ------------------------------------------------------------------
     def _decode(self, packet: av.Packet[Any]) -> Iterator[Sample]:
         kind: MediaKind = "video" if packet.stream is self.video else "audio"
+        if kind == "video" and self.t0 is not None and packet.pts is not None:
+            # Pictures before the first one shown (a stream joined mid-GOP) are not owed.
+            self._owed_pts.append(packet.pts)
+            if packet.is_corrupt:
+                at = float(packet.pts * packet.time_base) - self.t0
+                if abs(at - self._last_time["video"]) > MAX_REORDER_S:
+                    at = self._last_time["video"]  # a timestamp wrap or jump: the last known place
+                yield from self._place(
+                    DecodeIssue(at, "corrupt_packet", "video", "video packet damaged in transport")
+                )
         try:
             frames = packet.decode()
         except (av.error.FFmpegError, ValueError) as exc:
@@ -235,6 +247,8 @@ class MediaReader:
         if jump is not None:
             rel = seconds - (self.t0 or 0.0)
             yield from self._place(DecodeIssue(rel, jump, kind, f"{kind} PTS {jump}"))
+        if kind == "video" and self._owed_pts:
+            yield from self._lost_pictures(pts, seconds, clock.seconds_per_tick)
         if kind == "video":
             assert self.info.video is not None
             luma: LumaPlane = self._scaler.reformat(
@@ -260,6 +274,23 @@ class MediaReader:
             yield from self._gather_audio(seconds, pcm_to_float32(frame), frame.sample_rate)
             return
         yield from self._place(sample, absolute=True)
+
+    def _lost_pictures(self, pts: int, seconds: float, seconds_per_tick: float) -> Iterator[Sample]:
+        """Pictures come out in display order: a packet with an earlier PTS whose
+        picture has not come out by now never will (the decoder dropped it)."""
+        owed, self._owed_pts = self._owed_pts, []
+        for owed_pts in owed:
+            ago = (pts - owed_pts) * seconds_per_tick
+            if ago > MAX_REORDER_S or ago < -MAX_REORDER_S:
+                continue  # a timestamp jump or wrap: no telling
+            if ago <= 0:
+                if owed_pts != pts:
+                    self._owed_pts.append(owed_pts)  # still to come
+                continue
+            at = seconds - ago - (self.t0 or 0.0)
+            yield from self._place(
+                DecodeIssue(at, "frame_lost", "video", "the decoder dropped a picture")
+            )
 
     def _gather_audio(self, seconds: float, pcm: PcmBlock, rate: int) -> Iterator[Sample]:
         """Join contiguous audio frames into blocks of about ``audio_block_s``.

@@ -1,0 +1,199 @@
+"""Transport damage applied to the bytes of a clean MPEG-TS, with its truth.
+
+The transport truth follows from what was done to the packets (a run of lost
+video packets is one continuity error where it ends; a flagged packet is a
+transport error). The picture truth is measured, because which frames a lost
+packet really damages depends on the codec, the GOP and the decoder's
+concealment (MEDIA.md trap 5): the damaged and the clean file are both decoded
+and compared frame by frame (luma matched by PTS). A frame whose worst 16x16
+block is under ``DAMAGED_PSNR_DB``, or that is missing from the damaged decode,
+is damaged; runs of damaged frames are the ``corruption`` truth, runs of missing
+ones the ``dropped_frames`` truth, and PCR intervals over 40 ms the
+``ts_pcr_error`` truth.
+
+Places are given in media seconds (t = 0 at the first displayed picture) and
+found in the packets through the PCR clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from avwatch.media.ts import PCR_INTERVAL_S, TS_PACKET
+
+__all__ = ["Damage", "damage_ts", "pcr_truth", "picture_truth"]
+
+# Re-decoding a clean stream is bit-exact, so any difference is damage; a 16x16 block
+# under this PSNR is damage a viewer can see.
+DAMAGED_PSNR_DB = 30.0
+BLOCK = 16
+DamageKind = Literal["drop", "corrupt", "cc_jump", "tei"]
+Packets = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class Damage:
+    """``packets`` video packets from ``at_s`` on: lost (``drop``), payload overwritten
+    with noise (``corrupt``), flagged with the transport error indicator (``tei``);
+    or the video continuity counter stepped without losing data (``cc_jump``)."""
+
+    kind: DamageKind
+    at_s: float
+    packets: int = 1
+
+
+def _pids(p: Packets) -> npt.NDArray[np.int64]:
+    return ((p[:, 1].astype(np.int64) & 0x1F) << 8) | p[:, 2]
+
+
+def _clock_s(p: Packets, pid: int) -> npt.NDArray[np.float64]:
+    """The PCR clock (seconds) at every packet: the last PCR of ``pid`` before it."""
+    has_pcr = (_pids(p) == pid) & ((p[:, 3] & 0x20) != 0) & (p[:, 4] > 0) & ((p[:, 5] & 0x10) != 0)
+    clock = np.full(len(p), np.nan)
+    for row in np.flatnonzero(has_pcr):
+        raw = int.from_bytes(p[row, 6:12].tobytes(), "big")
+        clock[row] = ((raw >> 15) * 300 + (raw & 0x1FF)) / 27e6
+    # Forward fill: each packet takes the latest PCR.
+    index = np.where(~np.isnan(clock), np.arange(len(p)), 0)
+    np.maximum.accumulate(index, out=index)
+    return clock[index]
+
+
+def first_picture_s(path: Path) -> float:
+    """PTS seconds of the first displayed picture: media time 0."""
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            return float(frame.time or 0.0)
+    raise ValueError(f"{path}: no pictures")
+
+
+def damage_ts(clean: Path, damaged: Path, damages: list[Damage]) -> list[dict[str, Any]]:
+    """Write ``damaged`` from ``clean``; returns the transport truth events."""
+    p = np.frombuffer(clean.read_bytes(), np.uint8).reshape(-1, TS_PACKET).copy()
+    pids = _pids(p)
+    values, counts = np.unique(pids, return_counts=True)
+    video = int(values[np.argmax(counts)])  # the video PID carries most packets (and the PCR)
+    media_s = _clock_s(p, video) - first_picture_s(clean)
+    rng = np.random.default_rng(1)
+    keep = np.ones(len(p), bool)
+    truth = []
+    starts_pes = (p[:, 1] & 0x40) != 0
+    for d in damages:
+        candidates = (pids == video) & (media_s >= d.at_s)
+        if d.kind == "corrupt":
+            candidates &= ~starts_pes  # bit errors inside pictures; the PES headers survive
+        rows = np.flatnonzero(candidates)[: d.packets]
+        at = round(float(media_s[rows[0]]), 3)
+        if d.kind == "drop":
+            assert d.packets % 16, "a multiple of 16 lost packets leaves the counter in step"
+            keep[rows] = False
+            truth.append(_event("ts_cc_error", at, video))
+        elif d.kind == "corrupt":
+            # The payload after the header and any adaptation field: no transport error.
+            for row in rows:
+                start = 4 + (1 + int(p[row, 4]) if p[row, 3] & 0x20 else 0)
+                p[row, start:] = rng.integers(0, 256, TS_PACKET - start, dtype=np.uint8)
+        elif d.kind == "tei":
+            p[rows, 1] |= 0x80
+            truth.append(_event("ts_tei", at, video))
+        else:  # cc_jump: every later video packet's counter moves on by 5
+            later = np.flatnonzero((pids == video) & (np.arange(len(p)) >= rows[0]))
+            p[later, 3] = (p[later, 3] & 0xF0) | ((p[later, 3] & 0x0F) + 5) % 16
+            truth.append(_event("ts_cc_error", at, video))
+    damaged.write_bytes(p[keep].tobytes())
+    return truth
+
+
+def _event(type_: str, at: float, pid: int) -> dict[str, Any]:
+    return {"type": type_, "start": at, "end": at, "details": {"pid": pid}}
+
+
+def _pictures(path: Path) -> dict[int, npt.NDArray[np.uint8]]:
+    """Luma planes by PTS (the damaged decode may lack some)."""
+    out: dict[int, npt.NDArray[np.uint8]] = {}
+    with av.open(str(path)) as container:
+        container.streams.video[0].thread_type = "AUTO"
+        try:
+            for frame in container.decode(video=0):
+                if frame.pts is not None:
+                    out[int(frame.pts)] = np.asarray(frame.to_ndarray(format="gray"), np.uint8)
+        except av.error.FFmpegError:
+            pass  # a damaged stream may end in an error: what was decoded is the answer
+    return out
+
+
+def picture_truth(clean: Path, damaged: Path) -> list[dict[str, Any]]:
+    """``corruption`` events: runs of frames whose picture differs from the clean decode
+    (PSNR under ``DAMAGED_PSNR_DB``) or is missing from the damaged one."""
+    with av.open(str(clean)) as container:
+        stream = container.streams.video[0]
+        time_base = float(stream.time_base or 0)
+        rate = float(stream.average_rate or 25)
+    t0 = first_picture_s(clean)
+    good, bad = _pictures(clean), _pictures(damaged)
+    damaged_frames: list[tuple[int, float]] = []
+    for pts in sorted(good):
+        picture = bad.get(pts)
+        if picture is None:
+            damaged_frames.append((pts, 0.0))
+            continue
+        psnr = _worst_block_psnr(good[pts], picture)
+        if psnr < DAMAGED_PSNR_DB:
+            damaged_frames.append((pts, psnr))
+    corruption = _runs([(pts * time_base - t0, psnr) for pts, psnr in damaged_frames], rate)
+    for e in corruption:
+        e["type"] = "corruption"
+        e["details"]["min_psnr_db"] = round(min(e["details"].pop("values")), 1)
+    missing = [(pts * time_base - t0, 0.0) for pts in sorted(good) if pts not in bad]
+    dropped = _runs(missing, rate)
+    for e in dropped:
+        e["type"] = "dropped_frames"
+        e["details"] = {"count": e["details"]["frames"]}
+    return corruption + dropped
+
+
+def _worst_block_psnr(clean: npt.NDArray[np.uint8], damaged: npt.NDArray[np.uint8]) -> float:
+    """PSNR (dB) of the worst 16x16 block: damage is local (a slice, a few macroblocks),
+    and a whole-picture PSNR would average a visible smear away."""
+    h, w = (clean.shape[0] // BLOCK) * BLOCK, (clean.shape[1] // BLOCK) * BLOCK
+    diff = clean[:h, :w].astype(np.float32) - damaged[:h, :w].astype(np.float32)
+    mse = np.square(diff).reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK).mean(axis=(1, 3)).max()
+    return 99.0 if mse == 0 else float(10 * np.log10(255**2 / mse))
+
+
+def _runs(frames: list[tuple[float, float]], rate: float) -> list[dict[str, Any]]:
+    """Consecutive frames (start seconds, value) joined into [start, end) events."""
+    events: list[dict[str, Any]] = []
+    for start, value in frames:
+        if events and start - events[-1]["end"] < 0.5 / rate:
+            events[-1]["end"] = round(start + 1 / rate, 4)
+            events[-1]["details"]["frames"] += 1
+            events[-1]["details"]["values"].append(value)
+        else:
+            end = round(start + 1 / rate, 4)
+            details = {"frames": 1, "values": [value]}
+            events.append({"type": "", "start": round(start, 4), "end": end, "details": details})
+    return events
+
+
+def pcr_truth(damaged: Path) -> list[dict[str, Any]]:
+    """``ts_pcr_error`` where lost packets took PCRs with them: the interval to the next
+    PCR is over TR 101 290's 40 ms (repetition), or over 100 ms (discontinuity)."""
+    p = np.frombuffer(damaged.read_bytes(), np.uint8).reshape(-1, TS_PACKET)
+    pids = _pids(p)
+    values, counts = np.unique(pids, return_counts=True)
+    video = int(values[np.argmax(counts)])
+    clock = _clock_s(p, video)
+    pcrs = np.unique(clock[~np.isnan(clock)])
+    t0 = first_picture_s(damaged)
+    return [
+        {"type": "ts_pcr_error", "start": at, "end": at, "details": {}}
+        for a, b in zip(pcrs[:-1].tolist(), pcrs[1:].tolist(), strict=True)
+        if b - a > PCR_INTERVAL_S + 1e-6 and (at := round(b - t0, 3)) is not None
+    ]

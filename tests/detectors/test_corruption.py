@@ -1,0 +1,55 @@
+"""corruption: pictures damaged in transport, against truth measured by decoding the
+damaged file beside the clean one (avwatch.damage)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import of_type, run
+
+from avwatch.damage import Damage, damage_ts, pcr_truth, picture_truth
+
+
+@pytest.fixture(scope="module")
+def damaged(make, tmp_path_factory):
+    clean, _ = make("transport_clean", suffix=".ts", duration_s=12, noise_levels=2)
+    path = tmp_path_factory.mktemp("damaged") / "damaged.ts"
+    damages = [
+        Damage("drop", 3.0, 20),  # lost packets: frames missing, then smeared to the keyframe
+        Damage("corrupt", 6.5, 10),  # bit errors inside pictures
+        Damage("cc_jump", 9.0),  # a counter jump that loses nothing
+    ]
+    transport = damage_ts(clean, path, damages)
+    return path, transport, picture_truth(clean, path) + pcr_truth(path)
+
+
+def test_truth_is_measured_on_the_pictures(damaged):
+    _, transport, measured = damaged
+    assert [(e["type"], e["start"]) for e in transport] == [
+        ("ts_cc_error", 3.0),
+        ("ts_cc_error", 9.0),
+    ]
+    corruption = [e for e in measured if e["type"] == "corruption"]
+    # Damage lasts to the next keyframe (every 2 s); the lossless jump damages nothing.
+    assert [(e["start"], e["end"]) for e in corruption] == [(3.0, 4.0), (6.52, 8.0)]
+    assert any(e["type"] == "dropped_frames" and e["start"] == 3.0 for e in measured)
+
+
+def test_corruption_found_from_the_decoders_signals(damaged):
+    path, _, measured = damaged
+    result = run(path)
+    found = sorted(of_type(result, "corruption"), key=lambda i: i.start)
+    truth = [e for e in measured if e["type"] == "corruption"]
+    assert len(found) == len(truth), (found, truth)
+    for incident, event in zip(found, truth, strict=True):
+        assert abs(incident.start - event["start"]) <= 0.1, (incident, event)
+        assert incident.end == pytest.approx(event["end"], abs=0.05)
+    issues = result.metrics["decode"]["issues"]
+    assert issues.get("corrupt_packet", 0) >= 1  # the demuxer saw the loss inside a packet
+    assert len(of_type(result, "ts_cc_error")) == 2
+
+
+def test_plain_compression_blockiness_is_not_corruption(make):
+    path, _ = make("starved", suffix=".ts", duration_s=8, noise_levels=2, bitrate=60_000)
+    result = run(path)
+    assert of_type(result, "corruption") == []
+    assert result.metrics["decode"]["issues"] == {}
