@@ -226,9 +226,11 @@ def _pictures(
             # A new shot at each cut: another texture, panning steadily within the shot.
             shot = sum(1 for c in cuts if c <= i)
             shot_rng = np.random.default_rng(spec.seed * 1000 + shot)
-            blocks = shot_rng.integers(30, 200, size=(h // 16 + 1, w // 16 + 1))
-            img = blocks.repeat(16, 0).repeat(16, 1)[:h, :w].astype(np.float32)
-            img = np.roll(img, round(t * w / 4), axis=1)
+            # Sizes follow the picture, so every format sees the same shots.
+            size = max(8, w // 20)
+            blocks = shot_rng.integers(30, 200, size=(h // size + 1, w // size + 1))
+            img = blocks.repeat(size, 0).repeat(size, 1)[:h, :w].astype(np.float32)
+            img = np.roll(img, round(t * w / 10), axis=1)
         elif spec.picture == "moving":
             img = 40 + 80 * (1 + np.sin(xx / 37 + t * 3.1)) * (
                 0.6 + 0.4 * np.cos(yy / 23 - t * 1.7)
