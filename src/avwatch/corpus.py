@@ -123,6 +123,8 @@ SCENARIOS: dict[str, tuple[float, dict[str, Any]]] = {
         {"defects": [Defect("audio_loss", 3.0, 4.5), Defect("video_loss", 9.0, 12.0)]},
     ),
     "clean_dark_scene": (10.0, {"picture": "dark", "noise_levels": 2}),
+    "clean_fades": (12.0, {"noise_levels": 2, "fades": [3.0, 8.0]}),
+    "clean_pulldown": (10.0, {"noise_levels": 2, "pulldown": True}),
     "clean_ticker": (10.0, {"picture": "static_ticker", "noise_levels": 2}),
     "clean_small_motion": (10.0, {"picture": "static_small_motion", "noise_levels": 2}),
     "clean_quiet_speech": (10.0, {"sound": "speech", "level_lufs": -40.0}),

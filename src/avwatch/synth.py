@@ -83,6 +83,10 @@ class ClipSpec:
     level_lufs: float = -23.0
     defects: list[Defect] = field(default_factory=list)
     seed: int = 1
+    fades: list[float] = field(default_factory=list)
+    """Times of a dip through black: 0.5 s down, one black frame, 0.5 s up (not a defect)."""
+    pulldown: bool = False
+    """Every fifth frame repeats the one before, as 24 fps film shown at 30 (not a defect)."""
 
 
 def parse_defect(text: str) -> Defect:
@@ -387,6 +391,7 @@ def _video_frames(
     fps = float(spec.fps)
     truth += [_truth(d) for d in defects if d.type in ("black", "freeze")]
     frozen: npt.NDArray[np.uint8] | None = None
+    shown: npt.NDArray[np.uint8] | None = None  # the picture of the frame before
     skipped: list[int] = []
     chroma = np.full((spec.height // 2, spec.width), 128, np.uint8)
     for i, luma in enumerate(_pictures(spec, pcm)):
@@ -405,6 +410,13 @@ def _video_frames(
             frozen = None
         if "black" in active:
             luma = np.full_like(luma, 16)
+        if spec.pulldown and i % 5 == 4 and shown is not None:
+            luma = shown
+        for centre in spec.fades:
+            gain = min(1.0, abs(t - centre) / 0.5)
+            if gain < 1.0:
+                luma = (16 + (luma.astype(np.float32) - 16) * gain).round().astype(np.uint8)
+        shown = luma
         frame = av.VideoFrame.from_ndarray(np.concatenate([luma, chroma]), format="yuv420p")
         frame.pts = i
         yield t, stream, frame
