@@ -124,13 +124,7 @@ def _blocky(log: str) -> list[Event]:
     changes: list[tuple[str, float]] = []
     for t, value in frames:
         changes += run.update(value > BLOCK_OVER_MEDIAN * typical, t, t + step)
-    changes += run.flush()
-    starts = [when for phase, when in changes if phase == "start"]
-    ends = [when for phase, when in changes if phase == "end"]
-    return [
-        {"type": "corruption", "start": a, "end": b, "details": {}}
-        for a, b in zip(starts, ends, strict=True)
-    ]
+    return _intervals("corruption", changes + list(run.flush()))
 
 
 def _loudness(log: str, target_lufs: float, tolerance_lu: float, min_s: float) -> list[Event]:
@@ -144,10 +138,14 @@ def _loudness(log: str, target_lufs: float, tolerance_lu: float, min_s: float) -
         end, level = float(t), float(short_term)
         off = level > -70 and abs(level - target_lufs) > tolerance_lu
         changes += run.update(off, end - 0.1, end)
-    changes += run.flush()
+    return _intervals("loudness", changes + list(run.flush()))
+
+
+def _intervals(type_: str, changes: list[tuple[str, float]]) -> list[Event]:
+    """A ``RunTracker``'s start/end changes as events of ``type_``."""
     starts = [when for phase, when in changes if phase == "start"]
     ends = [when for phase, when in changes if phase == "end"]
     return [
-        {"type": "loudness", "start": a, "end": b, "details": {}}
+        {"type": type_, "start": a, "end": b, "details": {}}
         for a, b in zip(starts, ends, strict=True)
     ]
