@@ -84,7 +84,8 @@ class ClipSpec:
     defects: list[Defect] = field(default_factory=list)
     seed: int = 1
     fades: list[float] = field(default_factory=list)
-    """Times of a dip through black: 0.5 s down, one black frame, 0.5 s up (not a defect)."""
+    """Times of a dip through black: 0.5 s down to 30%, one black frame, 0.5 s up (not a
+    defect: a black flash is three frames or more)."""
     pulldown: bool = False
     """Every fifth frame repeats the one before, as 24 fps film shown at 30 (not a defect)."""
 
@@ -413,7 +414,9 @@ def _video_frames(
         if spec.pulldown and i % 5 == 4 and shown is not None:
             luma = shown
         for centre in spec.fades:
-            gain = min(1.0, abs(t - centre) / 0.5)
+            # One black frame at any frame rate; the frames beside it keep 30% of the picture.
+            away = abs(i - round(centre * fps))
+            gain = 0.0 if away == 0 else max(0.3, min(1.0, away / (0.5 * fps)))
             if gain < 1.0:
                 luma = (16 + (luma.astype(np.float32) - 16) * gain).round().astype(np.uint8)
         shown = luma

@@ -34,6 +34,13 @@ class BlackConfig(DetectorConfig):
     min_duration_s: float = Field(
         0.06, ge=0.0, le=3600.0, description="Shortest black run reported (3 frames at 50 fps)."
     )
+    min_frames: int = Field(
+        3,
+        ge=1,
+        le=1000,
+        description="Fewest black frames reported, whatever the frame rate (a single black "
+        "frame is an edit's dip through black, not a defect).",
+    )
 
 
 class BlackDetector(Detector[BlackConfig]):
@@ -55,6 +62,10 @@ class BlackDetector(Detector[BlackConfig]):
             float(frame.luma[dark].std()) <= self.config.max_spread_levels
         )
         self.record("black_ratio", frame.time, ratio)
+        # At low frame rates a few frames outlast min_duration_s: ask for both.
+        self.run.min_duration_s = max(
+            self.config.min_duration_s, (self.config.min_frames - 0.5) * frame.duration
+        )
         changes = self.run.update(black, frame.time, frame.time + frame.duration)
         if changes:
             self.emit_changes(changes, "black", Severity.ERROR)
