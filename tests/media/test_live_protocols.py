@@ -19,6 +19,7 @@ import pytest
 from conftest import free_port
 
 from avwatch.config import EngineConfig
+from avwatch.errors import AvwatchError
 from avwatch.media.source import protocol_supported
 from avwatch.pipeline import CheckResult, check
 from avwatch.service.demo import DATAGRAM
@@ -104,8 +105,34 @@ def test_rtp_carrying_mpeg_ts(clip: Path):
     finally:
         stop.set()
         thread.join(5)
-    assert result.info.container == "rtp"
+    assert result.info.container == "mpegts"  # read by avwatch's socket, RTP headers off
     assert_live(result, 3.0)
+    ts = result.metrics["ts"]  # the TR 101 290 analyser saw the packets
+    assert ts["packets"] > 1000
+    assert 27 in {pid["stream_type"] for pid in ts["pids"].values()}  # H.264, from the PMT
+
+
+def test_rtp_with_another_payload_is_refused_clearly(clip: Path):
+    port = free_port(socket.SOCK_DGRAM)
+    stop = threading.Event()
+
+    def send() -> None:  # payload type 96: a dynamic type, not MPEG-TS
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for seq in range(200):
+                if stop.is_set():
+                    return
+                header = struct.pack("!BBHII", 0x80, 96, seq, seq * 1000, 0x1234)
+                sock.sendto(header + bytes(1316), ("127.0.0.1", port))
+                time.sleep(0.02)
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    try:
+        with pytest.raises(AvwatchError, match="payload type 96"):
+            check(f"rtp://127.0.0.1:{port}", CONFIG, ["black"], duration_s=3.0)
+    finally:
+        stop.set()
+        thread.join(5)
 
 
 @pytest.fixture(scope="module")

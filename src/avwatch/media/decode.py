@@ -52,6 +52,7 @@ DEFAULT_ANALYSIS_WIDTH = 320
 # this the video is taken as missing and audio anchors the timeline.
 _MAX_PREROLL_SAMPLES = 500
 MAX_REORDER_S = 2.0  # a picture comes out at most this long after a later one went in
+MAX_OWED = 256  # pictures owed by the decoder that are remembered
 
 _INT_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
 
@@ -206,6 +207,8 @@ class MediaReader:
         if kind == "video" and self.t0 is not None and packet.pts is not None:
             # Pictures before the first one shown (a stream joined mid-GOP) are not owed.
             self._owed_pts.append(packet.pts)
+            if len(self._owed_pts) > MAX_OWED:  # a decoder giving nothing out: keep the latest
+                del self._owed_pts[:-MAX_OWED]
             if packet.is_corrupt:
                 at = float(packet.pts * packet.time_base) - self.t0
                 if abs(at - self._last_time["video"]) > MAX_REORDER_S:

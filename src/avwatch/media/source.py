@@ -91,9 +91,10 @@ def _open_udp_ts(
     read_timeout_s: float,
     analyzer: TsAnalyzer,
 ) -> av.container.InputContainer:
-    """UDP through avwatch's own socket and the TS analyser (media/udp.py)."""
+    """UDP or RTP through avwatch's own socket and the TS analyser (media/udp.py)."""
     try:
-        reader = UdpTsReader(url, open_timeout_s, read_timeout_s, options)
+        rtp = url.lower().startswith("rtp:")
+        reader = UdpTsReader(url, open_timeout_s, read_timeout_s, options, rtp=rtp)
     except (OSError, ValueError) as exc:
         raise InputUnreachable(f"{url}: cannot listen ({reason(exc)})") from exc
     tap = TsTap(reader, analyzer)  # type: ignore[arg-type]  # a raw binary reader
@@ -171,7 +172,7 @@ def open_input(
     options = {**_SCHEME_OPTIONS.get(scheme, {}), **(options or {})}
     if not is_local and not protocol_supported(scheme):
         return _open_through_gateway(url, scheme, options, open_timeout_s, read_timeout_s)
-    if scheme == "udp" and ts_analyzer is not None:
+    if scheme in ("udp", "rtp") and ts_analyzer is not None:
         return _open_udp_ts(url, options, open_timeout_s, read_timeout_s, ts_analyzer)
     target: str | TsTap = url
     if is_local and ts_analyzer is not None:

@@ -1,6 +1,8 @@
-"""MPEG-TS over UDP with a socket of avwatch's own, so that the transport-stream
-analyser sees every byte received (ETSI TR 101 290 on live streams) on its way
-to the demuxer: one socket, one read, no second connection.
+"""MPEG-TS over UDP or RTP with a socket of avwatch's own, so that the
+transport-stream analyser sees every byte received (ETSI TR 101 290 on live
+streams) on its way to the demuxer: one socket, one read, no second connection.
+RTP (RFC 3550) carrying MPEG-TS (RFC 2250, payload type 33) has its header
+taken off each datagram; any other payload is refused.
 
 ``UdpTsReader`` is a file object for PyAV (through ``TsTap``): it binds the
 URL's port, joins a multicast group (``localaddr`` picks the interface,
@@ -11,6 +13,7 @@ timeout: a stream that stops fails like any other input.
 
 from __future__ import annotations
 
+import errno
 import io
 import ipaddress
 import select
@@ -22,6 +25,8 @@ __all__ = ["UdpTsReader"]
 
 RECEIVE_BUFFER = 4 * 1024 * 1024
 DATAGRAM_MAX = 65536
+RTP_HEADER = 12
+RTP_MP2T = 33  # the static payload type of MPEG-TS (RFC 3551)
 # Linux's constant; Python's socket module does not name it everywhere.
 IP_ADD_SOURCE_MEMBERSHIP = getattr(socket, "IP_ADD_SOURCE_MEMBERSHIP", 39)
 
@@ -33,6 +38,8 @@ class UdpTsReader(io.RawIOBase):
         open_timeout_s: float,
         read_timeout_s: float,
         options: dict[str, str] | None = None,
+        *,
+        rtp: bool = False,
     ) -> None:
         parts = urlsplit(url)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -41,6 +48,7 @@ class UdpTsReader(io.RawIOBase):
             raise ValueError(f"{url}: a UDP input needs a port")
         host = parts.hostname or "0.0.0.0"
         self.url = url
+        self.rtp = rtp
         self.read_timeout_s = read_timeout_s
         self._timeout = open_timeout_s  # the first datagram may take as long as opening
         self._position = 0
@@ -94,6 +102,8 @@ class UdpTsReader(io.RawIOBase):
                 datagram = self.sock.recv(DATAGRAM_MAX, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 break
+            if self.rtp:
+                datagram = self._rtp_payload(datagram)
             chunks.append(datagram)
             have += len(datagram)
         data = b"".join(chunks)
@@ -101,6 +111,23 @@ class UdpTsReader(io.RawIOBase):
         buffer[: len(taken)] = taken
         self._position += len(taken)
         return len(taken)
+
+    def _rtp_payload(self, datagram: bytes) -> bytes:
+        """The MPEG-TS inside an RTP packet: past the fixed header, the CSRCs and any
+        header extension, short of the padding."""
+        if len(datagram) < RTP_HEADER or datagram[0] >> 6 != 2:
+            return b""  # not RTP version 2: nothing to pass on
+        if datagram[1] & 0x7F != RTP_MP2T:
+            # An OSError, like every other failed read: the demuxer's callers report it.
+            raise OSError(
+                errno.EPROTONOSUPPORT,
+                f"RTP payload type {datagram[1] & 0x7F}, not MPEG-TS ({RTP_MP2T})",
+            )
+        start = RTP_HEADER + 4 * (datagram[0] & 0x0F)
+        if datagram[0] & 0x10 and len(datagram) >= start + 4:  # header extension
+            start += 4 + 4 * int.from_bytes(datagram[start + 2 : start + 4], "big")
+        end = len(datagram) - (datagram[-1] if datagram[0] & 0x20 else 0)
+        return datagram[start:end]
 
     def close(self) -> None:
         self.sock.close()
