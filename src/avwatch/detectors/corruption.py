@@ -6,7 +6,7 @@ errors" and decode errors — which libav logs and avwatch turns into
 keyframe refreshes the picture (MEDIA.md trap 5), so a ``corruption`` event
 runs from the first report to that keyframe, or ``max_propagation_s`` after the
 last report when no keyframe comes (intra-refresh streams). Details count the
-reports.
+reports and say which signals told of the damage (``signals``).
 
 The decoder's silent losses count too: a picture whose packet went in and
 never came out (``frame_lost``), and a packet the demuxer found damaged in
@@ -55,6 +55,7 @@ class CorruptionDetector(Detector[CorruptionConfig]):
         self.last_report: MediaTime = 0.0
         self.reports = 0
         self.total_reports = 0
+        self.signals: dict[str, int] = {}  # what told of the open damage, by kind
         self.suspect_at: MediaTime | None = None  # a damaged packet, not yet shown to matter
         self.next_time: MediaTime | None = None
         self.window = config.confirm_within_s
@@ -66,17 +67,20 @@ class CorruptionDetector(Detector[CorruptionConfig]):
             if self.suspect_at is None:
                 self.suspect_at = issue.time
         elif issue.kind in ("concealment", "decode_error", "frame_lost"):
-            self._damage(issue.time)
+            self._damage(issue.time, issue.kind)
 
-    def _damage(self, at: MediaTime) -> None:
+    def _damage(self, at: MediaTime, why: str) -> None:
         self.total_reports += 1
         self.reports += 1
+        self.signals[why] = self.signals.get(why, 0) + 1
         self.last_report = max(self.last_report, at)
         if not self.open:
             self.open = True
             # A damaged packet just before is where the damage began.
             suspected = self.suspect_at is not None and at - self.suspect_at <= self.window
             start = min(at, self.suspect_at) if suspected and self.suspect_at is not None else at
+            if suspected:
+                self.signals["corrupt_packet"] = 1
             self.emit("corruption", "start", start, Severity.ERROR)
         self.suspect_at = None
 
@@ -85,7 +89,7 @@ class CorruptionDetector(Detector[CorruptionConfig]):
         self.next_time = frame.time + frame.duration
         if self.suspect_at is not None:
             if expected is not None and frame.time - expected > frame.duration / 2:
-                self._damage(expected)  # pictures missing after a damaged packet
+                self._damage(expected, "pictures_missing")  # after a damaged packet
             elif frame.time - self.suspect_at > self.window:
                 self.suspect_at = None  # the damaged packet cost no picture
         if not self.open:
@@ -93,13 +97,18 @@ class CorruptionDetector(Detector[CorruptionConfig]):
         refreshed = frame.keyframe and frame.time > self.last_report
         if refreshed or frame.time - self.last_report > self.config.max_propagation_s:
             end = frame.time if refreshed else self.last_report + self.config.max_propagation_s
-            self.emit("corruption", "end", end, Severity.ERROR, reports=self.reports)
-            self.open, self.reports = False, 0
+            self._end(end)
 
     def flush(self, end: MediaTime) -> None:
         if self.open:
-            self.emit("corruption", "end", end, Severity.ERROR, reports=self.reports)
-            self.open, self.reports = False, 0
+            self._end(end)
+
+    def _end(self, at: MediaTime) -> None:
+        # Which signals told of the damage: the decoder's, or transport's.
+        self.emit(
+            "corruption", "end", at, Severity.ERROR, reports=self.reports, signals=self.signals
+        )
+        self.open, self.reports, self.signals = False, 0, {}
 
     def summary(self) -> dict[str, int]:
         return {"decoder_reports": self.total_reports}
