@@ -101,12 +101,15 @@ class PcrAccuracy:
 
     def __init__(self) -> None:
         self.points: deque[tuple[int, int]] = deque(maxlen=PCR_FIT_POINTS)
+        self.line: tuple[float, float, float] | None = None  # through (x0, y0), slope
+        self.refit_in = 0
         self.judged = 0
         self.worst_ns = 0.0
 
     def reset(self) -> None:
         """A discontinuity: the next PCRs start a new line."""
         self.points.clear()
+        self.line, self.refit_in = None, 0
 
     def error_ns(self, index: int, ticks: int) -> float | None:
         """The PCR's distance from the line in ns when that exceeds 500 ns, else None
@@ -114,21 +117,37 @@ class PcrAccuracy:
         if len(self.points) < PCR_FIT_POINTS:
             self.points.append((index, ticks))
             return None
-        x0, y0 = self.points[0]
-        x = np.array([p[0] - x0 for p in self.points], dtype=np.float64)
-        y = np.array([p[1] - y0 for p in self.points], dtype=np.float64)
-        slope, intercept = np.polyfit(x, y, 1)
-        if np.median(np.abs(y - (slope * x + intercept))) > PCR_ACCURACY_TICKS:
+        if self.refit_in == 0:
+            # The line is fitted again every PCR_FIT_POINTS PCRs: a constant-bitrate
+            # stream stays on it, and a fit per PCR would double the analyser's cost.
+            self.line = _constant_rate_line(self.points)
+            self.refit_in = PCR_FIT_POINTS
+        self.refit_in -= 1
+        if self.line is None:
             self.points.append((index, ticks))
             return None  # not constant bitrate
+        x0, y0, slope = self.line
         self.judged += 1
-        off = (ticks - y0) - (slope * (index - x0) + intercept)
+        off = ticks - (y0 + slope * (index - x0))
         off_ns = abs(off) / 27e6 * 1e9
-        self.worst_ns = max(self.worst_ns, float(off_ns))
+        self.worst_ns = max(self.worst_ns, off_ns)
         if abs(off) > PCR_ACCURACY_TICKS:
-            return round(float(off) / 27e6 * 1e9, 1)  # kept off the line it is judged by
+            return round(off / 27e6 * 1e9, 1)  # kept off the line it is judged by
         self.points.append((index, ticks))
         return None
+
+
+def _constant_rate_line(points: deque[tuple[int, int]]) -> tuple[float, float, float] | None:
+    """(x0, y0, slope) of the least-squares line through (packet index, PCR ticks), or
+    None when the PCRs stray from it by more than the accuracy limit (median)."""
+    xy = np.array(points, dtype=np.float64)
+    x, y = xy[:, 0] - xy[0, 0], xy[:, 1] - xy[0, 1]
+    mx, my = x.mean(), y.mean()
+    slope = float(((x - mx) * (y - my)).sum() / max(float(((x - mx) ** 2).sum()), 1e-9))
+    residual = y - (my + slope * (x - mx))
+    if float(np.median(np.abs(residual))) > PCR_ACCURACY_TICKS:
+        return None
+    return float(xy[0, 0] + mx), float(xy[0, 1] + my), slope
 
 
 class TsAnalyzer:
