@@ -17,8 +17,8 @@ mid-clip. Their truth adds ``av_offsets`` (the true offset over time) and
 ``sync_content`` to the truth file.
 
 Transport cases damage the bytes of a clean MPEG-TS (lost packets, bit errors
-in the payload, a continuity jump that loses nothing, flagged packets, and a
-clean low-bitrate stream as the negative); their truth comes from
+in the payload, a continuity jump that loses nothing, flagged packets, PAT and
+PMT gaps, and a clean low-bitrate stream as the negative); their truth comes from
 avwatch.damage: transport events from what was done, picture damage measured
 by decoding the damaged file against the clean one.
 """
@@ -33,7 +33,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from avwatch.damage import Damage, damage_ts, pcr_truth, picture_truth
+from avwatch.damage import Damage, damage_ts, pcr_truth, picture_truth, psi_truth
 from avwatch.detectors.av_sync import AvSyncConfig
 from avwatch.detectors.loudness import LoudnessConfig
 from avwatch.errors import AvwatchError
@@ -165,6 +165,11 @@ TRANSPORT_SCENARIOS: dict[str, tuple[float, list[Damage], dict[str, Any]]] = {
     "ts_bit_errors": (14.0, [Damage("corrupt", 5.0, 10), Damage("corrupt", 11.0, 2)], {}),
     # Transport errors that damage no picture: no corruption may be reported.
     "ts_cc_jump_and_tei": (14.0, [Damage("cc_jump", 4.0), Damage("tei", 10.0, 5)], {}),
+    "ts_table_gaps": (
+        14.0,
+        [Damage("pat_gap", 3.0, seconds=0.8), Damage("pmt_gap", 8.0, seconds=1.3)],
+        {},
+    ),
 }
 # Plain compression blockiness is not corruption: the same content starved of bits.
 LOW_BITRATE = {"small_h264": 60_000, "sd_mpeg2_576i": 800_000}
@@ -287,6 +292,6 @@ def _damaged_clip(path: Path, spec: ClipSpec, damages: list[Damage]) -> list[dic
     try:
         truth = make_clip(clean, spec)
         truth += damage_ts(clean, path, damages)
-        return truth + picture_truth(clean, path) + pcr_truth(path)
+        return truth + picture_truth(clean, path) + pcr_truth(path) + psi_truth(path)
     finally:
         clean.unlink(missing_ok=True)

@@ -25,15 +25,15 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from avwatch.media.ts import PCR_INTERVAL_S, TS_PACKET
+from avwatch.media.ts import PAT_PID, PCR_INTERVAL_S, PSI_INTERVAL_S, TS_PACKET
 
-__all__ = ["Damage", "damage_ts", "pcr_truth", "picture_truth"]
+__all__ = ["Damage", "damage_ts", "pcr_truth", "picture_truth", "psi_truth"]
 
 # Re-decoding a clean stream is bit-exact, so any difference is damage; a 16x16 block
 # under this PSNR is damage a viewer can see.
 DAMAGED_PSNR_DB = 30.0
 BLOCK = 16
-DamageKind = Literal["drop", "corrupt", "cc_jump", "tei"]
+DamageKind = Literal["drop", "corrupt", "cc_jump", "tei", "pat_gap", "pmt_gap"]
 Packets = npt.NDArray[np.uint8]
 
 
@@ -41,11 +41,13 @@ Packets = npt.NDArray[np.uint8]
 class Damage:
     """``packets`` video packets from ``at_s`` on: lost (``drop``), payload overwritten
     with noise (``corrupt``), flagged with the transport error indicator (``tei``);
-    or the video continuity counter stepped without losing data (``cc_jump``)."""
+    or the video continuity counter stepped without losing data (``cc_jump``); or
+    every PAT (``pat_gap``) or PMT (``pmt_gap``) packet for ``seconds`` from ``at_s``."""
 
     kind: DamageKind
     at_s: float
     packets: int = 1
+    seconds: float = 0.0
 
 
 def _pids(p: Packets) -> npt.NDArray[np.int64]:
@@ -85,6 +87,11 @@ def damage_ts(clean: Path, damaged: Path, damages: list[Damage]) -> list[dict[st
     truth = []
     starts_pes = (p[:, 1] & 0x40) != 0
     for d in damages:
+        if d.kind in ("pat_gap", "pmt_gap"):
+            table = PAT_PID if d.kind == "pat_gap" else _pmt_pid(p, pids)
+            gone = (pids == table) & (media_s >= d.at_s) & (media_s < d.at_s + d.seconds)
+            keep[gone] = False
+            continue  # its truth is measured on the result (psi_truth)
         candidates = (pids == video) & (media_s >= d.at_s)
         if d.kind == "corrupt":
             candidates &= ~starts_pes  # bit errors inside pictures; the PES headers survive
@@ -108,6 +115,43 @@ def damage_ts(clean: Path, damaged: Path, damages: list[Damage]) -> list[dict[st
             truth.append(_event("ts_cc_error", at, video))
     damaged.write_bytes(p[keep].tobytes())
     return truth
+
+
+def _pmt_pid(p: Packets, pids: npt.NDArray[np.int64]) -> int:
+    """The PID of the first programme's PMT, from the first PAT."""
+    row = p[np.flatnonzero(pids == PAT_PID)[0]]
+    start = 4 + (1 + int(row[4]) if row[3] & 0x20 else 0)
+    section = row[start + 1 + int(row[start]) :]  # past the pointer field
+    for k in range(8, 8 + int(((section[1] & 0x0F) << 8 | section[2]) - 9), 4):
+        if (int(section[k]) << 8 | int(section[k + 1])) != 0:
+            return (int(section[k + 2]) & 0x1F) << 8 | int(section[k + 3])
+    raise ValueError("the PAT names no programme")
+
+
+def psi_truth(damaged: Path) -> list[dict[str, Any]]:
+    """Where the PAT or PMT was not repeated within 0.5 s (TR 101 290 1.3, 1.5): one
+    ``ts_pat_error``/``ts_pmt_error`` per gap, from when the table fell due to the last
+    0.5 s it overran; and the continuity error its missing packets leave on its PID.
+    Measured on the damaged file by the PCR clock."""
+    p = np.frombuffer(damaged.read_bytes(), np.uint8).reshape(-1, TS_PACKET)
+    pids = _pids(p)
+    values, counts = np.unique(pids, return_counts=True)
+    video = int(values[np.argmax(counts)])
+    media_s = _clock_s(p, video) - first_picture_s(damaged)
+    events = []
+    for type_, pid in (("ts_pat_error", PAT_PID), ("ts_pmt_error", _pmt_pid(p, pids))):
+        rows = np.flatnonzero((pids == pid) & ~np.isnan(media_s))
+        times = media_s[rows].tolist()
+        counters = (p[rows, 3] & 0x0F).tolist()
+        for k in range(1, len(rows)):
+            a, b = times[k - 1], times[k]
+            if b - a > PSI_INTERVAL_S + 1e-6:
+                overruns = int((b - a - 1e-6) // PSI_INTERVAL_S)
+                first, last = a + PSI_INTERVAL_S, a + overruns * PSI_INTERVAL_S
+                events.append({**_event(type_, round(first, 3), pid), "end": round(last, 3)})
+            if (counters[k] - counters[k - 1]) % 16 not in (0, 1):
+                events.append(_event("ts_cc_error", round(b, 3), pid))
+    return events
 
 
 def _event(type_: str, at: float, pid: int) -> dict[str, Any]:

@@ -179,3 +179,17 @@ def test_pcr_accuracy_on_a_constant_bitrate_stream(cbr_ts):
 def test_pcr_accuracy_is_not_judged_on_a_variable_bitrate_stream(clean_ts):
     summary = analyse(clean_ts, chunk=65536).summary()
     assert summary["pcr_accuracy"] == {"judged": 0, "worst_ns": None}
+
+
+def test_tables_are_learned_and_checked_within_one_large_read(clean_ts):
+    """At a low bitrate one read holds seconds of stream: the PMT named by a PAT in
+    it must be followed from there, not from the next read."""
+    p = packets(clean_ts)
+    pmt_pid = 0x1000  # FFmpeg's muxer default
+    pmt = np.flatnonzero(pids(p) == pmt_pid)
+    damaged = np.delete(p, pmt[20:30], axis=0)  # ten PMTs in a row: a hole over 1 s
+    analyzer = analyse(damaged.tobytes(), chunk=len(damaged) * TS_PACKET)
+    assert {27, 15} <= {v["stream_type"] for v in analyzer.summary()["pids"].values()}
+    gaps = [e for e in analyzer.events if e.type == "ts_pmt_error"]
+    assert [e.details["gap_s"] for e in gaps] == [0.5, 1.0]  # each dated when it fell due
+    assert gaps[1].time - gaps[0].time == pytest.approx(0.5)

@@ -12,7 +12,10 @@ error, PCR_accuracy_error (on constant-bitrate streams, by byte position),
 PTS_error. Not yet: the third-priority checks.
 
 Times are seconds of the 27 MHz / 90 kHz system clock (the last PCR seen), the
-same base as PTS, so the pipeline can put them on its media timeline.
+same base as PTS, so the pipeline can put them on its media timeline. A PAT or
+PMT that is late gives one error per 0.5 s it overran, each dated when it fell
+due, whether the gap is seen when the table returns or by the check after each
+read.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ __all__ = ["TS_PACKET", "TsAnalyzer", "TsEvent", "crc32_mpeg"]
 TS_PACKET = 188
 SYNC = 0x47
 PAT_PID, NULL_PID = 0x0000, 0x1FFF
+LEARNING_RUN = 32  # packets parsed at once while the programme's tables are not yet known
 PCR_WRAP = (1 << 33) * 300
 
 IntArray = npt.NDArray[np.integer[Any]]
@@ -164,8 +168,8 @@ class TsAnalyzer:
         self.pcr_ticks = 0  # the PCR PID's clock, unwrapped, since its last discontinuity
         self.pmt_pids: set[int] = set()
         self.es_pids: dict[int, int] = {}  # pid -> stream_type
-        self.last_pat_clock: float | None = None
-        self.last_pmt_clock: dict[int, float] = {}
+        self.table_last: dict[int, float] = {}  # PAT/PMT PID -> clock when last seen
+        self.table_reported: dict[int, float] = {}  # PID -> the overrun already reported
         self.in_sync = True
         self.bad_sync_run = 0
 
@@ -180,8 +184,12 @@ class TsAnalyzer:
                     break  # need more data to decide
                 pos = resumed
                 continue
-            # Take the run of packets that are in sync, parse them at once.
+            # Take the run of packets that are in sync, parse them at once. Until the
+            # PAT and PMT are known, in small runs: a chunk is sifted for the PIDs known
+            # at its start, and at a low bitrate one large read holds seconds of tables.
             end = pos + (len(data) - pos) // TS_PACKET * TS_PACKET
+            if not (self.pmt_pids and self.es_pids):
+                end = min(end, pos + LEARNING_RUN * TS_PACKET)
             chunk = np.frombuffer(data, np.uint8, count=end - pos, offset=pos).reshape(
                 -1, TS_PACKET
             )
@@ -348,15 +356,14 @@ class TsAnalyzer:
             )
             return
         entries = body[8:-4]
+        self._table_seen(pid, index)
         if pid == PAT_PID:
-            self.last_pat_clock = self.clock if self.clock is not None else 0.0
             for k in range(0, len(entries) - 3, 4):
                 program = int.from_bytes(entries[k : k + 2], "big")
                 program_pid = int.from_bytes(entries[k + 2 : k + 4], "big") & 0x1FFF
                 if program != 0:
                     self.pmt_pids.add(program_pid)
         else:
-            self.last_pmt_clock[pid] = self.clock if self.clock is not None else 0.0
             self.pcr_pid = int.from_bytes(body[8:10], "big") & 0x1FFF
             info_length = int.from_bytes(body[10:12], "big") & 0x0FFF
             k = 12 + info_length
@@ -415,28 +422,8 @@ class TsAnalyzer:
         now = self.clock
         if now is None:
             return
-        if self.last_pat_clock is None:
-            self.last_pat_clock = now
-        elif now - self.last_pat_clock > PSI_INTERVAL_S:
-            self._event(
-                "ts_pat_error",
-                PAT_PID,
-                self.packet_index,
-                reason="PAT missing",
-                gap_s=round(now - self.last_pat_clock, 3),
-            )
-            self.last_pat_clock = now
-        for pmt in self.pmt_pids:
-            last = self.last_pmt_clock.setdefault(pmt, now)
-            if now - last > PSI_INTERVAL_S:
-                self._event(
-                    "ts_pmt_error",
-                    pmt,
-                    self.packet_index,
-                    reason="PMT missing",
-                    gap_s=round(now - last, 3),
-                )
-                self.last_pmt_clock[pmt] = now
+        for table in (PAT_PID, *self.pmt_pids):
+            self._tables_overdue(table, now, self.packet_index)
         for es_pid in self.es_pids:
             stats = self.pids.setdefault(es_pid, PidStats())
             if stats.last_seen_clock is None:
@@ -458,10 +445,44 @@ class TsAnalyzer:
                 )
                 stats.last_pts_clock = now
 
-    def _event(self, type_: str, pid: int | None, index: int | None = None, **details: Any) -> None:
+    def _table_seen(self, pid: int, index: int) -> None:
+        """A PAT or PMT arrived: first report the 0.5 s it overran, if any (between two
+        chunks' checks a table can be late and back again)."""
+        if self.clock is None:
+            return
+        self._tables_overdue(pid, self.clock, index)
+        self.table_last[pid] = self.clock
+        self.table_reported.pop(pid, None)
+
+    def _tables_overdue(self, pid: int, now: float, index: int) -> None:
+        """One error for each 0.5 s a table has not been repeated, dated when it fell due."""
+        last = self.table_last.setdefault(pid, now)
+        due = self.table_reported.get(pid, last) + PSI_INTERVAL_S
+        name = "PAT" if pid == PAT_PID else "PMT"
+        while due < now - 1e-9:
+            self._event(
+                f"ts_{name.lower()}_error",
+                pid,
+                index,
+                at=due,
+                reason=f"{name} missing",
+                gap_s=round(due - last, 3),
+            )
+            self.table_reported[pid] = due
+            due += PSI_INTERVAL_S
+
+    def _event(
+        self,
+        type_: str,
+        pid: int | None,
+        index: int | None = None,
+        at: float | None = None,
+        **details: Any,
+    ) -> None:
         self.counts[type_] += 1
+        when = self.clock if at is None else at
         self.events.append(
-            TsEvent(type_, self.clock, self.packet_index if index is None else index, pid, details)
+            TsEvent(type_, when, self.packet_index if index is None else index, pid, details)
         )
 
     def summary(self) -> dict[str, Any]:
