@@ -268,8 +268,9 @@ def build(directory: Path, quick: bool = False) -> list[Path]:
         else:
             truth = make_clip(path, spec)
             if suffix == ".ts":
-                # The muxer's own PCR gaps (no video packets while frames are skipped).
-                truth += pcr_truth(path)
+                # The muxer's own PCR and table gaps (no video packets while frames are
+                # skipped, and it repeats PAT/PMT by the video's clock).
+                truth += pcr_truth(path) + psi_truth(path)
         truth += programme_truth(spec) + sync_truth(spec)
         description = {k: str(v) for k, v in asdict(spec).items() if k != "defects"}
         record = {
