@@ -203,8 +203,10 @@ class AvSyncDetector(Detector[AvSyncConfig]):
             self.out_of_limits.append((at, offset))
         began = self.run.start
         for phase, time in self.run.update(out, start, at + hop / 2):
-            since = began if phase == "end" else self.run.start
-            self._emit(phase, time, self._run_offset(since, until=time))
+            if phase == "end":
+                self._emit(phase, time, self._run_offset(began, until=time))
+            else:  # a start is back-dated: its offset is that of the estimates so far
+                self._emit(phase, time, self._run_offset(self.run.start))
 
     def _segment(self, start: MediaTime, at: MediaTime, offset: float) -> None:
         """Runs of estimates that agree, for the report: where each offset held."""
