@@ -67,6 +67,17 @@ def _clock_s(p: Packets, pid: int) -> npt.NDArray[np.float64]:
     return clock[index]
 
 
+def _timeline(
+    p: Packets, path: Path
+) -> tuple[npt.NDArray[np.int64], int, npt.NDArray[np.float64]]:
+    """Each packet's PID, the video PID (it carries most packets, and the PCR), and each
+    packet's media time by that PCR clock (t = 0 at the first picture of ``path``)."""
+    pids = _pids(p)
+    values, counts = np.unique(pids, return_counts=True)
+    video = int(values[np.argmax(counts)])
+    return pids, video, _clock_s(p, video) - first_picture_s(path)
+
+
 def first_picture_s(path: Path) -> float:
     """PTS seconds of the first displayed picture: media time 0."""
     with av.open(str(path)) as container:
@@ -78,10 +89,7 @@ def first_picture_s(path: Path) -> float:
 def damage_ts(clean: Path, damaged: Path, damages: list[Damage]) -> list[dict[str, Any]]:
     """Write ``damaged`` from ``clean``; returns the transport truth events."""
     p = np.frombuffer(clean.read_bytes(), np.uint8).reshape(-1, TS_PACKET).copy()
-    pids = _pids(p)
-    values, counts = np.unique(pids, return_counts=True)
-    video = int(values[np.argmax(counts)])  # the video PID carries most packets (and the PCR)
-    media_s = _clock_s(p, video) - first_picture_s(clean)
+    pids, video, media_s = _timeline(p, clean)
     rng = np.random.default_rng(1)
     keep = np.ones(len(p), bool)
     truth = []
@@ -134,10 +142,7 @@ def psi_truth(damaged: Path) -> list[dict[str, Any]]:
     0.5 s it overran; and the continuity error its missing packets leave on its PID.
     Measured on the damaged file by the PCR clock."""
     p = np.frombuffer(damaged.read_bytes(), np.uint8).reshape(-1, TS_PACKET)
-    pids = _pids(p)
-    values, counts = np.unique(pids, return_counts=True)
-    video = int(values[np.argmax(counts)])
-    media_s = _clock_s(p, video) - first_picture_s(damaged)
+    pids, _, media_s = _timeline(p, damaged)
     events = []
     for type_, pid in (("ts_pat_error", PAT_PID), ("ts_pmt_error", _pmt_pid(p, pids))):
         rows = np.flatnonzero((pids == pid) & ~np.isnan(media_s))
@@ -230,14 +235,10 @@ def pcr_truth(damaged: Path) -> list[dict[str, Any]]:
     """``ts_pcr_error`` where lost packets took PCRs with them: the interval to the next
     PCR is over TR 101 290's 40 ms (repetition), or over 100 ms (discontinuity)."""
     p = np.frombuffer(damaged.read_bytes(), np.uint8).reshape(-1, TS_PACKET)
-    pids = _pids(p)
-    values, counts = np.unique(pids, return_counts=True)
-    video = int(values[np.argmax(counts)])
-    clock = _clock_s(p, video)
-    pcrs = np.unique(clock[~np.isnan(clock)])
-    t0 = first_picture_s(damaged)
+    _, _, media_s = _timeline(p, damaged)
+    pcrs = np.unique(media_s[~np.isnan(media_s)])
     return [
         {"type": "ts_pcr_error", "start": at, "end": at, "details": {}}
         for a, b in zip(pcrs[:-1].tolist(), pcrs[1:].tolist(), strict=True)
-        if b - a > PCR_INTERVAL_S + 1e-6 and (at := round(b - t0, 3)) is not None
+        if b - a > PCR_INTERVAL_S + 1e-6 and (at := round(b, 3)) is not None
     ]
