@@ -33,7 +33,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from avwatch.damage import Damage, damage_ts, pcr_truth, picture_truth, psi_truth
+from avwatch.damage import Damage, damage_ts, picture_truth, transport_truth
 from avwatch.detectors.av_sync import AvSyncConfig
 from avwatch.detectors.loudness import LoudnessConfig
 from avwatch.errors import AvwatchError
@@ -270,7 +270,7 @@ def build(directory: Path, quick: bool = False) -> list[Path]:
             if suffix == ".ts":
                 # The muxer's own PCR and table gaps (no video packets while frames are
                 # skipped, and it repeats PAT/PMT by the video's clock).
-                truth += pcr_truth(path) + psi_truth(path)
+                truth += transport_truth(path)
         truth += programme_truth(spec) + sync_truth(spec)
         description = {k: str(v) for k, v in asdict(spec).items() if k != "defects"}
         record = {
@@ -293,6 +293,6 @@ def _damaged_clip(path: Path, spec: ClipSpec, damages: list[Damage]) -> list[dic
     try:
         truth = make_clip(clean, spec)
         truth += damage_ts(clean, path, damages)
-        return truth + picture_truth(clean, path) + pcr_truth(path) + psi_truth(path)
+        return truth + picture_truth(clean, path) + transport_truth(path)
     finally:
         clean.unlink(missing_ok=True)

@@ -8,8 +8,8 @@ concealment (MEDIA.md trap 5): the damaged and the clean file are both decoded
 and compared frame by frame (luma matched by PTS). A frame whose worst 16x16
 block is under ``DAMAGED_PSNR_DB``, or that is missing from the damaged decode,
 is damaged; runs of damaged frames are the ``corruption`` truth, runs of missing
-ones the ``dropped_frames`` truth, and PCR intervals over 40 ms the
-``ts_pcr_error`` truth.
+ones the ``dropped_frames`` truth. PCR and PAT/PMT gaps are measured on the
+damaged packets (``transport_truth``).
 
 Places are given in media seconds (t = 0 at the first displayed picture) and
 found in the packets through the PCR clock.
@@ -18,6 +18,7 @@ found in the packets through the PCR clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,7 +28,7 @@ import numpy.typing as npt
 
 from avwatch.media.ts import PAT_PID, PCR_INTERVAL_S, PSI_INTERVAL_S, TS_PACKET
 
-__all__ = ["Damage", "damage_ts", "pcr_truth", "picture_truth", "psi_truth"]
+__all__ = ["Damage", "damage_ts", "picture_truth", "transport_truth"]
 
 # Re-decoding a clean stream is bit-exact, so any difference is damage; a 16x16 block
 # under this PSNR is damage a viewer can see.
@@ -99,7 +100,7 @@ def damage_ts(clean: Path, damaged: Path, damages: list[Damage]) -> list[dict[st
             table = PAT_PID if d.kind == "pat_gap" else _pmt_pid(p, pids)
             gone = (pids == table) & (media_s >= d.at_s) & (media_s < d.at_s + d.seconds)
             keep[gone] = False
-            continue  # its truth is measured on the result (psi_truth)
+            continue  # its truth is measured on the result (transport_truth)
         candidates = (pids == video) & (media_s >= d.at_s)
         if d.kind == "corrupt":
             candidates &= ~starts_pes  # bit errors inside pictures; the PES headers survive
@@ -112,7 +113,7 @@ def damage_ts(clean: Path, damaged: Path, damages: list[Damage]) -> list[dict[st
         elif d.kind == "corrupt":
             # The payload after the header and any adaptation field: no transport error.
             for row in rows:
-                start = 4 + (1 + int(p[row, 4]) if p[row, 3] & 0x20 else 0)
+                start = _payload_start(p[row])
                 p[row, start:] = rng.integers(0, 256, TS_PACKET - start, dtype=np.uint8)
         elif d.kind == "tei":
             p[rows, 1] |= 0x80
@@ -125,10 +126,15 @@ def damage_ts(clean: Path, damaged: Path, damages: list[Damage]) -> list[dict[st
     return truth
 
 
+def _payload_start(packet: npt.NDArray[np.uint8]) -> int:
+    """Where a packet's payload begins: past the header and any adaptation field."""
+    return 4 + (1 + int(packet[4]) if packet[3] & 0x20 else 0)
+
+
 def _pmt_pid(p: Packets, pids: npt.NDArray[np.int64]) -> int:
     """The PID of the first programme's PMT, from the first PAT."""
     row = p[np.flatnonzero(pids == PAT_PID)[0]]
-    start = 4 + (1 + int(row[4]) if row[3] & 0x20 else 0)
+    start = _payload_start(row)
     section = row[start + 1 + int(row[start]) :]  # past the pointer field
     for k in range(8, 8 + int(((section[1] & 0x0F) << 8 | section[2]) - 9), 4):
         if (int(section[k]) << 8 | int(section[k + 1])) != 0:
@@ -136,14 +142,23 @@ def _pmt_pid(p: Packets, pids: npt.NDArray[np.int64]) -> int:
     raise ValueError("the PAT names no programme")
 
 
-def psi_truth(damaged: Path) -> list[dict[str, Any]]:
-    """Where the PAT or PMT was not repeated within 0.5 s (TR 101 290 1.3, 1.5): one
-    ``ts_pat_error``/``ts_pmt_error`` per gap, from when the table fell due to the last
-    0.5 s it overran; and the continuity error its missing packets leave on its PID.
-    Measured on the damaged file by the PCR clock."""
-    p = np.frombuffer(damaged.read_bytes(), np.uint8).reshape(-1, TS_PACKET)
-    pids, _, media_s = _timeline(p, damaged)
+def transport_truth(path: Path) -> list[dict[str, Any]]:
+    """What a TS file's packets say, measured by a parse of its own and the PCR clock:
+
+    - ``ts_pcr_error`` where the interval to the next PCR is over TR 101 290's 40 ms
+      (lost packets took PCRs with them, or the muxer had no video to carry one);
+    - ``ts_pat_error``/``ts_pmt_error`` where a table was not repeated within 0.5 s
+      (1.3, 1.5): one per gap, from when it fell due to the last 0.5 s it overran,
+      and the continuity error its missing packets leave on its PID.
+    """
+    p = np.frombuffer(path.read_bytes(), np.uint8).reshape(-1, TS_PACKET)
+    pids, _, media_s = _timeline(p, path)
     events = []
+    pcrs = np.unique(media_s[~np.isnan(media_s)]).tolist()
+    for a, b in pairwise(pcrs):
+        if b - a > PCR_INTERVAL_S + 1e-6:
+            at = round(b, 3)
+            events.append({"type": "ts_pcr_error", "start": at, "end": at, "details": {}})
     for type_, pid in (("ts_pat_error", PAT_PID), ("ts_pmt_error", _pmt_pid(p, pids))):
         rows = np.flatnonzero((pids == pid) & ~np.isnan(media_s))
         times = media_s[rows].tolist()
@@ -229,16 +244,3 @@ def _runs(frames: list[tuple[float, float]], rate: float) -> list[dict[str, Any]
             details = {"frames": 1, "values": [value]}
             events.append({"type": "", "start": round(start, 4), "end": end, "details": details})
     return events
-
-
-def pcr_truth(damaged: Path) -> list[dict[str, Any]]:
-    """``ts_pcr_error`` where lost packets took PCRs with them: the interval to the next
-    PCR is over TR 101 290's 40 ms (repetition), or over 100 ms (discontinuity)."""
-    p = np.frombuffer(damaged.read_bytes(), np.uint8).reshape(-1, TS_PACKET)
-    _, _, media_s = _timeline(p, damaged)
-    pcrs = np.unique(media_s[~np.isnan(media_s)])
-    return [
-        {"type": "ts_pcr_error", "start": at, "end": at, "details": {}}
-        for a, b in zip(pcrs[:-1].tolist(), pcrs[1:].tolist(), strict=True)
-        if b - a > PCR_INTERVAL_S + 1e-6 and (at := round(b, 3)) is not None
-    ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import of_type, run
 
-from avwatch.damage import Damage, damage_ts, pcr_truth, picture_truth
+from avwatch.damage import Damage, damage_ts, picture_truth, transport_truth
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def damaged(make, tmp_path_factory):
         Damage("cc_jump", 9.0),  # a counter jump that loses nothing
     ]
     transport = damage_ts(clean, path, damages)
-    return path, transport, picture_truth(clean, path) + pcr_truth(path)
+    return path, transport, picture_truth(clean, path) + transport_truth(path)
 
 
 def test_truth_is_measured_on_the_pictures(damaged):
