@@ -104,6 +104,7 @@ class PcrAccuracy:
     """
 
     def __init__(self) -> None:
+        self.clock = 0  # PCR ticks, unwrapped: the sum of the steps between PCRs
         self.points: deque[tuple[int, int]] = deque(maxlen=PCR_FIT_POINTS)
         self.line: tuple[float, float, float] | None = None  # through (x0, y0), slope
         self.refit_in = 0
@@ -115,9 +116,12 @@ class PcrAccuracy:
         self.points.clear()
         self.line, self.refit_in = None, 0
 
-    def error_ns(self, index: int, ticks: int) -> float | None:
-        """The PCR's distance from the line in ns when that exceeds 500 ns, else None
-        (also when the stream is not constant-bitrate or the line not yet known)."""
+    def error_ns(self, index: int, step: int) -> float | None:
+        """The distance in ns from the line of the PCR at packet ``index``, ``step``
+        ticks after the one before, when that exceeds 500 ns; else None (also when the
+        stream is not constant-bitrate or the line not yet known)."""
+        self.clock += step
+        ticks = self.clock
         if len(self.points) < PCR_FIT_POINTS:
             self.points.append((index, ticks))
             return None
@@ -133,10 +137,10 @@ class PcrAccuracy:
         x0, y0, slope = self.line
         self.judged += 1
         off = ticks - (y0 + slope * (index - x0))
-        off_ns = abs(off) / 27e6 * 1e9
-        self.worst_ns = max(self.worst_ns, off_ns)
+        off_ns = off / 27e6 * 1e9
+        self.worst_ns = max(self.worst_ns, abs(off_ns))
         if abs(off) > PCR_ACCURACY_TICKS:
-            return round(off / 27e6 * 1e9, 1)  # kept off the line it is judged by
+            return round(off_ns, 1)  # kept off the line it is judged by
         self.points.append((index, ticks))
         return None
 
@@ -165,7 +169,6 @@ class TsAnalyzer:
         self.first_clock: float | None = None
         self.pcr_pid: int | None = None
         self.pcr_accuracy = PcrAccuracy()
-        self.pcr_ticks = 0  # the PCR PID's clock, unwrapped, since its last discontinuity
         self.pmt_pids: set[int] = set()
         self.es_pids: dict[int, int] = {}  # pid -> stream_type
         self.table_last: dict[int, float] = {}  # PAT/PMT PID -> clock when last seen
@@ -404,8 +407,7 @@ class TsAnalyzer:
         if delta > PCR_INTERVAL_S:
             self._event("ts_pcr_error", pid, index, check="repetition", interval_s=round(delta, 4))
         if judge_accuracy:
-            self.pcr_ticks += ticks
-            error_ns = self.pcr_accuracy.error_ns(index, self.pcr_ticks)
+            error_ns = self.pcr_accuracy.error_ns(index, ticks)
             if error_ns is not None:
                 self._event("ts_pcr_accuracy", pid, index, error_ns=error_ns)
 
