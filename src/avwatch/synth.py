@@ -195,26 +195,28 @@ def _talking_face(
         yield img
 
 
-def _pictures(
-    spec: ClipSpec, pcm: npt.NDArray[np.float32] | None = None
-) -> Iterator[npt.NDArray[np.uint8]]:
+def _pictures(spec: ClipSpec, pcm: npt.NDArray[np.float32]) -> Iterator[npt.NDArray[np.uint8]]:
     """Limited-range luma planes, one per frame (``pcm``: the clip's sound before any
-    defect, which a talking face's mouth follows)."""
+    defect, which a talking face's mouth follows), with the clip's grain."""
     if spec.picture_file is not None:
         yield from _recorded(spec)
         return
+    rng = np.random.default_rng(spec.seed)
     if spec.picture == "talking_face":
-        if pcm is None:
-            raise ValueError("a talking face needs the clip's sound")
-        rng = np.random.default_rng(spec.seed)
-        for img in _talking_face(spec, _frame_envelope(spec, pcm)):
-            if spec.noise_levels:
-                img = img + rng.normal(0, spec.noise_levels, img.shape).astype(np.float32)
-            yield np.clip(img, 16, 235).astype(np.uint8)
-        return
+        drawn = _talking_face(spec, _frame_envelope(spec, pcm))
+    else:
+        drawn = _drawn(spec, rng)
+    for img in drawn:
+        if spec.noise_levels:
+            img = img + rng.normal(0, spec.noise_levels, img.shape).astype(np.float32)
+        yield np.clip(img, 16, 235).astype(np.uint8)
+
+
+def _drawn(spec: ClipSpec, rng: np.random.Generator) -> Iterator[npt.NDArray[np.float32]]:
+    """The synthetic pictures other than the talking face, before grain (``rng`` gives
+    the texture of the still ones)."""
     h, w = spec.height, spec.width
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    rng = np.random.default_rng(spec.seed)
     texture = rng.integers(0, 60, size=(h // 8 + 1, w // 8 + 1)).repeat(8, 0).repeat(8, 1)[:h, :w]
     static = (60 + 0.3 * xx / w * 255 * 0.5 + texture).astype(np.float32)
     fps = float(spec.fps)
@@ -256,9 +258,7 @@ def _pictures(
             img = static.copy()
             cx = int((0.5 + 0.4 * math.sin(t * 2.0)) * (w - 24))
             img[h // 3 : h // 3 + 24, cx : cx + 24] = 235
-        if spec.noise_levels:
-            img = img + rng.normal(0, spec.noise_levels, img.shape).astype(np.float32)
-        yield np.clip(img, 16, 235).astype(np.uint8)
+        yield img
 
 
 # -- sound ---------------------------------------------------------------------------
