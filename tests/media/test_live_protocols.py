@@ -112,6 +112,27 @@ def test_rtp_carrying_mpeg_ts(clip: Path):
     assert 27 in {pid["stream_type"] for pid in ts["pids"].values()}  # H.264, from the PMT
 
 
+def test_a_datagram_with_nothing_to_pass_on_is_not_the_end_of_the_stream():
+    """PyAV takes a read of nothing for the end: a stray non-RTP datagram must not be it."""
+    from avwatch.media.udp import UdpTsReader
+
+    port = free_port(socket.SOCK_DGRAM)
+    reader = UdpTsReader(f"rtp://127.0.0.1:{port}", 2.0, 2.0, rtp=True)
+    payload = bytes([0x47]) + bytes(187)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(bytes(20), ("127.0.0.1", port))  # version 0: not RTP
+            rtp = struct.pack("!BBHII", 0x80, 33, 1, 0, 0x1234) + payload
+            later = threading.Timer(0.3, sock.sendto, args=(rtp, ("127.0.0.1", port)))
+            later.start()
+            buffer = bytearray(4096)
+            n = reader.readinto(buffer)
+            later.join()
+        assert bytes(buffer[:n]) == payload
+    finally:
+        reader.close()
+
+
 def test_rtp_with_another_payload_is_refused_clearly(clip: Path):
     port = free_port(socket.SOCK_DGRAM)
     stop = threading.Event()

@@ -19,6 +19,7 @@ import ipaddress
 import select
 import socket
 import struct
+import time
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["UdpTsReader"]
@@ -91,13 +92,28 @@ class UdpTsReader(io.RawIOBase):
         size = len(buffer)
         chunks = [self._pending] if self._pending else []
         have = len(self._pending)
-        if not have:
-            ready, _, _ = select.select([self.sock], [], [], self._timeout)
+        # A read returning nothing is the end of the stream to PyAV, so wait until
+        # there is something to pass on: a datagram may carry nothing (not RTP, empty).
+        deadline = time.monotonic() + self._timeout
+        while not have:
+            ready, _, _ = select.select([self.sock], [], [], deadline - time.monotonic())
             if not ready:
                 raise TimeoutError(f"{self.url}: no data for {self._timeout:g} s")
-            self._timeout = self.read_timeout_s
-        # Whatever has arrived, up to the buffer: big chunks for the analyser.
-        while have < size:
+            have = self._receive(chunks, size)
+        self._timeout = self.read_timeout_s
+        # Whatever else has arrived, up to the buffer: big chunks for the analyser.
+        self._receive(chunks, size - have)
+        data = b"".join(chunks)
+        taken, self._pending = data[:size], data[size:]
+        buffer[: len(taken)] = taken
+        self._position += len(taken)
+        return len(taken)
+
+    def _receive(self, chunks: list[bytes], wanted: int) -> int:
+        """Append the datagrams already waiting, up to ``wanted`` bytes of payload;
+        returns how many bytes were added."""
+        added = 0
+        while added < wanted:
             try:
                 datagram = self.sock.recv(DATAGRAM_MAX, socket.MSG_DONTWAIT)
             except BlockingIOError:
@@ -105,12 +121,8 @@ class UdpTsReader(io.RawIOBase):
             if self.rtp:
                 datagram = self._rtp_payload(datagram)
             chunks.append(datagram)
-            have += len(datagram)
-        data = b"".join(chunks)
-        taken, self._pending = data[:size], data[size:]
-        buffer[: len(taken)] = taken
-        self._position += len(taken)
-        return len(taken)
+            added += len(datagram)
+        return added
 
     def _rtp_payload(self, datagram: bytes) -> bytes:
         """The MPEG-TS inside an RTP packet: past the fixed header, the CSRCs and any
