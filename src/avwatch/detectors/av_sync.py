@@ -98,16 +98,15 @@ class AvSyncDetector(Detector[AvSyncConfig]):
         keep_s = config.window_s + 2 * config.max_lag_ms / 1000 + 2.0
         self.levels = AudioLevels(keep_s)
         self.frames: deque[tuple[int, float, float]] = deque()  # (ms, whole, mouth or NaN)
-        self.frame_ms: list[int] = []  # recent frame durations, for the median
+        self.frame_ms: deque[int] = deque(maxlen=50)  # recent frame durations, for the median
         self.previous: npt.NDArray[np.uint8] | None = None
-        self.previous_end: MediaTime = -1.0
+        self.video_end: MediaTime = 0.0  # where the last picture ends
         self.mouths = (
             _MouthFinder(config.face_interval_s, config.min_face_height_ratio)
             if config.faces
             else None
         )
         self.next_estimate: MediaTime | None = None
-        self.video_end: MediaTime = 0.0
         self.run = RunTracker(config.min_duration_s, end_hold_s=config.window_s)
         self.out_of_limits: deque[tuple[MediaTime, float]] = deque(maxlen=3600)
         self.estimates = 0
@@ -115,14 +114,13 @@ class AvSyncDetector(Detector[AvSyncConfig]):
         self.known: list[tuple[MediaTime, float]] = []  # (centre, offset) of the open segment
         self.segment_start: MediaTime = 0.0
         self.segments: deque[dict[str, Any]] = deque(maxlen=MAX_SEGMENTS)
-        self.all_offsets: deque[float] = deque(maxlen=3600)
 
     # -- feeding ----------------------------------------------------------------------
     def on_video(self, frame: VideoFrame) -> None:
         luma = frame.luma
         whole = mouth = np.nan
         # A frame after a gap has no "previous picture" to differ from.
-        if self.previous is not None and frame.time - self.previous_end < frame.duration / 2:
+        if self.previous is not None and frame.time - self.video_end < frame.duration / 2:
             whole = cv2.norm(luma, self.previous, cv2.NORM_L1) / luma.size
             box = self.mouths.box(luma, frame.time) if self.mouths else None
             if box is not None:
@@ -130,12 +128,9 @@ class AvSyncDetector(Detector[AvSyncConfig]):
                 region = luma[y : y + h, x : x + w]
                 earlier = self.previous[y : y + h, x : x + w]
                 mouth = cv2.norm(region, earlier, cv2.NORM_L1) / region.size
-        self.previous, self.previous_end = luma, frame.time + frame.duration
+        self.previous, self.video_end = luma, frame.time + frame.duration
         self.frames.append((round(frame.time * 1000), whole, mouth))
         self.frame_ms.append(round(frame.duration * 1000))
-        if len(self.frame_ms) > 50:
-            del self.frame_ms[0]
-        self.video_end = frame.time + frame.duration
         if self.next_estimate is None:
             self.next_estimate = frame.time + self.config.window_s
         self._maybe_estimate()
@@ -189,7 +184,6 @@ class AvSyncDetector(Detector[AvSyncConfig]):
             return  # no evidence: neither raises nor clears an alarm
         offset = estimate.offset_ms
         self.record("av_offset_ms", at, offset)
-        self.all_offsets.append(offset)
         # Evidence after none (the stream's start, a long unknown stretch) speaks for its
         # whole window; after other evidence, a change is dated at the window's centre.
         fresh = self.last_known_at is None or at - self.last_known_at > c.window_s
@@ -263,11 +257,11 @@ class AvSyncDetector(Detector[AvSyncConfig]):
         self._end_segment(self.video_end if tail else None)
 
     def summary(self) -> dict[str, Any]:
-        known = len(self.all_offsets)
+        offsets = [offset for _, offset in self.metrics.get("av_offset_ms", ())]
         return {
-            "offset_ms": round(_median(list(self.all_offsets)), 1) if known else None,
+            "offset_ms": round(_median(offsets), 1) if offsets else None,
             "estimates": self.estimates,
-            "known_share": round(known / self.estimates, 3) if self.estimates else 0.0,
+            "known_share": round(len(offsets) / self.estimates, 3) if self.estimates else 0.0,
             "segments": list(self.segments),
         }
 
