@@ -58,7 +58,6 @@ class CorruptionDetector(Detector[CorruptionConfig]):
         self.signals: dict[str, int] = {}  # what told of the open damage, by kind
         self.suspect_at: MediaTime | None = None  # a damaged packet, not yet shown to matter
         self.next_time: MediaTime | None = None
-        self.window = config.confirm_within_s
 
     def on_issue(self, issue: DecodeIssue) -> None:
         if issue.media != "video":
@@ -76,10 +75,10 @@ class CorruptionDetector(Detector[CorruptionConfig]):
         self.last_report = max(self.last_report, at)
         if not self.open:
             self.open = True
-            # A damaged packet just before is where the damage began.
-            suspected = self.suspect_at is not None and at - self.suspect_at <= self.window
-            start = min(at, self.suspect_at) if suspected and self.suspect_at is not None else at
-            if suspected:
+            start = at
+            suspect = self.suspect_at
+            if suspect is not None and at - suspect <= self.config.confirm_within_s:
+                start = min(at, suspect)  # a damaged packet just before: the damage began there
                 self.signals["corrupt_packet"] = 1
             self.emit("corruption", "start", start, Severity.ERROR)
         self.suspect_at = None
@@ -90,7 +89,7 @@ class CorruptionDetector(Detector[CorruptionConfig]):
         if self.suspect_at is not None:
             if expected is not None and frame.time - expected > frame.duration / 2:
                 self._damage(expected, "pictures_missing")  # after a damaged packet
-            elif frame.time - self.suspect_at > self.window:
+            elif frame.time - self.suspect_at > self.config.confirm_within_s:
                 self.suspect_at = None  # the damaged packet cost no picture
         if not self.open:
             return
