@@ -319,7 +319,7 @@ def _synth(args: argparse.Namespace) -> int:
     if args.truth:
         record = {"events": truth, "av_offsets": offset_truth(spec)}
         Path(args.truth).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.output} ({args.duration:g} s, {len(truth)} defects)")
+    print(f"wrote {args.output} ({args.duration:g} s, {len(defects)} defects)")
     return EXIT_OK
 
 
