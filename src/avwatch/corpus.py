@@ -33,8 +33,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from avwatch.damage import Damage, damage_ts, picture_truth, transport_truth
+from avwatch.damage import Damage, audio_truth, damage_ts, picture_truth, transport_truth
+from avwatch.detectors._loss import LossConfig
 from avwatch.detectors.av_sync import AvSyncConfig
+from avwatch.detectors.dropped_frames import DroppedFramesConfig
 from avwatch.detectors.loudness import LoudnessConfig
 from avwatch.errors import AvwatchError
 from avwatch.realmedia import SPEECH, VTEST, fetch
@@ -170,6 +172,8 @@ TRANSPORT_SCENARIOS: dict[str, tuple[float, list[Damage], dict[str, Any]]] = {
         [Damage("pat_gap", 3.0, seconds=0.8), Damage("pmt_gap", 8.0, seconds=1.3)],
         {},
     ),
+    # The signal goes away for 1.5 s and comes back: every PID loses packets at once.
+    "ts_signal_cut": (14.0, [Damage("cut", 6.0, seconds=1.5)], {}),
 }
 # Plain compression blockiness is not corruption: the same content starved of bits.
 LOW_BITRATE = {"small_h264": 60_000, "sd_mpeg2_576i": 800_000}
@@ -293,6 +297,8 @@ def _damaged_clip(path: Path, spec: ClipSpec, damages: list[Damage]) -> list[dic
     try:
         truth = make_clip(clean, spec)
         truth += damage_ts(clean, path, damages)
-        return truth + picture_truth(clean, path) + transport_truth(path)
+        truth += picture_truth(clean, path, DroppedFramesConfig().max_gap_s)
+        truth += audio_truth(clean, path, LossConfig().min_gap_s)
+        return truth + transport_truth(path)
     finally:
         clean.unlink(missing_ok=True)

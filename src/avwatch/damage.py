@@ -26,15 +26,15 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from avwatch.media.ts import PAT_PID, PCR_INTERVAL_S, PSI_INTERVAL_S, TS_PACKET
+from avwatch.media.ts import NULL_PID, PAT_PID, PCR_INTERVAL_S, PSI_INTERVAL_S, TS_PACKET
 
-__all__ = ["Damage", "damage_ts", "picture_truth", "transport_truth"]
+__all__ = ["Damage", "audio_truth", "damage_ts", "picture_truth", "transport_truth"]
 
 # Re-decoding a clean stream is bit-exact, so any difference is damage; a 16x16 block
 # under this PSNR is damage a viewer can see.
 DAMAGED_PSNR_DB = 30.0
 BLOCK = 16
-DamageKind = Literal["drop", "corrupt", "cc_jump", "tei", "pat_gap", "pmt_gap"]
+DamageKind = Literal["drop", "corrupt", "cc_jump", "tei", "pat_gap", "pmt_gap", "cut"]
 Packets = npt.NDArray[np.uint8]
 
 
@@ -43,7 +43,8 @@ class Damage:
     """``packets`` video packets from ``at_s`` on: lost (``drop``), payload overwritten
     with noise (``corrupt``), flagged with the transport error indicator (``tei``);
     or the video continuity counter stepped without losing data (``cc_jump``); or
-    every PAT (``pat_gap``) or PMT (``pmt_gap``) packet for ``seconds`` from ``at_s``."""
+    every PAT (``pat_gap``) or PMT (``pmt_gap``) packet for ``seconds`` from ``at_s``; or
+    every packet of every PID for ``seconds`` from ``at_s`` (``cut``: the signal went away)."""
 
     kind: DamageKind
     at_s: float
@@ -101,6 +102,11 @@ def damage_ts(clean: Path, damaged: Path, damages: list[Damage]) -> list[dict[st
             gone = (pids == table) & (media_s >= d.at_s) & (media_s < d.at_s + d.seconds)
             keep[gone] = False
             continue  # its truth is measured on the result (transport_truth)
+        if d.kind == "cut":
+            gone = (media_s >= d.at_s) & (media_s < d.at_s + d.seconds)
+            keep[gone] = False
+            truth += _cut_continuity_truth(p, pids, media_s, gone)
+            continue
         candidates = (pids == video) & (media_s >= d.at_s)
         if d.kind == "corrupt":
             candidates &= ~starts_pes  # bit errors inside pictures; the PES headers survive
@@ -124,6 +130,28 @@ def damage_ts(clean: Path, damaged: Path, damages: list[Damage]) -> list[dict[st
             truth.append(_event("ts_cc_error", at, video))
     damaged.write_bytes(p[keep].tobytes())
     return truth
+
+
+def _cut_continuity_truth(
+    p: Packets,
+    pids: npt.NDArray[np.int64],
+    media_s: npt.NDArray[np.float64],
+    gone: npt.NDArray[np.bool_],
+) -> list[dict[str, Any]]:
+    """The continuity errors a cut leaves on the elementary streams' PIDs: one where each
+    PID resumes, unless a multiple of 16 of its packets went (the counter is then in step).
+    The tables' PIDs are measured on the result by ``transport_truth``; null packets
+    carry no counter."""
+    table_pids = {PAT_PID, _pmt_pid(p, pids), NULL_PID}
+    events = []
+    resume = np.flatnonzero(gone)[-1] + 1
+    for pid in np.unique(pids[gone]).tolist():
+        after = np.flatnonzero(pids[resume:] == pid)
+        lost = int(np.count_nonzero(pids[gone] == pid))
+        if pid in table_pids or not len(after) or lost % 16 == 0:
+            continue
+        events.append(_event("ts_cc_error", round(float(media_s[resume + after[0]]), 3), pid))
+    return events
 
 
 def _payload_start(packet: npt.NDArray[np.uint8]) -> int:
@@ -192,46 +220,79 @@ def _pictures(path: Path) -> dict[int, npt.NDArray[np.uint8]]:
     return out
 
 
-def picture_truth(clean: Path, damaged: Path) -> list[dict[str, Any]]:
+def picture_truth(clean: Path, damaged: Path, loss_after_s: float) -> list[dict[str, Any]]:
     """``corruption`` events: runs of frames whose picture differs from the clean decode
-    (PSNR under ``DAMAGED_PSNR_DB``) or is missing from the damaged one."""
+    (PSNR under ``DAMAGED_PSNR_DB``) or is missing from the damaged one. Runs of missing
+    frames are ``dropped_frames`` too, or ``video_loss`` when they last ``loss_after_s``
+    or longer (the line between the two detectors)."""
     with av.open(str(clean)) as container:
         stream = container.streams.video[0]
         time_base = float(stream.time_base or 0)
         rate = float(stream.average_rate or 25)
     t0 = first_picture_s(clean)
     good, bad = _pictures(clean), _pictures(damaged)
-    damaged_frames: list[tuple[int, float]] = []
+    damaged_frames: list[tuple[int, tuple[float, float]]] = []
     for pts in sorted(good):
         picture = bad.get(pts)
         if picture is None:
-            damaged_frames.append((pts, 0.0))
+            damaged_frames.append((pts, (0.0, np.nan)))  # missing: no area to speak of
             continue
-        psnr = _worst_block_psnr(good[pts], picture)
+        psnr, area = _block_psnr(good[pts], picture)
         if psnr < DAMAGED_PSNR_DB:
-            damaged_frames.append((pts, psnr))
-    corruption = _runs([(pts * time_base - t0, psnr) for pts, psnr in damaged_frames], rate)
+            damaged_frames.append((pts, (psnr, area)))
+    corruption = _runs([(pts * time_base - t0, v) for pts, v in damaged_frames], rate)
     for e in corruption:
+        psnrs, areas = zip(*e["details"].pop("values"), strict=True)
         e["type"] = "corruption"
-        e["details"]["min_psnr_db"] = round(min(e["details"].pop("values")), 1)
-    missing = [(pts * time_base - t0, 0.0) for pts in sorted(good) if pts not in bad]
+        e["details"]["min_psnr_db"] = round(min(psnrs), 1)
+        shown = [a for a in areas if not np.isnan(a)]
+        if shown:  # the largest share of 16x16 blocks damaged in one picture
+            e["details"]["damaged_area"] = round(max(shown), 3)
+            e["details"]["damaged_area_last"] = round(shown[-1], 3)
+    missing = [(pts * time_base - t0, None) for pts in sorted(good) if pts not in bad]
     dropped = _runs(missing, rate)
     for e in dropped:
-        e["type"] = "dropped_frames"
-        e["details"] = {"count": e["details"]["frames"]}
+        lost = e["end"] - e["start"] >= loss_after_s - 1e-6
+        e["type"] = "video_loss" if lost else "dropped_frames"
+        e["details"] = {} if lost else {"count": e["details"]["frames"]}
     return corruption + dropped
 
 
-def _worst_block_psnr(clean: npt.NDArray[np.uint8], damaged: npt.NDArray[np.uint8]) -> float:
-    """PSNR (dB) of the worst 16x16 block: damage is local (a slice, a few macroblocks),
-    and a whole-picture PSNR would average a visible smear away."""
+def audio_truth(clean: Path, damaged: Path, loss_after_s: float) -> list[dict[str, Any]]:
+    """``audio_loss`` where the damaged file's audio packets leave a hole of
+    ``loss_after_s`` or longer (media seconds, t = 0 at the clean file's first picture)."""
+    t0 = first_picture_s(clean)
+    with av.open(str(damaged)) as container:
+        if not container.streams.audio:
+            return []
+        spans = sorted(
+            (float(packet.pts * packet.time_base), float(packet.duration * packet.time_base))
+            for packet in container.demux(audio=0)
+            if packet.pts is not None and packet.duration
+        )
+    events = []
+    for (start, duration), (resumed, _) in pairwise(spans):
+        if resumed - (start + duration) >= loss_after_s - 1e-6:
+            ended, back = round(start + duration - t0, 4), round(resumed - t0, 4)
+            events.append({"type": "audio_loss", "start": ended, "end": back, "details": {}})
+    return events
+
+
+def _block_psnr(
+    clean: npt.NDArray[np.uint8], damaged: npt.NDArray[np.uint8]
+) -> tuple[float, float]:
+    """PSNR (dB) of the worst 16x16 block — damage is local (a slice, a few macroblocks),
+    and a whole-picture PSNR would average a visible smear away — and the share of
+    blocks under ``DAMAGED_PSNR_DB`` (the damaged area)."""
     h, w = (clean.shape[0] // BLOCK) * BLOCK, (clean.shape[1] // BLOCK) * BLOCK
     diff = clean[:h, :w].astype(np.float32) - damaged[:h, :w].astype(np.float32)
-    mse = np.square(diff).reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK).mean(axis=(1, 3)).max()
-    return 99.0 if mse == 0 else float(10 * np.log10(255**2 / mse))
+    mse = np.square(diff).reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK).mean(axis=(1, 3))
+    damaged_share = float(np.mean(mse > 255**2 / 10 ** (DAMAGED_PSNR_DB / 10)))
+    worst = float(mse.max())
+    return (99.0 if worst == 0 else float(10 * np.log10(255**2 / worst))), damaged_share
 
 
-def _runs(frames: list[tuple[float, float]], rate: float) -> list[dict[str, Any]]:
+def _runs(frames: list[tuple[float, Any]], rate: float) -> list[dict[str, Any]]:
     """Consecutive frames (start seconds, value) joined into [start, end) events."""
     events: list[dict[str, Any]] = []
     for start, value in frames:

@@ -11,9 +11,10 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from avwatch.causes import TransportCauses
 from avwatch.config import EngineConfig, detector_config
 from avwatch.detectors.base import Detector, select
 from avwatch.errors import ConfigError
@@ -91,6 +92,8 @@ class StreamAnalyzer:
         self.profile = profile
         self.detector_seconds: dict[str, float] = defaultdict(float)
         self.ts_summary: dict[str, Any] | None = None
+        self.causes = TransportCauses()
+        self._damage_start: dict[str, MediaTime] = {}  # open corruption, by key
 
     def feed(self, sample: Sample) -> None:
         stats = self.stats
@@ -114,6 +117,7 @@ class StreamAnalyzer:
             at = max(0.0, (ts_event.time if ts_event.time is not None else t0) - t0)
             severity = Severity.ERROR if ts_event.type in TS_FIRST_PRIORITY else Severity.WARNING
             key = "" if ts_event.pid is None else f"{ts_event.pid:#06x}"
+            self.causes.add(ts_event.type, at, ts_event.pid, ts_event.packet)
             details = {
                 "pid": ts_event.pid,
                 "count": 1,
@@ -151,8 +155,18 @@ class StreamAnalyzer:
             method(arg)
         if detector.events:
             for event in detector.events:
-                self.tracker.feed(event)
+                self.tracker.feed(self._with_cause(event) if event.type == "corruption" else event)
             detector.events.clear()
+
+    def _with_cause(self, event: DefectEvent) -> DefectEvent:
+        """A damaged picture, with the transport findings behind it (if any)."""
+        start = self._damage_start.setdefault(event.key, event.time)
+        if event.phase == "end":
+            del self._damage_start[event.key]
+        transport = self.causes.between(start, event.time)
+        if not transport:
+            return event
+        return replace(event, details={**event.details, "transport": transport})
 
     def flush(self, end: MediaTime | None = None) -> None:
         end = self.stats.end if end is None else end
@@ -258,6 +272,7 @@ def check(
                 next_progress = sample.time + 0.5
     finally:
         close_input(container)  # also hands the analyser the last bytes it had not seen
+    ts.finish()
     analyzer.feed_ts(ts.events, reader.t0 or 0.0)
     analyzer.flush(end)
     if ts.packet_index:

@@ -19,7 +19,7 @@ def damaged(make, tmp_path_factory):
         Damage("cc_jump", 9.0),  # a counter jump that loses nothing
     ]
     transport = damage_ts(clean, path, damages)
-    return path, transport, picture_truth(clean, path) + transport_truth(path)
+    return path, transport, picture_truth(clean, path, 1.0) + transport_truth(path)
 
 
 def test_truth_is_measured_on_the_pictures(damaged):
@@ -48,8 +48,30 @@ def test_corruption_found_from_the_decoders_signals(damaged):
     assert len(of_type(result, "ts_cc_error")) == 2
 
 
+def test_corruption_names_the_transport_findings_behind_it(damaged):
+    path, transport, _ = damaged
+    loss, bit_errors = sorted(of_type(run(path), "corruption"), key=lambda i: i.start)
+    video_pid = transport[0]["details"]["pid"]
+    cause = loss.details["transport"]["ts_cc_error"]
+    assert cause["count"] == 1 and cause["pids"] == [video_pid]
+    assert len(cause["packets"]) == 1 and cause["packets"][0] > 0
+    # Bit errors inside the payload leave no transport finding: no cause to name.
+    assert "transport" not in bit_errors.details
+
+
 def test_plain_compression_blockiness_is_not_corruption(make):
     path, _ = make("starved", suffix=".ts", duration_s=8, noise_levels=2, bitrate=60_000)
     result = run(path)
     assert of_type(result, "corruption") == []
     assert result.metrics["decode"]["issues"] == {}
+
+
+def test_corruption_estimates_the_damaged_area(damaged):
+    """The share of the picture the repairing keyframe changed, against the share of
+    16x16 blocks measured damaged in the last damaged picture (decoded beside the clean)."""
+    path, _, measured = damaged
+    found = sorted(of_type(run(path), "corruption"), key=lambda i: i.start)
+    truth = [e for e in measured if e["type"] == "corruption"]
+    for incident, event in zip(found, truth, strict=True):
+        estimate, actual = incident.details["damaged_area"], event["details"]["damaged_area_last"]
+        assert abs(estimate - actual) <= 0.1, (estimate, actual)

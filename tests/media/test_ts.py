@@ -27,6 +27,7 @@ def analyse(data: bytes, chunk: int = 1316) -> TsAnalyzer:
     analyzer = TsAnalyzer()
     for i in range(0, len(data), chunk):
         analyzer.feed(data[i : i + chunk])
+    analyzer.finish()
     return analyzer
 
 
@@ -102,6 +103,39 @@ def test_one_bad_sync_byte_is_not_sync_loss_but_two_are(clean_ts):
     p[500, 0] = p[501, 0] = 0x00
     two = analyse(p.tobytes())
     assert two.counts["ts_sync_loss"] == 1
+
+
+def pcr_seconds(p: np.ndarray) -> dict[int, float]:
+    """Row -> PCR seconds, for the packets that carry one."""
+    has_pcr = ((p[:, 3] & 0x20) != 0) & (p[:, 4] > 0) & ((p[:, 5] & 0x10) != 0)
+    out = {}
+    for row in np.flatnonzero(has_pcr).tolist():
+        raw = int.from_bytes(p[row, 6:12].tobytes(), "big")
+        out[row] = ((raw >> 15) * 300 + (raw & 0x1FF)) / 27e6
+    return out
+
+
+def test_findings_after_a_signal_cut_are_dated_when_the_stream_resumed(clean_ts):
+    """Every packet for about a second is gone: the continuity errors the stream comes back
+    with happened when it resumed, not at the last PCR before the cut."""
+    p = packets(clean_ts)
+    pcrs = pcr_seconds(p)
+    rows = sorted(pcrs)
+    first, resume = rows[len(rows) // 3] + 5, rows[len(rows) // 3 + 30] - 5
+    assert pcrs[rows[len(rows) // 3 + 30]] - pcrs[rows[len(rows) // 3]] > 0.8
+    analyzer = analyse(np.delete(p, np.arange(first, resume), axis=0).tobytes())
+    cc = [e for e in analyzer.events if e.type == "ts_cc_error"]
+    assert {e.pid for e in cc} >= {video_pid(p)}
+    resumed_at = pcrs[rows[len(rows) // 3 + 30]]
+    (video_error,) = [e for e in cc if e.pid == video_pid(p)]
+    assert video_error.time == pytest.approx(resumed_at, abs=0.001)
+    assert all(e.time >= resumed_at - 0.001 for e in cc)  # other PIDs: when they came back
+    # An error between two PCRs of an unbroken stream keeps the PCR before it.
+    video = np.flatnonzero(pids(p) == video_pid(p))
+    lone, seen_at = video[400], video[401]  # the error shows on the next video packet
+    analyzer = analyse(np.delete(p, [lone], axis=0).tobytes())
+    before = max(t for row, t in pcrs.items() if row < seen_at)
+    assert [e.time for e in analyzer.events] == [before]
 
 
 def test_pcr_jump_is_a_pcr_discontinuity_error(clean_ts):

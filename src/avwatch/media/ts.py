@@ -11,8 +11,12 @@ Transport_error, CRC_error, PCR_repetition_error, PCR_discontinuity_indicator_
 error, PCR_accuracy_error (on constant-bitrate streams, by byte position),
 PTS_error. Not yet: the third-priority checks.
 
-Times are seconds of the 27 MHz / 90 kHz system clock (the last PCR seen), the
-same base as PTS, so the pipeline can put them on its media timeline. A PAT or
+Times are seconds of the 27 MHz / 90 kHz system clock, the same base as PTS, so
+the pipeline can put them on its media timeline. A finding on a packet is held
+until the next PCR: if that PCR jumped (over 100 ms: the signal was cut,
+packets were lost), the finding is dated by it — the stream resumed within one
+PCR interval of it — else by the PCR before the packet. ``finish()`` hands on
+what is held at the end of the input. A PAT or
 PMT that is late gives one error per 0.5 s it overran, each dated when it fell
 due, whether the gap is seen when the table returns or by the check after each
 read.
@@ -165,6 +169,7 @@ class TsAnalyzer:
         self.pids: dict[int, PidStats] = {}
         self.counts: Counter[str] = Counter()
         self.events: list[TsEvent] = []
+        self.held: list[TsEvent] = []  # findings since the latest PCR, dated by the next
         self.clock: float | None = None  # seconds, from the latest PCR
         self.first_clock: float | None = None
         self.pcr_pid: int | None = None
@@ -387,6 +392,7 @@ class TsAnalyzer:
         pcr = base * 300 + ext
         previous = stats.last_pcr
         stats.last_pcr = pcr
+        self._date_held(pcr / 27e6)
         self.clock = pcr / 27e6
         if self.first_clock is None:
             self.first_clock = self.clock
@@ -400,16 +406,48 @@ class TsAnalyzer:
             ticks -= PCR_WRAP
         delta = ticks / 27e6
         if delta < 0 or delta > PCR_JUMP_S:
-            self._event("ts_pcr_error", pid, index, check="discontinuity", jump_s=round(delta, 4))
+            self._event(
+                "ts_pcr_error",
+                pid,
+                index,
+                at=self.clock,
+                check="discontinuity",
+                jump_s=round(delta, 4),
+            )
             if judge_accuracy:
                 self.pcr_accuracy.reset()
             return
         if delta > PCR_INTERVAL_S:
-            self._event("ts_pcr_error", pid, index, check="repetition", interval_s=round(delta, 4))
+            self._event(
+                "ts_pcr_error",
+                pid,
+                index,
+                at=self.clock,
+                check="repetition",
+                interval_s=round(delta, 4),
+            )
         if judge_accuracy:
             error_ns = self.pcr_accuracy.error_ns(index, ticks)
             if error_ns is not None:
-                self._event("ts_pcr_accuracy", pid, index, error_ns=error_ns)
+                self._event("ts_pcr_accuracy", pid, index, at=self.clock, error_ns=error_ns)
+
+    def _date_held(self, next_clock: float) -> None:
+        """Date the findings held since the last PCR, now that the next one is here."""
+        if not self.held:
+            return
+        last = self.clock
+        unseen = last is None or not 0 <= next_clock - last <= PCR_JUMP_S
+        for event in self.held:
+            event.time = next_clock if unseen else last
+        self.events += self.held
+        self.held = []
+
+    def finish(self) -> None:
+        """The input ended: hand on the findings held for the next PCR, dated by the last."""
+        for event in self.held:
+            event.time = self.clock
+        self.events += self.held
+        self.held = []
 
     def _pes_start(self, payload: bytes, pid: int, stats: PidStats, index: int) -> None:
         if len(payload) < 14 or payload[:3] != b"\x00\x00\x01" or not payload[7] & 0x80:
@@ -435,6 +473,7 @@ class TsAnalyzer:
                     "ts_pid_error",
                     es_pid,
                     self.packet_index,
+                    at=now,
                     gap_s=round(now - stats.last_seen_clock, 3),
                 )
                 stats.last_seen_clock = now
@@ -443,6 +482,7 @@ class TsAnalyzer:
                     "ts_pts_error",
                     es_pid,
                     self.packet_index,
+                    at=now,
                     gap_s=round(now - stats.last_pts_clock, 3),
                 )
                 stats.last_pts_clock = now
@@ -482,10 +522,11 @@ class TsAnalyzer:
         **details: Any,
     ) -> None:
         self.counts[type_] += 1
-        when = self.clock if at is None else at
-        self.events.append(
-            TsEvent(type_, when, self.packet_index if index is None else index, pid, details)
-        )
+        event = TsEvent(type_, at, self.packet_index if index is None else index, pid, details)
+        if at is None and self.clock is not None:
+            self.held.append(event)  # dated by the next PCR (_date_held)
+        else:
+            self.events.append(event)
 
     def summary(self) -> dict[str, Any]:
         span = None

@@ -208,13 +208,18 @@ class StreamMonitor:
                 if ahead > 0 and self._stop.wait(ahead):
                     return None
             self._offer(sample, now)
-            if ts.events and reader.t0 is not None:
-                # Transport findings must reach the incidents: these are never dropped.
-                events, ts.events[:] = list(ts.events), []
-                self._control("ts", (events, reader.t0))
+            self._forward_ts(ts, reader.t0)
             while self._clip_requests and ring is not None:
                 self._clip(streams, ring, self._clip_requests.popleft())
+        ts.finish()  # the stream ended: what the analyser held for the next PCR
+        self._forward_ts(ts, reader.t0)
         return None
+
+    def _forward_ts(self, ts: TsAnalyzer, t0: MediaTime | None) -> None:
+        """Transport findings must reach the incidents: these are never dropped."""
+        if ts.events and t0 is not None:
+            events, ts.events[:] = list(ts.events), []
+            self._control("ts", (events, t0))
 
     def _clip(self, streams: list[Any], ring: PacketRing, incident_id: str) -> None:
         """The last seconds of input before an incident opened, as a playable TS."""
