@@ -1,5 +1,6 @@
 """Live inputs other than plain UDP, for real on loopback: RTP, HTTP TS, HLS, RTMP
-(avwatch listening), SRT as caller and as listener (through the ffmpeg gateway).
+(avwatch listening), SRT as caller and as listener (through the ffmpeg gateway, which
+hands on the bytes as sent, so the TS analyser sees them).
 Each sends a clip with one black second and checks a 3-4 s window of it."""
 
 from __future__ import annotations
@@ -239,3 +240,49 @@ def test_srt_through_the_gateway(clip: Path, sender: list, avwatch_mode: str):
     assert_live(result, 3.0)
     if not protocol_supported("srt"):
         assert result.info.container == "mpegts"  # what the gateway hands on
+
+
+def test_srt_bytes_reach_the_ts_analyser_as_they_were_sent(clip: Path, sender: list):
+    """Three video packets lost before the sender: the gateway hands on the bytes
+    unchanged, so TR 101 290 sees exactly those three continuity errors (a remux
+    would have renumbered the counters and hidden them)."""
+    import numpy as np
+
+    p = np.frombuffer(clip.read_bytes(), np.uint8).reshape(-1, 188)
+    pids = ((p[:, 1].astype(int) & 0x1F) << 8) | p[:, 2]
+    values, counts = np.unique(pids, return_counts=True)
+    video = int(values[np.argmax(counts)])
+    lost = np.flatnonzero(pids == video)[[50, 150, 250]]
+    data = np.delete(p, lost, axis=0).tobytes()
+    port = free_port(socket.SOCK_DGRAM)
+    process = subprocess.Popen(
+        [
+            *(FFMPEG, "-hide_banner", "-loglevel", "error", "-f", "data", "-i", "pipe:0"),
+            *("-map", "0", "-c", "copy", "-f", "data", "-flush_packets", "1"),
+            f"srt://127.0.0.1:{port}?mode=listener",
+        ],
+        stdin=subprocess.PIPE,
+    )
+    sender.append(process)
+    threading.Thread(target=paced_write, args=(process, data, 4.0), daemon=True).start()
+    result = check(f"srt://127.0.0.1:{port}", CONFIG, ["black"], duration_s=3.5)
+    errors = [i for i in result.incidents if i.type == "ts_cc_error"]
+    assert [i.key for i in errors] == [f"{video:#06x}"] * 3
+    assert result.metrics["ts"]["packets"] > 500
+
+
+def paced_write(process: subprocess.Popen[bytes], data: bytes, seconds: float) -> None:
+    """Write ``data`` to the process's stdin evenly over ``seconds``, as a live source."""
+    assert process.stdin is not None
+    step = 7 * 188
+    period = seconds * step / len(data)
+    start = time.monotonic()
+    try:
+        for n, i in enumerate(range(0, len(data), step)):
+            time.sleep(max(0.0, start + n * period - time.monotonic()))
+            process.stdin.write(data[i : i + step])
+            process.stdin.flush()
+        time.sleep(1.0)  # let the receiver take the last of it before the sender goes
+        process.stdin.close()
+    except (BrokenPipeError, ValueError):
+        pass  # the test is over and the fixture stopped the sender

@@ -1,9 +1,12 @@
 """Protocols PyAV's own FFmpeg lacks (SRT, RIST in PyPI's wheels), through FFmpeg's CLI.
 
-``ffmpeg -i srt://... -c copy -f mpegts pipe:1`` receives the stream and hands
-the same packets on, unchanged, as MPEG-TS on a pipe; PyAV demuxes and decodes
-that as usual. Nothing is decoded twice. The CLI comes from imageio-ffmpeg
-(its static FFmpeg carries libsrt and librist) or from the system's PATH.
+``ffmpeg -f data -i srt://... -c copy -f data pipe:1`` receives the stream and
+hands its bytes on as they came — the ``data`` demuxer and muxer pass raw bytes
+without parsing them (a file through it comes out byte-identical) — so the TS
+analyser sees the sender's packets, continuity counters and PCRs, not a remux
+of them. PyAV demuxes and decodes that as MPEG-TS, as usual; nothing is decoded
+twice. The CLI comes from imageio-ffmpeg (its static FFmpeg carries libsrt and
+librist) or from the system's PATH.
 
 ``GatewayPipe`` is the file object PyAV reads: each read waits at most
 ``read_timeout_s`` (a stream that stops fails like any other input), and
@@ -58,6 +61,8 @@ class GatewayPipe(io.RawIOBase):
                 "-hide_banner",
                 "-loglevel",
                 "error",
+                "-f",
+                "data",  # raw bytes in, raw bytes out: the stream as it was sent
                 "-i",
                 url,
                 "-map",
@@ -65,7 +70,9 @@ class GatewayPipe(io.RawIOBase):
                 "-c",
                 "copy",
                 "-f",
-                "mpegts",
+                "data",
+                "-flush_packets",
+                "1",  # hand each read on at once: a live stream's latency
                 "pipe:1",
             ],
             stdout=subprocess.PIPE,
@@ -73,6 +80,13 @@ class GatewayPipe(io.RawIOBase):
         )
         assert self.process.stdout is not None
         self._fd = self.process.stdout.fileno()
+        self._position = 0
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self._position  # bytes handed on so far (the TS tap reads in order)
 
     def readable(self) -> bool:
         return True
@@ -86,6 +100,7 @@ class GatewayPipe(io.RawIOBase):
         if not data and self.process.poll() not in (None, 0):
             raise ConnectionError(f"{self.url}: {self._stderr() or 'the gateway stopped'}")
         buffer[: len(data)] = data
+        self._position += len(data)
         return len(data)
 
     def _stderr(self) -> str:

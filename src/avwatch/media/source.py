@@ -64,6 +64,7 @@ def _open_through_gateway(
     options: dict[str, str],
     open_timeout_s: float,
     read_timeout_s: float,
+    analyzer: TsAnalyzer | None,
 ) -> av.container.InputContainer:
     exe = gateway_ffmpeg(scheme)
     if exe is None:
@@ -74,13 +75,17 @@ def _open_through_gateway(
     if options:  # the CLI takes protocol options in the URL
         url += ("&" if "?" in url else "?") + urlencode(options)
     pipe = GatewayPipe(exe, url, open_timeout_s, read_timeout_s)
+    # The gateway hands on the bytes as sent: the TS analyser reads them on the way.
+    source: GatewayPipe | TsTap = pipe
+    if analyzer is not None:
+        source = TsTap(pipe, analyzer)  # type: ignore[arg-type]  # a raw binary reader
     try:
-        container = av.open(pipe, mode="r", format="mpegts")
+        container = av.open(source, mode="r", format="mpegts", buffer_size=TAP_BUFFER_BYTES)
     except (av.error.FFmpegError, OSError) as exc:
-        pipe.close()
+        source.close()
         raise InputUnreachable(f"{url}: cannot be reached ({reason(exc)})") from exc
     # PyAV does not close a file object it was given: close_input() stops ffmpeg.
-    _OWNED[id(container)] = pipe
+    _OWNED[id(container)] = source
     return container
 
 
@@ -171,7 +176,9 @@ def open_input(
     # sources (source-specific multicast); srt: mode=listener.
     options = {**_SCHEME_OPTIONS.get(scheme, {}), **(options or {})}
     if not is_local and not protocol_supported(scheme):
-        return _open_through_gateway(url, scheme, options, open_timeout_s, read_timeout_s)
+        return _open_through_gateway(
+            url, scheme, options, open_timeout_s, read_timeout_s, ts_analyzer
+        )
     if scheme in ("udp", "rtp") and ts_analyzer is not None:
         return _open_udp_ts(url, options, open_timeout_s, read_timeout_s, ts_analyzer)
     target: str | TsTap = url
