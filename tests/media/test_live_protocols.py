@@ -55,6 +55,8 @@ def sender() -> Iterator[list[subprocess.Popen[bytes]]]:
     for process in processes:
         process.kill()
         process.wait(5)
+        if process.stdin is not None:
+            process.stdin.close()
 
 
 def ffmpeg_send(processes: list, clip: Path, *output: str) -> None:
@@ -158,8 +160,13 @@ def test_rtp_with_another_payload_is_refused_clearly(clip: Path):
 
 
 @pytest.fixture(scope="module")
-def http_root(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("http")
+def hls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("http")
+
+
+@pytest.fixture(scope="module")
+def http_root(clip: Path, hls_dir: Path) -> Iterator[str]:
+    root = hls_dir
     (root / "live.ts").write_bytes(clip.read_bytes())
     subprocess.run(
         [
@@ -200,10 +207,86 @@ def test_http_transport_stream(http_root: str):
     assert frames_and_black(result) == (100, [pytest.approx(1.0, abs=0.05)])
 
 
-def test_hls_playlist(http_root: str):
+def hls_segments(root: Path) -> list[Path]:
+    return sorted(root.glob("index*.ts"), key=lambda p: int(p.stem[len("index") :]))
+
+
+def test_hls_playlist_segments_go_through_the_ts_analyser(http_root: str, hls_dir: Path):
     result = check(f"{http_root}/index.m3u8", CONFIG, ["black"])
-    assert result.info.container == "hls"
+    assert result.info.container == "mpegts"  # avwatch fetched the segments itself
     assert frames_and_black(result) == (100, [pytest.approx(1.0, abs=0.05)])
+    segments = hls_segments(hls_dir)
+    ts = result.metrics["ts"]
+    assert ts["packets"] == sum(p.stat().st_size for p in segments) // 188
+    # FFmpeg's segmenter writes the PAT and PMT once per 2 s segment: each segment
+    # overruns TR 101 290's 0.5 s three times, on both tables. Nothing else is wrong.
+    assert [pat_count(p) for p in segments] == [1, 1]
+    assert ts["errors"] == {"ts_pat_error": 6, "ts_pmt_error": 6}
+
+
+def pat_count(path: Path) -> int:
+    import numpy as np
+
+    p = np.frombuffer(path.read_bytes(), np.uint8).reshape(-1, 188)
+    return int(np.count_nonzero((((p[:, 1].astype(int) & 0x1F) << 8) | p[:, 2]) == 0))
+
+
+def test_hls_segment_damage_is_counted_exactly(http_root: str, hls_dir: Path):
+    """Two video packets lost from the second segment: two continuity errors."""
+    import numpy as np
+
+    segments = hls_segments(hls_dir)
+    p = np.frombuffer(segments[1].read_bytes(), np.uint8).reshape(-1, 188)
+    pids = ((p[:, 1].astype(int) & 0x1F) << 8) | p[:, 2]
+    values, counts = np.unique(pids, return_counts=True)
+    video = int(values[np.argmax(counts)])
+    (hls_dir / "damaged1.ts").write_bytes(
+        np.delete(p, np.flatnonzero(pids == video)[[40, 120]], axis=0).tobytes()
+    )
+    playlist = (hls_dir / "index.m3u8").read_text().replace(segments[1].name, "damaged1.ts")
+    (hls_dir / "damaged.m3u8").write_text(playlist)
+    result = check(f"{http_root}/damaged.m3u8", CONFIG, ["black"])
+    errors = [i for i in result.incidents if i.type == "ts_cc_error"]
+    assert [i.key for i in errors] == [f"{video:#06x}"] * 2
+    # In the second segment's bytes, which arrive (PCR) ~0.5 s before their pictures
+    # are shown at 2 s: the muxer's delay.
+    assert all(i.start > 1.0 for i in errors), [i.start for i in errors]
+
+
+def test_live_hls_playlist_is_followed_as_it_grows(http_root: str, hls_dir: Path):
+    """A live playlist (no ENDLIST) that lists one segment, then the next, then ends."""
+    segments = hls_segments(hls_dir)
+    header = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
+
+    def publish(count: int, ended: bool) -> None:
+        body = "".join(f"#EXTINF:2.0,\n{s.name}\n" for s in segments[:count])
+        tmp = hls_dir / "grow.tmp"
+        tmp.write_text(header + body + ("#EXT-X-ENDLIST\n" if ended else ""))
+        tmp.replace(hls_dir / "grow.m3u8")
+
+    publish(1, ended=False)
+    threading.Timer(1.5, publish, (2, False)).start()
+    threading.Timer(3.0, publish, (2, True)).start()
+    result = check(f"{http_root}/grow.m3u8", CONFIG, ["black"])
+    assert result.info.container == "mpegts"
+    assert frames_and_black(result) == (100, [pytest.approx(1.0, abs=0.05)])
+    assert result.metrics["ts"]["errors"] == {"ts_pat_error": 6, "ts_pmt_error": 6}
+
+
+def test_fmp4_hls_is_left_to_libavformat(http_root: str, hls_dir: Path, clip: Path):
+    subprocess.run(
+        [
+            *(FFMPEG, "-hide_banner", "-loglevel", "error", "-i", str(clip), "-c", "copy"),
+            *("-bsf:a", "aac_adtstoasc", "-f", "hls", "-hls_time", "2", "-hls_list_size", "0"),
+            *("-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4"),
+            str(hls_dir / "fmp4.m3u8"),
+        ],
+        check=True,
+    )
+    result = check(f"{http_root}/fmp4.m3u8", CONFIG, ["black"])
+    assert result.info.container == "hls"  # decoded by libavformat, not TS-analysed
+    assert frames_and_black(result) == (100, [pytest.approx(1.0, abs=0.05)])
+    assert "ts" not in result.metrics
 
 
 def test_rtmp_published_to_avwatch_listening(clip: Path, sender: list):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import urllib.error
 from urllib.parse import urlencode, urlsplit
 
 import av
@@ -17,6 +18,7 @@ import av.container
 
 from avwatch.errors import InputNotFound, InputUnreachable, InputUnreadable
 from avwatch.media.gateway import GatewayPipe, gateway_ffmpeg
+from avwatch.media.hls import HlsTsReader, NotPlainTs, is_hls_url
 from avwatch.media.tap import TsTap, looks_like_ts
 from avwatch.media.ts import TsAnalyzer
 from avwatch.media.udp import UdpTsReader
@@ -49,7 +51,7 @@ _SCHEME_OPTIONS: dict[str, dict[str, str]] = {
 }
 
 
-# What PyAV reads through but does not close: id(container) -> ffmpeg gateway or UDP tap.
+# What PyAV reads through but does not close: id(container) -> the gateway or a TS tap.
 _OWNED: dict[int, GatewayPipe | TsTap] = {}
 
 
@@ -110,6 +112,33 @@ def _open_udp_ts(
         if isinstance(exc, TimeoutError):
             raise InputUnreachable(f"{url}: no data within {open_timeout_s:g} s") from exc
         raise InputUnreadable(f"{url}: not MPEG-TS avwatch can read ({reason(exc)})") from exc
+    _OWNED[id(container)] = tap
+    return container
+
+
+def _open_hls_ts(
+    url: str, open_timeout_s: float, read_timeout_s: float, analyzer: TsAnalyzer
+) -> av.container.InputContainer | None:
+    """HLS with TS segments, fetched by avwatch so the TS analyser reads them (media/hls.py);
+    None for a playlist libavformat must read itself (encrypted or fMP4 segments)."""
+    try:
+        reader = HlsTsReader(url, open_timeout_s, read_timeout_s)
+    except NotPlainTs as exc:
+        log.info("%s; libavformat reads it, without TS analysis", exc)
+        return None
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise InputNotFound(f"{url}: not found (HTTP 404)") from exc
+        raise InputUnreachable(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        why = getattr(exc, "reason", None) or reason(exc)
+        raise InputUnreachable(f"{url}: cannot be reached ({why})") from exc
+    tap = TsTap(reader, analyzer)  # type: ignore[arg-type]  # a raw binary reader
+    try:
+        container = av.open(tap, mode="r", format="mpegts", buffer_size=TAP_BUFFER_BYTES)
+    except (av.error.FFmpegError, OSError) as exc:
+        tap.close()
+        raise InputUnreadable(f"{url}: segments avwatch cannot read ({reason(exc)})") from exc
     _OWNED[id(container)] = tap
     return container
 
@@ -181,6 +210,10 @@ def open_input(
         )
     if scheme in ("udp", "rtp") and ts_analyzer is not None:
         return _open_udp_ts(url, options, open_timeout_s, read_timeout_s, ts_analyzer)
+    if is_hls_url(url) and ts_analyzer is not None:
+        hls = _open_hls_ts(url, open_timeout_s, read_timeout_s, ts_analyzer)
+        if hls is not None:
+            return hls
     target: str | TsTap = url
     if is_local and ts_analyzer is not None:
         raw = open(path, "rb")  # noqa: SIM115 - the tap owns it and closes it
