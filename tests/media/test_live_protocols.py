@@ -369,3 +369,18 @@ def paced_write(process: subprocess.Popen[bytes], data: bytes, seconds: float) -
         process.stdin.close()
     except (BrokenPipeError, ValueError):
         pass  # the test is over and the fixture stopped the sender
+
+
+def test_hls_master_playlist_follows_its_best_rendition(http_root: str, hls_dir: Path):
+    (hls_dir / "master.m3u8").write_text(
+        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=300000\nmissing.m3u8\n"
+        "#EXT-X-STREAM-INF:BANDWIDTH=2000000\nindex.m3u8\n"
+    )
+    result = check(f"{http_root}/master.m3u8", CONFIG, ["black"])
+    assert frames_and_black(result) == (100, [pytest.approx(1.0, abs=0.05)])
+    assert result.metrics["ts"]["packets"] > 0
+
+
+def test_missing_hls_playlist_is_a_clear_error(http_root: str):
+    with pytest.raises(AvwatchError, match=r"nope\.m3u8: not found \(HTTP 404\)"):
+        check(f"{http_root}/nope.m3u8", CONFIG, ["black"])
