@@ -15,7 +15,7 @@ transport (``corrupt_packet``) when pictures then go missing within
 
 The damaged area: the keyframe that ends the damage repairs it, so the picture
 changes there far more than it moved the frame before (a cell of 8x8 analysis
-pixels that changed by over ``refresh_min_change`` grey levels and over
+pixels that changed by over ``refresh_min_change_levels`` grey levels and over
 ``refresh_ratio`` times its change one frame earlier; both set on the
 corpus's damaged files against the damaged share of 16x16 blocks measured by
 decoding). The share of such cells
@@ -59,7 +59,7 @@ class CorruptionConfig(DetectorConfig):
         description="A packet damaged in transport is corruption when pictures go missing "
         "within this long after it.",
     )
-    refresh_min_change: float = Field(
+    refresh_min_change_levels: float = Field(
         4.0,
         ge=0.0,
         le=255.0,
@@ -140,7 +140,7 @@ class CorruptionDetector(Detector[CorruptionConfig]):
         repair = _cell_change(key, before[1])
         motion = _cell_change(before[1], before[0])
         c = self.config
-        damaged = repair > c.refresh_min_change + c.refresh_ratio * motion
+        damaged = repair > c.refresh_min_change_levels + c.refresh_ratio * motion
         return round(float(damaged.mean()), 3) if damaged.size else None
 
     def flush(self, end: MediaTime) -> None:
