@@ -202,9 +202,28 @@ class QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-def test_http_transport_stream(http_root: str):
+def test_http_transport_stream(http_root: str, clip: Path):
     result = check(f"{http_root}/live.ts", CONFIG, ["black"])
     assert frames_and_black(result) == (100, [pytest.approx(1.0, abs=0.05)])
+    # avwatch read the body itself: the TS analyser saw every packet of it.
+    assert result.metrics["ts"]["packets"] == clip.stat().st_size // 188
+    assert result.metrics["ts"]["errors"] == {}
+
+
+def test_http_transport_stream_joined_mid_packet(http_root: str, hls_dir: Path, clip: Path):
+    """A live HTTP response may start anywhere: the partial packet is skipped."""
+    (hls_dir / "joined.ts").write_bytes(clip.read_bytes()[100:])
+    result = check(f"{http_root}/joined.ts", CONFIG, ["black"])
+    assert result.metrics["ts"]["packets"] == clip.stat().st_size // 188 - 1
+    assert "ts_sync_loss" not in result.metrics["ts"]["errors"]
+
+
+def test_http_body_that_is_not_ts_is_left_to_libavformat(http_root: str, hls_dir: Path, make):
+    mp4, _ = make("protocols_mp4", suffix=".mp4", duration_s=2)
+    (hls_dir / "clip.mp4").write_bytes(mp4.read_bytes())
+    result = check(f"{http_root}/clip.mp4", CONFIG, ["black"])
+    assert result.video_frames == 50
+    assert "ts" not in result.metrics
 
 
 def hls_segments(root: Path) -> list[Path]:

@@ -19,6 +19,7 @@ import av.container
 from avwatch.errors import InputNotFound, InputUnreachable, InputUnreadable
 from avwatch.media.gateway import GatewayPipe, gateway_ffmpeg
 from avwatch.media.hls import HlsTsReader, NotPlainTs, is_hls_url
+from avwatch.media.httpts import HttpTsReader, NotTs
 from avwatch.media.tap import TsTap, looks_like_ts
 from avwatch.media.ts import TsAnalyzer
 from avwatch.media.udp import UdpTsReader
@@ -116,14 +117,18 @@ def _open_udp_ts(
     return container
 
 
-def _open_hls_ts(
+def _open_http_ts(
     url: str, open_timeout_s: float, read_timeout_s: float, analyzer: TsAnalyzer
 ) -> av.container.InputContainer | None:
-    """HLS with TS segments, fetched by avwatch so the TS analyser reads them (media/hls.py);
-    None for a playlist libavformat must read itself (encrypted or fMP4 segments)."""
+    """HLS with TS segments, or a TS response body, read by avwatch so the TS analyser
+    sees the bytes (media/hls.py, media/httpts.py); None for what libavformat must read
+    itself (encrypted or fMP4 segments, a body that is not TS)."""
     try:
-        reader = HlsTsReader(url, open_timeout_s, read_timeout_s)
-    except NotPlainTs as exc:
+        if is_hls_url(url):
+            reader: HlsTsReader | HttpTsReader = HlsTsReader(url, open_timeout_s, read_timeout_s)
+        else:
+            reader = HttpTsReader(url, max(open_timeout_s, read_timeout_s))
+    except (NotPlainTs, NotTs) as exc:
         log.info("%s; libavformat reads it, without TS analysis", exc)
         return None
     except urllib.error.HTTPError as exc:
@@ -138,7 +143,7 @@ def _open_hls_ts(
         container = av.open(tap, mode="r", format="mpegts", buffer_size=TAP_BUFFER_BYTES)
     except (av.error.FFmpegError, OSError) as exc:
         tap.close()
-        raise InputUnreadable(f"{url}: segments avwatch cannot read ({reason(exc)})") from exc
+        raise InputUnreadable(f"{url}: not MPEG-TS avwatch can read ({reason(exc)})") from exc
     _OWNED[id(container)] = tap
     return container
 
@@ -210,10 +215,10 @@ def open_input(
         )
     if scheme in ("udp", "rtp") and ts_analyzer is not None:
         return _open_udp_ts(url, options, open_timeout_s, read_timeout_s, ts_analyzer)
-    if is_hls_url(url) and ts_analyzer is not None:
-        hls = _open_hls_ts(url, open_timeout_s, read_timeout_s, ts_analyzer)
-        if hls is not None:
-            return hls
+    if scheme in ("http", "https") and ts_analyzer is not None:
+        tapped = _open_http_ts(url, open_timeout_s, read_timeout_s, ts_analyzer)
+        if tapped is not None:
+            return tapped
     target: str | TsTap = url
     if is_local and ts_analyzer is not None:
         raw = open(path, "rb")  # noqa: SIM115 - the tap owns it and closes it
