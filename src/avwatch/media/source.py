@@ -8,6 +8,7 @@ silent UDP port fails within ``open_timeout_s`` instead of hanging.
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import os
 import urllib.error
@@ -16,7 +17,7 @@ from urllib.parse import urlencode, urlsplit
 import av
 import av.container
 
-from avwatch.errors import InputNotFound, InputUnreachable, InputUnreadable
+from avwatch.errors import InputError, InputNotFound, InputUnreachable, InputUnreadable
 from avwatch.media.gateway import GatewayPipe, gateway_ffmpeg
 from avwatch.media.hls import HlsTsReader, NotPlainTs, is_hls_url
 from avwatch.media.httpts import HttpTsReader, NotTs
@@ -52,8 +53,8 @@ _SCHEME_OPTIONS: dict[str, dict[str, str]] = {
 }
 
 
-# What PyAV reads through but does not close: id(container) -> the gateway or a TS tap.
-_OWNED: dict[int, GatewayPipe | TsTap] = {}
+# What PyAV reads through but does not close: id(container) -> the file object it reads.
+_OWNED: dict[int, io.RawIOBase] = {}
 
 
 def input_supported(scheme: str) -> bool:
@@ -79,15 +80,33 @@ def _open_through_gateway(
         url += ("&" if "?" in url else "?") + urlencode(options)
     pipe = GatewayPipe(exe, url, open_timeout_s, read_timeout_s)
     # The gateway hands on the bytes as sent: the TS analyser reads them on the way.
-    source: GatewayPipe | TsTap = pipe
+    # A gateway that fails at once could not reach the source.
+    return _open_mpegts(
+        pipe, analyzer, url, open_timeout_s, failure=InputUnreachable, why="cannot be reached"
+    )
+
+
+def _open_mpegts(
+    raw: GatewayPipe | UdpTsReader | HlsTsReader | HttpTsReader,
+    analyzer: TsAnalyzer | None,
+    url: str,
+    open_timeout_s: float,
+    failure: type[InputError] = InputUnreadable,
+    why: str = "not MPEG-TS avwatch can read",
+) -> av.container.InputContainer:
+    """PyAV demuxing MPEG-TS from a file object of avwatch's own, through the TS tap
+    when there is an analyser. PyAV does not close a file object it was given:
+    ``close_input()`` does (and so stops a gateway process)."""
+    source: io.RawIOBase = raw
     if analyzer is not None:
-        source = TsTap(pipe, analyzer)  # type: ignore[arg-type]  # a raw binary reader
+        source = TsTap(raw, analyzer)  # type: ignore[arg-type]  # a raw binary reader
     try:
         container = av.open(source, mode="r", format="mpegts", buffer_size=TAP_BUFFER_BYTES)
     except (av.error.FFmpegError, OSError) as exc:
         source.close()
-        raise InputUnreachable(f"{url}: cannot be reached ({reason(exc)})") from exc
-    # PyAV does not close a file object it was given: close_input() stops ffmpeg.
+        if isinstance(exc, TimeoutError):
+            raise InputUnreachable(f"{url}: no data within {open_timeout_s:g} s") from exc
+        raise failure(f"{url}: {why} ({reason(exc)})") from exc
     _OWNED[id(container)] = source
     return container
 
@@ -105,16 +124,7 @@ def _open_udp_ts(
         reader = UdpTsReader(url, open_timeout_s, read_timeout_s, options, rtp=rtp)
     except (OSError, ValueError) as exc:
         raise InputUnreachable(f"{url}: cannot listen ({reason(exc)})") from exc
-    tap = TsTap(reader, analyzer)  # type: ignore[arg-type]  # a raw binary reader
-    try:
-        container = av.open(tap, mode="r", format="mpegts", buffer_size=TAP_BUFFER_BYTES)
-    except (av.error.FFmpegError, OSError) as exc:
-        tap.close()
-        if isinstance(exc, TimeoutError):
-            raise InputUnreachable(f"{url}: no data within {open_timeout_s:g} s") from exc
-        raise InputUnreadable(f"{url}: not MPEG-TS avwatch can read ({reason(exc)})") from exc
-    _OWNED[id(container)] = tap
-    return container
+    return _open_mpegts(reader, analyzer, url, open_timeout_s)
 
 
 def _open_http_ts(
@@ -138,14 +148,7 @@ def _open_http_ts(
     except (urllib.error.URLError, OSError, ValueError) as exc:
         why = getattr(exc, "reason", None) or reason(exc)
         raise InputUnreachable(f"{url}: cannot be reached ({why})") from exc
-    tap = TsTap(reader, analyzer)  # type: ignore[arg-type]  # a raw binary reader
-    try:
-        container = av.open(tap, mode="r", format="mpegts", buffer_size=TAP_BUFFER_BYTES)
-    except (av.error.FFmpegError, OSError) as exc:
-        tap.close()
-        raise InputUnreadable(f"{url}: not MPEG-TS avwatch can read ({reason(exc)})") from exc
-    _OWNED[id(container)] = tap
-    return container
+    return _open_mpegts(reader, analyzer, url, open_timeout_s)
 
 
 def close_input(container: av.container.InputContainer) -> None:

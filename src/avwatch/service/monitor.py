@@ -192,27 +192,29 @@ class StreamMonitor:
         started = time.time()
         self._control("session", reader.info)
         first: MediaTime | None = None
-        for sample in reader.samples():
-            if self._stop.is_set():
-                return None
-            if isinstance(sample, DecodeIssue) and sample.kind == "demux_error":
-                return f"input stopped: {sample.message}"
-            now = time.time()
-            self.bytes_read = reader.bytes_read
-            self.last_data_wall = now
-            self.state = "ok"
-            if self.spec.loop and not isinstance(sample, DecodeIssue):
-                # A file played as if live: wait for the sample's moment.
-                first = sample.time if first is None else first
-                ahead = started + (sample.time - first) - now
-                if ahead > 0 and self._stop.wait(ahead):
+        try:
+            for sample in reader.samples():
+                if self._stop.is_set():
                     return None
-            self._offer(sample, now)
+                if isinstance(sample, DecodeIssue) and sample.kind == "demux_error":
+                    return f"input stopped: {sample.message}"
+                now = time.time()
+                self.bytes_read = reader.bytes_read
+                self.last_data_wall = now
+                self.state = "ok"
+                if self.spec.loop and not isinstance(sample, DecodeIssue):
+                    # A file played as if live: wait for the sample's moment.
+                    first = sample.time if first is None else first
+                    ahead = started + (sample.time - first) - now
+                    if ahead > 0 and self._stop.wait(ahead):
+                        return None
+                self._offer(sample, now)
+                self._forward_ts(ts, reader.t0)
+                while self._clip_requests and ring is not None:
+                    self._clip(streams, ring, self._clip_requests.popleft())
+        finally:
+            ts.finish()  # the session ended: what the analyser held for the next PCR
             self._forward_ts(ts, reader.t0)
-            while self._clip_requests and ring is not None:
-                self._clip(streams, ring, self._clip_requests.popleft())
-        ts.finish()  # the stream ended: what the analyser held for the next PCR
-        self._forward_ts(ts, reader.t0)
         return None
 
     def _forward_ts(self, ts: TsAnalyzer, t0: MediaTime | None) -> None:
