@@ -33,6 +33,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from avwatch.config import EngineConfig
 from avwatch.damage import Damage, audio_truth, damage_ts, picture_truth, transport_truth
 from avwatch.detectors._loss import LossConfig
 from avwatch.detectors.av_sync import AvSyncConfig
@@ -176,12 +177,16 @@ TRANSPORT_SCENARIOS: dict[str, tuple[float, list[Damage], dict[str, Any]]] = {
     "ts_signal_cut": (14.0, [Damage("cut", 6.0, seconds=1.5)], {}),
 }
 # Plain compression blockiness is not corruption: the same content starved of bits.
-LOW_BITRATE = {"small_h264": 60_000, "sd_mpeg2_576i": 800_000}
-TRANSPORT_FORMATS = ("small_h264", "sd_mpeg2_576i")
+LOW_BITRATE = {"small_h264": 60_000, "sd_mpeg2_576i": 800_000, "real_vtest_576p10": 150_000}
+# Synthetic pictures in H.264 and SD MPEG-2, and a real camera picture in H.264.
+TRANSPORT_FORMATS = ("small_h264", "sd_mpeg2_576i", "real_vtest_576p10")
+QUICK_TRANSPORT = ("small_h264",)
 
 QUICK_FORMATS = ("small_h264", "real_vtest_576p10")
 SYNC_FORMATS = ("small_h264", "sd_mpeg2_576i", "hd_720p50_h264", "hd_1080p2997_h264_44k")
 QUICK_SYNC = ("sync_pattern_m200", "sync_pattern_step", "sync_talking_0", "sync_talking_p250")
+# Incidents of one type closer than this are one (the engine's default): so is the truth.
+MERGE_GAP_S = EngineConfig().merge_gap_s
 # The loudness detector's defaults decide what "off target" means in the truth.
 TARGET_LUFS = LoudnessConfig().target_lufs or -23.0
 SHORT_TERM_TOLERANCE_LU = LoudnessConfig().short_term_tolerance_lu
@@ -209,27 +214,33 @@ def cases(quick: bool, real: bool = True) -> list[tuple[str, ClipSpec, str, list
         if fmt in SYNC_FORMATS:
             scenarios |= {k: v for k, v in SYNC_SCENARIOS.items() if not quick or k in QUICK_SYNC}
         for scenario, (duration, extra) in scenarios.items():
-            combined = {**fields, **extra}
-            wanted = [combined.get(k) for k in ("picture_file", "sound_file")]
-            if any(w is not None and w not in real_files for w in wanted):
+            combined = _with_recordings({**fields, **extra}, real_files)
+            if combined is None:
                 continue
-            combined |= {
-                k: real_files[v] for k in ("picture_file", "sound_file") if (v := combined.get(k))
-            }
             spec = ClipSpec(duration_s=duration, **combined)
             if scenario == "black" and spec.fps != 25:
                 # A 3-frame flash at this format's frame rate.
                 flash = Defect("black", 3.0, 3.0 + 3 / float(spec.fps))
                 spec = replace(spec, defects=[flash, *spec.defects[1:]])
             out.append((f"{fmt}__{scenario}", spec, suffix, []))
-        if fmt in TRANSPORT_FORMATS:
-            base = ClipSpec(**{**fields, "noise_levels": 2})
+        transport = _with_recordings(fields, real_files)
+        if fmt in (QUICK_TRANSPORT if quick else TRANSPORT_FORMATS) and transport is not None:
+            base = ClipSpec(**{**transport, "noise_levels": 2})
             for scenario, (duration, damages, extra) in TRANSPORT_SCENARIOS.items():
                 spec = replace(base, duration_s=duration, **extra)
                 out.append((f"{fmt}__{scenario}", spec, ".ts", damages))
             starved = replace(base, duration_s=10.0, bitrate=LOW_BITRATE[fmt])
             out.append((f"{fmt}__clean_low_bitrate_ts", starved, ".ts", []))
     return out
+
+
+def _with_recordings(fields: dict[str, Any], real_files: dict[str, str]) -> dict[str, Any] | None:
+    """``fields`` with the real recordings it names resolved to their files; None when
+    one of them cannot be had."""
+    named = {k: v for k in ("picture_file", "sound_file") if (v := fields.get(k)) is not None}
+    if any(v not in real_files for v in named.values()):
+        return None
+    return fields | {k: real_files[v] for k, v in named.items()}
 
 
 def sync_truth(spec: ClipSpec) -> list[dict[str, Any]]:
@@ -274,7 +285,7 @@ def build(directory: Path, quick: bool = False) -> list[Path]:
             if suffix == ".ts":
                 # The muxer's own PCR and table gaps (no video packets while frames are
                 # skipped, and it repeats PAT/PMT by the video's clock).
-                truth += transport_truth(path)
+                truth += transport_truth(path, MERGE_GAP_S)
         truth += programme_truth(spec) + sync_truth(spec)
         description = {k: str(v) for k, v in asdict(spec).items() if k != "defects"}
         record = {
@@ -299,6 +310,6 @@ def _damaged_clip(path: Path, spec: ClipSpec, damages: list[Damage]) -> list[dic
         truth += damage_ts(clean, path, damages)
         truth += picture_truth(clean, path, DroppedFramesConfig().max_gap_s)
         truth += audio_truth(clean, path, LossConfig().min_gap_s)
-        return truth + transport_truth(path)
+        return truth + transport_truth(path, MERGE_GAP_S)
     finally:
         clean.unlink(missing_ok=True)

@@ -170,23 +170,28 @@ def _pmt_pid(p: Packets, pids: npt.NDArray[np.int64]) -> int:
     raise ValueError("the PAT names no programme")
 
 
-def transport_truth(path: Path) -> list[dict[str, Any]]:
+def transport_truth(path: Path, merge_gap_s: float) -> list[dict[str, Any]]:
     """What a TS file's packets say, measured by a parse of its own and the PCR clock:
 
     - ``ts_pcr_error`` where the interval to the next PCR is over TR 101 290's 40 ms
-      (lost packets took PCRs with them, or the muxer had no video to carry one);
+      (lost packets took PCRs with them, or the muxer had no video to carry one); errors
+      less than ``merge_gap_s`` apart are one span, as incidents are (a muxer that puts
+      a PCR only in each picture of a 10 fps stream is in error all along);
     - ``ts_pat_error``/``ts_pmt_error`` where a table was not repeated within 0.5 s
       (1.3, 1.5): one per gap, from when it fell due to the last 0.5 s it overran,
       and the continuity error its missing packets leave on its PID.
     """
     p = np.frombuffer(path.read_bytes(), np.uint8).reshape(-1, TS_PACKET)
     pids, _, media_s = _timeline(p, path)
-    events = []
+    events: list[dict[str, Any]] = []
     pcrs = np.unique(media_s[~np.isnan(media_s)]).tolist()
     for a, b in pairwise(pcrs):
         if b - a > PCR_INTERVAL_S + 1e-6:
             at = round(b, 3)
-            events.append({"type": "ts_pcr_error", "start": at, "end": at, "details": {}})
+            if events and at - events[-1]["end"] <= merge_gap_s:
+                events[-1]["end"] = at
+            else:
+                events.append({"type": "ts_pcr_error", "start": at, "end": at, "details": {}})
     for type_, pid in (("ts_pat_error", PAT_PID), ("ts_pmt_error", _pmt_pid(p, pids))):
         rows = np.flatnonzero((pids == pid) & ~np.isnan(media_s))
         times = media_s[rows].tolist()
@@ -207,14 +212,21 @@ def _event(type_: str, at: float, pid: int) -> dict[str, Any]:
 
 
 def _pictures(path: Path) -> dict[int, npt.NDArray[np.uint8]]:
-    """Luma planes by PTS (the damaged decode may lack some)."""
+    """Luma planes by PTS (the damaged decode may lack some). A picture the decoder gives
+    out without a timestamp (a concealed one whose packet lost its PES header) is shown
+    one frame after the previous picture, as players and avwatch place it."""
     out: dict[int, npt.NDArray[np.uint8]] = {}
     with av.open(str(path)) as container:
-        container.streams.video[0].thread_type = "AUTO"
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        step = round(1 / (float(stream.average_rate or 25) * float(stream.time_base or 1)))
+        last: int | None = None
         try:
-            for frame in container.decode(video=0):
-                if frame.pts is not None:
-                    out[int(frame.pts)] = np.asarray(frame.to_ndarray(format="gray"), np.uint8)
+            for frame in container.decode(stream):
+                pts = frame.pts if frame.pts is not None else None if last is None else last + step
+                if pts is not None:
+                    out[int(pts)] = np.asarray(frame.to_ndarray(format="gray"), np.uint8)
+                    last = int(pts)
         except av.error.FFmpegError:
             pass  # a damaged stream may end in an error: what was decoded is the answer
     return out

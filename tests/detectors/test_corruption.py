@@ -19,7 +19,7 @@ def damaged(make, tmp_path_factory):
         Damage("cc_jump", 9.0),  # a counter jump that loses nothing
     ]
     transport = damage_ts(clean, path, damages)
-    return path, transport, picture_truth(clean, path, 1.0) + transport_truth(path)
+    return path, transport, picture_truth(clean, path, 1.0) + transport_truth(path, 0.5)
 
 
 def test_truth_is_measured_on_the_pictures(damaged):
