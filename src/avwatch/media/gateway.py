@@ -15,12 +15,13 @@ closing it stops the ffmpeg process.
 
 from __future__ import annotations
 
-import io
 import os
 import select
 import shutil
 import subprocess
 from functools import cache
+
+from avwatch.media.tap import SequentialReader
 
 __all__ = ["GatewayPipe", "gateway_ffmpeg"]
 
@@ -49,7 +50,7 @@ def gateway_ffmpeg(scheme: str) -> str | None:
     return None
 
 
-class GatewayPipe(io.RawIOBase):
+class GatewayPipe(SequentialReader):
     def __init__(self, exe: str, url: str, open_timeout_s: float, read_timeout_s: float) -> None:
         self.url = url
         self.read_timeout_s = read_timeout_s
@@ -80,16 +81,6 @@ class GatewayPipe(io.RawIOBase):
         )
         assert self.process.stdout is not None
         self._fd = self.process.stdout.fileno()
-        self._position = 0
-
-    def seekable(self) -> bool:
-        return False
-
-    def tell(self) -> int:
-        return self._position  # bytes handed on so far (the TS tap reads in order)
-
-    def readable(self) -> bool:
-        return True
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         ready, _, _ = select.select([self._fd], [], [], self._timeout)
@@ -100,7 +91,7 @@ class GatewayPipe(io.RawIOBase):
         if not data and self.process.poll() not in (None, 0):
             raise ConnectionError(f"{self.url}: {self._stderr() or 'the gateway stopped'}")
         buffer[: len(data)] = data
-        self._position += len(data)
+        self.position += len(data)
         return len(data)
 
     def _stderr(self) -> str:

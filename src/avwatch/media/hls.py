@@ -19,7 +19,6 @@ analyser as the counter and clock jumps it is.
 
 from __future__ import annotations
 
-import io
 import time
 import urllib.error
 import urllib.request
@@ -28,7 +27,7 @@ from typing import Any
 
 import m3u8
 
-from avwatch.media.tap import looks_like_ts
+from avwatch.media.tap import SequentialReader, looks_like_ts
 
 __all__ = ["HlsTsReader", "NotPlainTs", "is_hls_url"]
 
@@ -45,11 +44,10 @@ def is_hls_url(url: str) -> bool:
     return path.startswith(("http://", "https://")) and path.endswith((".m3u8", ".m3u"))
 
 
-class HlsTsReader(io.RawIOBase):
+class HlsTsReader(SequentialReader):
     def __init__(self, url: str, open_timeout_s: float, read_timeout_s: float) -> None:
         self.read_timeout_s = read_timeout_s
         self._timeout = open_timeout_s
-        self._position = 0
         self._data = memoryview(b"")  # what is left of the current segment
         self._queue: deque[str] = deque()  # segment URIs fetched next, in order
         self._next_sequence: int | None = None
@@ -123,15 +121,6 @@ class HlsTsReader(io.RawIOBase):
         return self._fetch(self._queue.popleft())
 
     # -- the file object PyAV reads ----------------------------------------------------
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def tell(self) -> int:
-        return self._position
-
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         try:
             while not self._data:
@@ -145,5 +134,5 @@ class HlsTsReader(io.RawIOBase):
         n = min(len(buffer), len(self._data))
         buffer[:n] = self._data[:n]
         self._data = self._data[n:]
-        self._position += n
+        self.position += n
         return n

@@ -10,11 +10,10 @@ may begin mid-packet: the bytes before the first packet boundary are skipped.
 
 from __future__ import annotations
 
-import io
 import urllib.request
 from typing import Any
 
-from avwatch.media.tap import looks_like_ts
+from avwatch.media.tap import SequentialReader, looks_like_ts
 from avwatch.media.ts import TS_PACKET
 
 __all__ = ["HttpTsReader", "NotTs", "packet_start"]
@@ -34,7 +33,7 @@ def packet_start(head: bytes) -> int | None:
     return None
 
 
-class HttpTsReader(io.RawIOBase):
+class HttpTsReader(SequentialReader):
     def __init__(self, url: str, timeout_s: float) -> None:
         self.url = url
         # One timeout for connecting and for each read (urllib sets it on the socket).
@@ -48,16 +47,6 @@ class HttpTsReader(io.RawIOBase):
             self._response.close()
             raise
         self._head = memoryview(head[start:])  # handed on before the rest of the body
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def tell(self) -> int:
-        return self._position
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         if self._head:
@@ -66,7 +55,7 @@ class HttpTsReader(io.RawIOBase):
             self._head = self._head[n:]
         else:
             n = self._response.readinto(buffer)
-        self._position += n
+        self.position += n
         return int(n)
 
     def close(self) -> None:

@@ -99,7 +99,7 @@ def _open_mpegts(
     ``close_input()`` does (and so stops a gateway process)."""
     source: io.RawIOBase = raw
     if analyzer is not None:
-        source = TsTap(raw, analyzer)  # type: ignore[arg-type]  # a raw binary reader
+        source = TsTap(raw, analyzer)
     try:
         container = av.open(source, mode="r", format="mpegts", buffer_size=TAP_BUFFER_BYTES)
     except (av.error.FFmpegError, OSError) as exc:

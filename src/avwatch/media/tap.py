@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 from avwatch.media.ts import SYNC, TS_PACKET, TsAnalyzer
 
-__all__ = ["TsTap", "looks_like_ts"]
+__all__ = ["SequentialReader", "TsTap", "looks_like_ts"]
 
 _BATCH = 64 * 1024  # the analyser is fastest on large chunks
 
@@ -25,8 +25,25 @@ def looks_like_ts(head: bytes) -> bool:
     return len(head) >= 3 * TS_PACKET and all(head[i * TS_PACKET] == SYNC for i in range(3))
 
 
+class SequentialReader(io.RawIOBase):
+    """Base of avwatch's own readers of a source (a socket, a pipe, an HTTP body): read
+    once, in order, never sought. ``tell()`` is how many bytes were handed on, which is
+    all a ``TsTap`` needs; subclasses add what each ``readinto`` returns to ``position``."""
+
+    position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self.position
+
+
 class TsTap(io.RawIOBase):
-    def __init__(self, raw: BinaryIO, analyzer: TsAnalyzer) -> None:
+    def __init__(self, raw: BinaryIO | SequentialReader, analyzer: TsAnalyzer) -> None:
         self.raw = raw
         self.analyzer = analyzer
         self.analysed_to = 0  # bytes before this offset went to the analyser already

@@ -405,27 +405,16 @@ class TsAnalyzer:
         if ticks > PCR_WRAP // 2:  # a step back (signed, across the 33-bit wrap)
             ticks -= PCR_WRAP
         delta = ticks / 27e6
-        if delta < 0 or delta > PCR_JUMP_S:
-            self._event(
-                "ts_pcr_error",
-                pid,
-                index,
-                at=self.clock,
-                check="discontinuity",
-                jump_s=round(delta, 4),
-            )
+        jumped = delta < 0 or delta > PCR_JUMP_S
+        if jumped or delta > PCR_INTERVAL_S:
+            # Dated by this PCR, which is what shows the error (nothing to hold it for).
+            check, measure = ("discontinuity", "jump_s") if jumped else ("repetition", "interval_s")
+            details = {"check": check, measure: round(delta, 4)}
+            self._event("ts_pcr_error", pid, index, at=self.clock, **details)
+        if jumped:
             if judge_accuracy:
                 self.pcr_accuracy.reset()
             return
-        if delta > PCR_INTERVAL_S:
-            self._event(
-                "ts_pcr_error",
-                pid,
-                index,
-                at=self.clock,
-                check="repetition",
-                interval_s=round(delta, 4),
-            )
         if judge_accuracy:
             error_ns = self.pcr_accuracy.error_ns(index, ticks)
             if error_ns is not None:

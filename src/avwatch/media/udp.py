@@ -14,13 +14,14 @@ timeout: a stream that stops fails like any other input.
 from __future__ import annotations
 
 import errno
-import io
 import ipaddress
 import select
 import socket
 import struct
 import time
 from urllib.parse import parse_qs, urlsplit
+
+from avwatch.media.tap import SequentialReader
 
 __all__ = ["UdpTsReader"]
 
@@ -32,7 +33,7 @@ RTP_MP2T = 33  # the static payload type of MPEG-TS (RFC 3551)
 IP_ADD_SOURCE_MEMBERSHIP = getattr(socket, "IP_ADD_SOURCE_MEMBERSHIP", 39)
 
 
-class UdpTsReader(io.RawIOBase):
+class UdpTsReader(SequentialReader):
     def __init__(
         self,
         url: str,
@@ -52,7 +53,6 @@ class UdpTsReader(io.RawIOBase):
         self.rtp = rtp
         self.read_timeout_s = read_timeout_s
         self._timeout = open_timeout_s  # the first datagram may take as long as opening
-        self._position = 0
         self._pending = b""
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
@@ -79,15 +79,6 @@ class UdpTsReader(io.RawIOBase):
             )
             self.sock.setsockopt(socket.IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP, membership)
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def tell(self) -> int:
-        return self._position
-
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         size = len(buffer)
         chunks = [self._pending] if self._pending else []
@@ -106,7 +97,7 @@ class UdpTsReader(io.RawIOBase):
         data = b"".join(chunks)
         taken, self._pending = data[:size], data[size:]
         buffer[: len(taken)] = taken
-        self._position += len(taken)
+        self.position += len(taken)
         return len(taken)
 
     def _receive(self, chunks: list[bytes], wanted: int) -> int:
