@@ -113,3 +113,52 @@ def test_a_source_that_never_answers_is_input_lost():
         monitor.stop()
     assert monitor.state == "input_lost"
     assert monitor.last_error
+
+
+def test_transport_findings_at_the_end_of_a_session_reach_the_incidents(make):
+    """A live stream stops with a loss in its last bytes: the analyser holds those
+    (it reads in batches, and dates findings by the next PCR); when the session ends
+    they are still handed on, not dropped with it."""
+    import socket
+
+    import numpy as np
+    from conftest import free_port
+    from test_live import send_udp
+
+    path, _ = make("last_bytes", suffix=".ts", duration_s=3)
+    p = np.frombuffer(path.read_bytes(), np.uint8).reshape(-1, 188)
+    pid = ((p[:, 1].astype(int) & 0x1F) << 8) | p[:, 2]
+    values, counts = np.unique(pid, return_counts=True)
+    video = np.flatnonzero(pid == values[np.argmax(counts)])
+    damaged = np.delete(p, video[-5], axis=0).tobytes()  # within the last 64 KB
+    assert len(damaged) - video[-5] * 188 < 64 * 1024
+    port = free_port(socket.SOCK_DGRAM)
+    messages: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def emit(message: dict[str, Any]) -> None:
+        with lock:
+            messages.append(message)
+
+    spec = StreamSpec(id="ends", url=f"udp://127.0.0.1:{port}", input_loss_after_s=1.5)
+    monitor = StreamMonitor(spec, ServiceConfig().engine, emit)
+    monitor.start()
+    stop = threading.Event()
+    sender = threading.Timer(0.5, send_udp, args=(damaged, port, stop, 3.0, 1))
+    sender.start()
+    try:
+
+        def cc_errors() -> list[dict[str, Any]]:
+            with lock:
+                return [
+                    m["incident"]
+                    for m in messages
+                    if m["kind"] == "incident" and m["incident"]["type"] == "ts_cc_error"
+                ]
+
+        found = wait_for("the continuity error in the last bytes", cc_errors, 15)
+    finally:
+        stop.set()
+        sender.join(timeout=10)
+        monitor.stop()
+    assert found[0]["key"] == f"{int(values[np.argmax(counts)]):#06x}"

@@ -28,6 +28,7 @@ from avwatch.media.udp import UdpTsReader
 __all__ = [
     "NETWORK_SCHEMES",
     "close_input",
+    "flush_tap",
     "input_supported",
     "open_input",
     "protocol_supported",
@@ -149,6 +150,13 @@ def _open_http_ts(
         why = getattr(exc, "reason", None) or reason(exc)
         raise InputUnreachable(f"{url}: cannot be reached ({why})") from exc
     return _open_mpegts(reader, analyzer, url, open_timeout_s)
+
+
+def flush_tap(container: av.container.InputContainer) -> None:
+    """Hand the TS analyser the bytes its tap still holds (it analyses in batches)."""
+    owned = _OWNED.get(id(container))
+    if isinstance(owned, TsTap):
+        owned.flush_analysis()
 
 
 def close_input(container: av.container.InputContainer) -> None:

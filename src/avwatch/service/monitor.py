@@ -40,7 +40,7 @@ from avwatch.config import EngineConfig
 from avwatch.errors import AvwatchError
 from avwatch.incidents import IncidentTracker
 from avwatch.media.evidence import PacketRing, write_clip
-from avwatch.media.source import close_input, open_input
+from avwatch.media.source import close_input, flush_tap, open_input
 from avwatch.media.ts import TsAnalyzer
 from avwatch.pipeline import StreamAnalyzer, make_reader
 from avwatch.service.config import StreamSpec
@@ -213,7 +213,8 @@ class StreamMonitor:
                 while self._clip_requests and ring is not None:
                     self._clip(streams, ring, self._clip_requests.popleft())
         finally:
-            ts.finish()  # the session ended: what the analyser held for the next PCR
+            flush_tap(container)  # the session ended: the last bytes, and what the
+            ts.finish()  # analyser held for the next PCR, still reach the incidents
             self._forward_ts(ts, reader.t0)
         return None
 
