@@ -52,11 +52,10 @@ class HlsTsReader(SequentialReader):
         self._queue: deque[str] = deque()  # segment URIs fetched next, in order
         self._next_sequence: int | None = None
         self.url = self._rendition(url)
-        playlist = self._load()
+        playlist = self._playlist(self.url)
         plain = all(not key or key.method in (None, "NONE") for key in playlist.keys)
         if not plain or playlist.segment_map:
             raise NotPlainTs(f"{url}: segments are encrypted or fMP4")
-        self._ended = False
         self._take(playlist, first=True)
         if not self._queue:
             raise NotPlainTs(f"{url}: the playlist lists no segments")
@@ -72,7 +71,7 @@ class HlsTsReader(SequentialReader):
 
     def _rendition(self, url: str) -> str:
         """The media playlist to follow: ``url`` itself, or a master's best rendition."""
-        playlist = m3u8.loads(self._get(url, MAX_PLAYLIST_BYTES).decode("utf-8", "replace"), url)
+        playlist = self._playlist(url)
         if not playlist.is_variant:
             return url
         variants = [p for p in playlist.playlists if p.absolute_uri]
@@ -81,9 +80,9 @@ class HlsTsReader(SequentialReader):
         best = max(variants, key=lambda p: p.stream_info.bandwidth or 0)
         return str(best.absolute_uri)
 
-    def _load(self) -> Any:
-        text = self._get(self.url, MAX_PLAYLIST_BYTES).decode("utf-8", "replace")
-        return m3u8.loads(text, self.url)
+    def _playlist(self, url: str) -> Any:
+        text = self._get(url, MAX_PLAYLIST_BYTES).decode("utf-8", "replace")
+        return m3u8.loads(text, url)
 
     def _take(self, playlist: Any, *, first: bool = False) -> None:
         """Queue the segments not seen yet (by media sequence number)."""
@@ -117,7 +116,7 @@ class HlsTsReader(SequentialReader):
             # RFC 8216 6.3.4: reload no sooner than half the target duration after
             # a reload that brought nothing new.
             time.sleep(min(self._target_s / 2, self.read_timeout_s))
-            self._take(self._load())
+            self._take(self._playlist(self.url))
         return self._fetch(self._queue.popleft())
 
     # -- the file object PyAV reads ----------------------------------------------------

@@ -426,15 +426,15 @@ class TsAnalyzer:
             return
         last = self.clock
         unseen = last is None or not 0 <= next_clock - last <= PCR_JUMP_S
-        for event in self.held:
-            event.time = next_clock if unseen else last
-        self.events += self.held
-        self.held = []
+        self._release_held(next_clock if unseen else last)
 
     def finish(self) -> None:
         """The input ended: hand on the findings held for the next PCR, dated by the last."""
+        self._release_held(self.clock)
+
+    def _release_held(self, at: float | None) -> None:
         for event in self.held:
-            event.time = self.clock
+            event.time = at
         self.events += self.held
         self.held = []
 
