@@ -5,9 +5,11 @@ decoding alone costs per second of media, and what the full pipeline costs
 (every detector, one decoder thread per stream as the service runs it): each
 gives the streams the machine's cores could sustain. Then it checks the
 pipeline's figure live: that many copies of the clip, played in a loop at real
-time through the service's own worker processes and monitors, must all stay
-within ``MAX_LAG_S`` of real time at full frame rate with nothing dropped; if
-they do not, about 12% fewer are tried, and so on. Memory per stream is the
+time through the service's own worker processes and monitors (read in batches,
+as the service reads live inputs), must all stay within ``MAX_LAG_S`` of real
+time at full frame rate with nothing dropped; about 12% more or fewer are tried
+until one count keeps up and one does not, then the gap is halved down to one
+stream. Memory per stream is the
 workers' resident memory over what they use idle, divided by the streams.
 """
 
@@ -17,6 +19,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -28,7 +31,7 @@ from avwatch.service.config import ServiceConfig, StreamSpec
 from avwatch.service.workers import WorkerPool
 from avwatch.synth import ClipSpec, make_clip
 
-__all__ = ["RESOLUTIONS", "StreamsResult", "bench_clip", "bench_streams"]
+__all__ = ["RESOLUTIONS", "StreamsResult", "bench_clip", "bench_streams", "most_that_pass"]
 
 # name -> (width, height, fps, interlaced)
 RESOLUTIONS: dict[str, tuple[int, int, Fraction, bool]] = {
@@ -139,12 +142,31 @@ def live_trial(clip: Path, streams: int, seconds: float, workers: int, fps: floa
     max_lag = max(lags, default=math.inf)
     min_fps = min(fps_seen, default=0.0)
     kept_up = (
-        len(reports) == streams
-        and max_lag <= MAX_LAG_S
-        and dropped == 0
-        and min_fps >= 0.9 * fps
+        len(reports) == streams and max_lag <= MAX_LAG_S and dropped == 0 and min_fps >= 0.9 * fps
     )
     return Trial(streams, kept_up, round(max_lag, 3), dropped, round(min_fps, 2), rss)
+
+
+def most_that_pass(passes: Callable[[int], bool], start: int) -> int:
+    """The largest count that ``passes`` (0 if not even one does), for a test that
+    passes up to some count and fails above it: steps of ~12% from ``start`` until
+    one count passes and one fails, then the gap between them halved down to one."""
+    n, passed, failed = start, 0, None
+    while True:
+        if passes(n):
+            passed = n
+        else:
+            failed = n
+        if failed is None:
+            n += max(1, n // 8)
+        elif passed == 0:
+            if n == 1:
+                return 0
+            n -= max(1, n // 8)
+        elif failed - passed > 1:
+            n = (passed + failed) // 2
+        else:
+            return passed
 
 
 def bench_streams(
@@ -162,18 +184,12 @@ def bench_streams(
     result = StreamsResult(
         resolution, cores, round(decode_streams, 1), round(pipeline_streams, 1), live_streams=0
     )
-    # Live: from the CPU figure, down until every stream keeps up (up once if it already does).
-    n = max(1, math.floor(pipeline_streams))
-    while n >= 1:
+
+    # Live: from the CPU figure, up or down to the most streams that keep up.
+    def kept_up(n: int) -> bool:
         trial = live_trial(clip, n, seconds, workers, fps)
         result.trials.append(trial)
-        if trial.kept_up:
-            result.live_streams = n
-            if len(result.trials) > 1:
-                break
-            n += 1  # the estimate held: see whether one more does too
-        else:
-            if result.live_streams:
-                break
-            n -= max(1, n // 8)  # steps of ~12%: a few trials, not one per stream
+        return trial.kept_up
+
+    result.live_streams = most_that_pass(kept_up, max(1, math.floor(pipeline_streams)))
     return result

@@ -69,9 +69,7 @@ def _clock_s(p: Packets, pid: int) -> npt.NDArray[np.float64]:
     return clock[index]
 
 
-def _timeline(
-    p: Packets, path: Path
-) -> tuple[npt.NDArray[np.int64], int, npt.NDArray[np.float64]]:
+def _timeline(p: Packets, path: Path) -> tuple[npt.NDArray[np.int64], int, npt.NDArray[np.float64]]:
     """Each packet's PID, the video PID (it carries most packets, and the PCR), and each
     packet's media time by that PCR clock (t = 0 at the first picture of ``path``)."""
     pids = _pids(p)

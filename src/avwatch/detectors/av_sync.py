@@ -20,6 +20,7 @@ Exposed as ``av_offset_ms`` and ``av_sync_confidence`` per estimate.
 from __future__ import annotations
 
 import statistics
+import threading
 from collections import deque
 from typing import Any
 
@@ -270,6 +271,21 @@ def _median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else 0.0
 
 
+_per_thread = threading.local()
+
+
+def _face_cascade() -> Any:
+    """OpenCV's frontal-face cascade, loaded once per thread: reading its XML takes
+    ~12 ms, and a monitor builds its detectors anew for every connection (a looping
+    file: each loop). One per thread, as OpenCV does not promise that one classifier
+    may search in two threads at once."""
+    cascade = getattr(_per_thread, "face_cascade", None)
+    if cascade is None:
+        path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
+        cascade = _per_thread.face_cascade = cv2.CascadeClassifier(path)
+    return cascade
+
+
 class _MouthFinder:
     """Where the mouth of the most prominent face is, refreshed every ``interval_s``.
 
@@ -283,8 +299,7 @@ class _MouthFinder:
 
     def __init__(self, interval_s: float, min_face_height_ratio: float) -> None:
         cv2.setNumThreads(1)  # one stream per core: OpenCV's own thread pool would contend
-        path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
-        self.cascade = cv2.CascadeClassifier(path)
+        self.cascade = _face_cascade()
         self.interval_s = interval_s
         self.min_face_height_ratio = min_face_height_ratio
         self.next_search: MediaTime = 0.0

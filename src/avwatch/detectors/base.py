@@ -11,6 +11,7 @@ built-ins are registered there exactly like an outside plugin.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import deque
 from collections.abc import Iterable
@@ -187,6 +188,13 @@ class RunTracker:
 
 def available_detectors() -> dict[str, type[Detector[Any]]]:
     """Every registered detector class by key, loaded from the entry point group."""
+    return dict(_registered())
+
+
+@functools.cache
+def _registered() -> dict[str, type[Detector[Any]]]:
+    # Once per process: reading the installed packages' metadata takes ~5 ms, and a
+    # monitor builds its detectors anew for every connection (a looping file: each loop).
     found: dict[str, type[Detector[Any]]] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:

@@ -363,4 +363,3 @@ class MediaReader:
 
     def _last_time_any(self) -> float:
         return max(self._last_time.values())
-

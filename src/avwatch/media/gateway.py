@@ -10,20 +10,28 @@ librist) or from the system's PATH.
 
 ``GatewayPipe`` is the file object PyAV reads: each read waits at most
 ``read_timeout_s`` (a stream that stops fails like any other input), and
-closing it stops the ffmpeg process.
+closing it stops the ffmpeg process. With ``batch_s``, a read that finds nothing
+waiting first lets a batch arrive (media/batching.py): meanwhile the stream
+waits in the pipe and in the protocol's own receive buffer (SRT's and RIST's
+hold far more), so nothing is lost.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import select
 import shutil
 import subprocess
 from functools import cache
 
+from avwatch.media.batching import Batcher
 from avwatch.media.tap import SequentialReader
 
 __all__ = ["GatewayPipe", "gateway_ffmpeg"]
+
+PIPE_BYTES = 1024 * 1024  # Linux's largest pipe for an unprivileged process: a batch fits
 
 
 @cache
@@ -51,8 +59,16 @@ def gateway_ffmpeg(scheme: str) -> str | None:
 
 
 class GatewayPipe(SequentialReader):
-    def __init__(self, exe: str, url: str, open_timeout_s: float, read_timeout_s: float) -> None:
+    def __init__(
+        self,
+        exe: str,
+        url: str,
+        open_timeout_s: float,
+        read_timeout_s: float,
+        batch_s: float = 0.0,
+    ) -> None:
         self.url = url
+        self.batcher = Batcher(batch_s)
         self.read_timeout_s = read_timeout_s
         self._timeout = open_timeout_s  # the first data may take as long as opening
         self.process = subprocess.Popen(
@@ -81,8 +97,13 @@ class GatewayPipe(SequentialReader):
         )
         assert self.process.stdout is not None
         self._fd = self.process.stdout.fileno()
+        # Under a lower system limit ffmpeg waits on the pipe; the source still does not.
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(self._fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if not select.select([self._fd], [], [], 0)[0]:
+            self.batcher.wait(self.position)  # caught up: let a batch arrive
         ready, _, _ = select.select([self._fd], [], [], self._timeout)
         if not ready:
             raise TimeoutError(f"{self.url}: no data for {self._timeout:g} s")

@@ -70,6 +70,7 @@ def _open_through_gateway(
     open_timeout_s: float,
     read_timeout_s: float,
     analyzer: TsAnalyzer | None,
+    batch_s: float,
 ) -> av.container.InputContainer:
     exe = gateway_ffmpeg(scheme)
     if exe is None:
@@ -79,7 +80,7 @@ def _open_through_gateway(
         )
     if options:  # the CLI takes protocol options in the URL
         url += ("&" if "?" in url else "?") + urlencode(options)
-    pipe = GatewayPipe(exe, url, open_timeout_s, read_timeout_s)
+    pipe = GatewayPipe(exe, url, open_timeout_s, read_timeout_s, batch_s)
     # The gateway hands on the bytes as sent: the TS analyser reads them on the way.
     # A gateway that fails at once could not reach the source.
     return _open_mpegts(
@@ -118,11 +119,12 @@ def _open_udp_ts(
     open_timeout_s: float,
     read_timeout_s: float,
     analyzer: TsAnalyzer,
+    batch_s: float,
 ) -> av.container.InputContainer:
     """UDP or RTP through avwatch's own socket and the TS analyser (media/udp.py)."""
     try:
         rtp = url.lower().startswith("rtp:")
-        reader = UdpTsReader(url, open_timeout_s, read_timeout_s, options, rtp=rtp)
+        reader = UdpTsReader(url, open_timeout_s, read_timeout_s, options, rtp=rtp, batch_s=batch_s)
     except (OSError, ValueError) as exc:
         raise InputUnreachable(f"{url}: cannot listen ({reason(exc)})") from exc
     return _open_mpegts(reader, analyzer, url, open_timeout_s)
@@ -192,12 +194,16 @@ def open_input(
     read_timeout_s: float = 10.0,
     ts_analyzer: TsAnalyzer | None = None,
     options: dict[str, str] | None = None,
+    batch_s: float = 0.0,
 ) -> av.container.InputContainer:
     """Open ``url`` (a path or a URL) for reading.
 
     With ``ts_analyzer``, a local MPEG-TS file is read through a ``TsTap``: the
     analyser sees every byte once, on its way to the demuxer. ``options`` go to
     libavformat's protocol and demuxer (they may also be given in the URL's query).
+    ``batch_s``: a live source that avwatch reads itself (UDP, RTP, the gateway's
+    SRT and RIST) is read in batches of up to this long once caught up
+    (media/batching.py); libavformat's own protocols are read as data comes.
 
     Raises:
         InputNotFound: a local file that does not exist.
@@ -222,10 +228,10 @@ def open_input(
     options = {**_SCHEME_OPTIONS.get(scheme, {}), **(options or {})}
     if not is_local and not protocol_supported(scheme):
         return _open_through_gateway(
-            url, scheme, options, open_timeout_s, read_timeout_s, ts_analyzer
+            url, scheme, options, open_timeout_s, read_timeout_s, ts_analyzer, batch_s
         )
     if scheme in ("udp", "rtp") and ts_analyzer is not None:
-        return _open_udp_ts(url, options, open_timeout_s, read_timeout_s, ts_analyzer)
+        return _open_udp_ts(url, options, open_timeout_s, read_timeout_s, ts_analyzer, batch_s)
     if scheme in ("http", "https") and ts_analyzer is not None:
         tapped = _open_http_ts(url, open_timeout_s, read_timeout_s, ts_analyzer)
         if tapped is not None:

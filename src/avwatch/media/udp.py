@@ -8,7 +8,9 @@ taken off each datagram; any other payload is refused.
 URL's port, joins a multicast group (``localaddr`` picks the interface,
 ``sources`` makes it source-specific), and hands on whole datagrams, as many
 as have arrived, so the analyser gets large chunks. A read waits at most its
-timeout: a stream that stops fails like any other input.
+timeout: a stream that stops fails like any other input. With ``batch_s``, a
+read that finds nothing waiting first lets a batch arrive (media/batching.py),
+as much as the socket's buffer safely holds.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import struct
 import time
 from urllib.parse import parse_qs, urlsplit
 
+from avwatch.media.batching import Batcher
 from avwatch.media.tap import SequentialReader
 
 __all__ = ["UdpTsReader"]
@@ -42,6 +45,7 @@ class UdpTsReader(SequentialReader):
         options: dict[str, str] | None = None,
         *,
         rtp: bool = False,
+        batch_s: float = 0.0,
     ) -> None:
         parts = urlsplit(url)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -65,9 +69,16 @@ class UdpTsReader(SequentialReader):
         except OSError:
             self.sock.close()
             raise
+        # Linux reports twice the buffer asked for (the other half is its bookkeeping).
+        capacity = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
+        self.batcher = Batcher(batch_s, capacity)
 
-    def _join(self, group: ipaddress.IPv4Address | ipaddress.IPv6Address, interface: str,
-              sources: str | None) -> None:
+    def _join(
+        self,
+        group: ipaddress.IPv4Address | ipaddress.IPv6Address,
+        interface: str,
+        sources: str | None,
+    ) -> None:
         local = socket.inet_aton(interface)
         if not sources:
             membership = socket.inet_aton(str(group)) + local
@@ -85,10 +96,11 @@ class UdpTsReader(SequentialReader):
         have = len(self._pending)
         # A read returning nothing is the end of the stream to PyAV, so wait until
         # there is something to pass on: a datagram may carry nothing (not RTP, empty).
+        if not have and not self._waiting(0):
+            self.batcher.wait(self.position)  # caught up: let a batch arrive
         deadline = time.monotonic() + self._timeout
         while not have:
-            ready, _, _ = select.select([self.sock], [], [], deadline - time.monotonic())
-            if not ready:
+            if not self._waiting(deadline - time.monotonic()):
                 raise TimeoutError(f"{self.url}: no data for {self._timeout:g} s")
             have = self._receive(chunks, size)
         self._timeout = self.read_timeout_s
@@ -99,6 +111,11 @@ class UdpTsReader(SequentialReader):
         buffer[: len(taken)] = taken
         self.position += len(taken)
         return len(taken)
+
+    def _waiting(self, timeout: float) -> bool:
+        """Whether a datagram is waiting, or arrives within ``timeout``."""
+        ready, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
+        return bool(ready)
 
     def _receive(self, chunks: list[bytes], wanted: int) -> int:
         """Append the datagrams already waiting, up to ``wanted`` bytes of payload;

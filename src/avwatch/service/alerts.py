@@ -123,9 +123,7 @@ class OutboxDispatcher:
     def pending(self) -> int:
         with self.store.session() as s:
             count = s.scalar(
-                select(func.count())
-                .select_from(OutboxRow)
-                .where(OutboxRow.delivered_at.is_(None))
+                select(func.count()).select_from(OutboxRow).where(OutboxRow.delivered_at.is_(None))
             )
         return int(count or 0)
 

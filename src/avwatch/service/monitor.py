@@ -155,6 +155,7 @@ class StreamMonitor:
                     read_timeout_s=self.spec.input_loss_after_s,
                     options=self.spec.input_options,
                     ts_analyzer=ts,
+                    batch_s=self.spec.batch_s,
                 )
             except AvwatchError as exc:
                 self._input_down(str(exc))
@@ -203,10 +204,11 @@ class StreamMonitor:
                 self.last_data_wall = now
                 self.state = "ok"
                 if self.spec.loop and not isinstance(sample, DecodeIssue):
-                    # A file played as if live: wait for the sample's moment.
+                    # A file played as if live: wait for the sample's moment, and, as
+                    # a live input does (media/batching.py), for a batch after it.
                     first = sample.time if first is None else first
                     ahead = started + (sample.time - first) - now
-                    if ahead > 0 and self._stop.wait(ahead):
+                    if ahead > 0 and self._stop.wait(ahead + self.spec.batch_s):
                         return None
                 self._offer(sample, now)
                 self._forward_ts(ts, reader.t0)
