@@ -61,6 +61,26 @@ def test_dropped_packets_are_continuity_errors(clean_ts, chunk):
     assert all(e.pid == vpid for e in analyzer.events)
 
 
+@pytest.mark.parametrize("chunk", [188, 65536], ids=["packet", "file"])
+def test_a_duplicate_packet_is_allowed_and_a_flagged_discontinuity_resets(clean_ts, chunk):
+    p = packets(clean_ts)
+    vpid = video_pid(p)
+    video = np.flatnonzero(pids(p) == vpid)
+    # Sent twice (TR 101 290 allows one duplicate): no error.
+    twice = np.insert(p, video[200] + 1, p[video[200]], axis=0)
+    assert analyse(twice.tobytes(), chunk).counts["ts_cc_error"] == 0
+    # Counters jump by 5 from a packet with an adaptation field on: one error, none
+    # when that packet's discontinuity_indicator says so.
+    at = next(i for i in video[100:] if p[i, 3] & 0x20 and p[i, 4] > 0)
+    later = video[video >= at]
+    jumped = p.copy()
+    jumped[later, 3] = (jumped[later, 3] & 0xF0) | ((jumped[later, 3] + 5) & 0x0F)
+    assert analyse(jumped.tobytes(), chunk).counts["ts_cc_error"] == 1
+    jumped[at, 5] |= 0x80
+    flagged = analyse(jumped.tobytes(), chunk)
+    assert flagged.counts["ts_cc_error"] == 0
+
+
 def test_transport_error_indicator(clean_ts):
     p = packets(clean_ts)
     for i in (50, 60, 70, 80, 90):

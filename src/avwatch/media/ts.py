@@ -24,6 +24,7 @@ read.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +84,19 @@ class TsEvent:
     packet: int  # index of the packet in the stream
     pid: int | None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+PID_COUNT = 1 << 13
+
+
+@functools.lru_cache(maxsize=64)
+def _pid_table(pids: frozenset[int]) -> np.ndarray[Any, Any]:
+    """A lookup by PID: indexing it with a chunk's PIDs tells which are in ``pids``
+    (np.isin sorts both sides on every call)."""
+    table = np.zeros(PID_COUNT, dtype=bool)
+    table[list(pids)] = True
+    table.flags.writeable = False  # shared by every analyser
+    return table
 
 
 @dataclass
@@ -260,9 +274,10 @@ class TsAnalyzer:
         has_pcr = (af_flags & 0x10) != 0
         # Packets Python must look at: errors, PSI, PCR, PES starts, discontinuities.
         interesting = tei | has_pcr | discontinuity | (pid == PAT_PID)
-        interesting |= np.isin(pid, list(self.pmt_pids)) if self.pmt_pids else False
-        interesting |= pusi & np.isin(pid, list(self.es_pids)) if self.es_pids else False
-        # Continuity counters, vectorised per PID.
+        if self.pmt_pids:
+            interesting |= _pid_table(frozenset(self.pmt_pids))[pid]
+        if self.es_pids:
+            interesting |= pusi & _pid_table(frozenset(self.es_pids))[pid]
         cc_error_at = self._continuity(pid, cc, has_payload, discontinuity)
         for i in sorted(set(np.flatnonzero(interesting).tolist()) | cc_error_at):
             self._packet(
@@ -276,9 +291,10 @@ class TsAnalyzer:
                 bool(discontinuity[i]),
                 i in cc_error_at,
             )
-        # Per-PID packet counts.
-        unique, counts = np.unique(pid, return_counts=True)
-        for p, n in zip(unique.tolist(), counts.tolist(), strict=True):
+        # Per-PID packet counts (a count per possible PID: cheaper than sorting them).
+        counts = np.bincount(pid, minlength=PID_COUNT)
+        present = np.flatnonzero(counts)
+        for p, n in zip(present.tolist(), counts[present].tolist(), strict=True):
             stats = self.pids.setdefault(p, PidStats())
             stats.packets += n
             stats.last_seen_clock = self.clock
@@ -288,25 +304,28 @@ class TsAnalyzer:
     def _continuity(
         self, pid: IntArray, cc: IntArray, has_payload: BoolArray, discontinuity: BoolArray
     ) -> set[int]:
-        """Indices (in this chunk) of packets with a continuity count error."""
-        errors: set[int] = set()
-        for p in np.unique(pid).tolist():
-            if p == NULL_PID:
-                continue
-            idx = np.flatnonzero((pid == p) & has_payload)
-            if not len(idx):
-                continue
-            stats = self.pids.setdefault(p, PidStats())
-            seq = cc[idx].astype(np.int16)
-            prev = np.concatenate(([stats.last_cc], seq[:-1]))
-            step = (seq - prev) % 16
-            # One duplicate packet is allowed; a discontinuity indicator resets.
-            bad = (step != 1) & (step != 0) & (prev >= 0) & ~discontinuity[idx]
-            if stats.last_cc < 0:
-                bad[0] = False
-            errors.update(idx[bad].tolist())
-            stats.last_cc = int(seq[-1])
-        return errors
+        """Indices (in this chunk) of packets with a continuity count error.
+
+        All PIDs at once: the packets that carry a payload, grouped by PID in stream
+        order, each compared with the one before it on its PID (the first of a group
+        with the PID's last counter from earlier chunks)."""
+        carrying = np.flatnonzero(has_payload & (pid != NULL_PID))
+        if not len(carrying):
+            return set()
+        idx = carrying[np.argsort(pid[carrying], kind="stable")]
+        pids, seq = pid[idx], cc[idx].astype(np.int16)
+        starts = np.flatnonzero(np.concatenate(([True], pids[1:] != pids[:-1])))
+        ends = np.concatenate((starts[1:], [len(idx)])) - 1
+        prev = np.concatenate(([-1], seq[:-1]))
+        groups = [self.pids.setdefault(p, PidStats()) for p in pids[starts].tolist()]
+        prev[starts] = [stats.last_cc for stats in groups]
+        for stats, last in zip(groups, seq[ends].tolist(), strict=True):
+            stats.last_cc = last
+        step = (seq - prev) % 16
+        # One duplicate packet is allowed; a discontinuity indicator resets; a PID's
+        # first packet has nothing to follow.
+        bad = (step != 1) & (step != 0) & (prev >= 0) & ~discontinuity[idx]
+        return set(idx[bad].tolist())
 
     def _packet(
         self,
