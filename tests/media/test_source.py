@@ -67,3 +67,33 @@ def test_udp_with_no_sender_fails_within_its_timeout():
     port = free_port(socket.SOCK_DGRAM)
     with pytest.raises(InputUnreachable):
         open_input(f"udp://127.0.0.1:{port}", open_timeout_s=1, read_timeout_s=1)
+
+
+@pytest.mark.parametrize("seconds", [2, 5])
+def test_every_packet_of_a_ts_file_reaches_the_analyser(make, tmp_path, seconds):
+    """The tap analyses in batches: the last one, smaller, counts too (the file's end
+    flushes it), and so does a loss in it."""
+    import numpy as np
+
+    from avwatch.pipeline import check
+
+    clip, _ = make(f"tap_end_{seconds}", suffix=".ts", duration_s=seconds)
+    p = np.frombuffer(clip.read_bytes(), np.uint8).reshape(-1, 188)
+    pid = ((p[:, 1].astype(int) & 0x1F) << 8) | p[:, 2]
+    plain = np.flatnonzero((pid == 0x100) & (p[:, 3] & 0x20 == 0))  # no PCR to lose with it
+    damaged = tmp_path / "late_loss.ts"
+    damaged.write_bytes(np.delete(p, plain[-20], axis=0).tobytes())
+    ts = check(str(damaged), None, ["black"]).metrics["ts"]
+    assert ts["packets"] == len(p) - 1
+    assert ts["errors"] == {"ts_cc_error": 1}
+
+
+def test_a_ts_file_read_through_the_tap_is_closed_with_its_container(make):
+    from avwatch.media import source
+    from avwatch.media.ts import TsAnalyzer
+
+    clip, _ = make("tap_end_2", suffix=".ts", duration_s=2)
+    container = open_input(str(clip), ts_analyzer=TsAnalyzer())
+    tap = source._OWNED[id(container)]
+    source.close_input(container)
+    assert tap.raw.closed

@@ -245,13 +245,7 @@ def open_input(
         else:
             raw.close()
     try:
-        container = av.open(
-            target,
-            mode="r",
-            options=options,
-            timeout=(open_timeout_s, read_timeout_s),
-            buffer_size=TAP_BUFFER_BYTES,
-        )
+        container = _open_target(target, options, open_timeout_s, read_timeout_s)
     except av.error.ProtocolNotFoundError as exc:
         raise InputUnreadable(f"{url}: {scheme} is not supported by this FFmpeg build") from exc
     except av.error.FileNotFoundError as exc:
@@ -266,6 +260,28 @@ def open_input(
             raise InputUnreadable(f"{url}: cannot be read ({why})") from exc
         raise InputUnreachable(f"{url}: cannot be reached ({why})") from exc
     if not container.streams.video and not container.streams.audio:
-        container.close()
+        close_input(container)
         raise InputUnreadable(f"{url}: has neither video nor audio")
+    return container
+
+
+def _open_target(
+    target: str | TsTap, options: dict[str, str], open_timeout_s: float, read_timeout_s: float
+) -> av.container.InputContainer:
+    """libavformat opens a URL itself, or reads a local TS file through the tap, which
+    ``close_input()`` then flushes and closes (PyAV leaves a file object it was given open)."""
+    try:
+        container = av.open(
+            target,
+            mode="r",
+            options=options,
+            timeout=(open_timeout_s, read_timeout_s),
+            buffer_size=TAP_BUFFER_BYTES,
+        )
+    except BaseException:
+        if isinstance(target, TsTap):
+            target.close()
+        raise
+    if isinstance(target, TsTap):
+        _OWNED[id(container)] = target
     return container

@@ -71,6 +71,9 @@ class TsTap(io.RawIOBase):
         data = self.raw.read(len(buffer))
         n = len(data)
         buffer[:n] = data
+        if n == 0:  # the end: what is held goes to the analyser now
+            self.flush_analysis()
+            return 0
         end = start + n
         # Only the next bytes in order: libavformat also jumps to the end of a file
         # to estimate its duration, and those bytes come again later, in order.
@@ -79,11 +82,7 @@ class TsTap(io.RawIOBase):
                 self._pending_since = time.monotonic()
             self.pending += data[max(0, self.analysed_to - start) :]
             self.analysed_to = end
-            if (
-                len(self.pending) >= _BATCH
-                or n == 0
-                or time.monotonic() - self._pending_since >= MAX_HOLD_S
-            ):
+            if len(self.pending) >= _BATCH or time.monotonic() - self._pending_since >= MAX_HOLD_S:
                 self.flush_analysis()
         return n
 
