@@ -42,7 +42,7 @@ from avwatch.incidents import IncidentTracker
 from avwatch.media.evidence import PacketRing, write_clip
 from avwatch.media.source import close_input, flush_tap, open_input
 from avwatch.media.ts import TsAnalyzer
-from avwatch.pipeline import StreamAnalyzer, make_reader
+from avwatch.pipeline import ANALYSIS_BATCH, StreamAnalyzer, make_reader
 from avwatch.service.config import StreamSpec
 from avwatch.types import (
     DecodeIssue,
@@ -283,19 +283,31 @@ class StreamMonitor:
                 self._status(frames_since / max(now - status_wall, 1e-6))
                 frames_since, status_wall, next_status = 0, now, now + STATUS_EVERY_S
             try:
-                kind, payload, wall = self._queue.get(timeout=0.5)
+                items = [self._queue.get(timeout=0.5)]
             except queue.Empty:
                 continue
-            if kind == "session":
-                self._open_session(payload, wall)
-            elif kind == "end" and self._session is not None:
-                self._session.analyzer.flush()
-                self._session = None
-            elif kind == "ts" and self._session is not None:
-                self._session.analyzer.feed_ts(*payload)
-            elif kind == "sample" and self._session is not None:
-                frames_since += isinstance(payload, VideoFrame)
-                self._analyse(self._session, payload, wall)
+            # Whatever else is waiting goes with it: samples in a row are analysed as
+            # one batch (StreamAnalyzer.feed_batch), everything else in its place.
+            while len(items) < ANALYSIS_BATCH:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            samples: list[tuple[Sample, float]] = []
+            for kind, payload, wall in items:
+                if kind == "sample":
+                    samples.append((payload, wall))
+                    frames_since += isinstance(payload, VideoFrame)
+                    continue
+                self._analyse(samples)
+                if kind == "session":
+                    self._open_session(payload, wall)
+                elif kind == "end" and self._session is not None:
+                    self._session.analyzer.flush()
+                    self._session = None
+                elif kind == "ts" and self._session is not None:
+                    self._session.analyzer.feed_ts(*payload)
+            self._analyse(samples)
         if self._session is not None:
             self._session.analyzer.flush()
         self._close_monitor_incidents(time.time())
@@ -312,16 +324,22 @@ class StreamMonitor:
         self._signal_sent.clear()  # media time starts again
         self._thumbs.clear()
 
-    def _analyse(self, session: _Session, sample: Sample, wall: float) -> None:
+    def _analyse(self, samples: list[tuple[Sample, float]]) -> None:
+        """Samples in a row (with their arrival times), then forgotten by the caller."""
+        session = self._session
+        if not samples or session is None:
+            samples.clear()
+            return
         if session.anchor_media is None:
-            session.anchor_media = sample.time
-            session.anchor_wall = wall
-        if isinstance(sample, VideoFrame):
-            self._current_luma = sample.luma
-            if not self._thumbs or sample.time - self._thumbs[-1][0] >= THUMB_EVERY_S:
-                self._thumbs.append((sample.time, sample.luma))
-        session.analyzer.feed(sample)
-        self._watch_lag(session, sample.time, time.time())
+            session.anchor_media, session.anchor_wall = samples[0][0].time, samples[0][1]
+        for sample, _ in samples:
+            if isinstance(sample, VideoFrame):
+                self._current_luma = sample.luma
+                if not self._thumbs or sample.time - self._thumbs[-1][0] >= THUMB_EVERY_S:
+                    self._thumbs.append((sample.time, sample.luma))
+        session.analyzer.feed_batch([sample for sample, _ in samples])
+        self._watch_lag(session, samples[-1][0].time, time.time())
+        samples.clear()
 
     def _watch_input(self, now: float) -> None:
         """No data for ``input_loss_after_s``: open input_loss (from the last data)."""
@@ -373,7 +391,12 @@ class StreamMonitor:
 
     def _evidence(self, incident_id: str, start: MediaTime) -> None:
         before = [luma for t, luma in self._thumbs if t <= start - THUMB_EVERY_S]
-        pictures = {"before": before[-1] if before else None, "during": self._current_luma}
+        assert self._session is not None  # incidents come from a session's tracker
+        during = self._session.analyzer.latest_frame
+        pictures = {
+            "before": before[-1] if before else None,
+            "during": None if during is None else during.luma,
+        }
         for name, luma in pictures.items():
             if luma is None:
                 continue
