@@ -42,7 +42,8 @@ ProgressCallback = Callable[[MediaTime], None]
 
 # Samples decoded before the detectors take them, each over the whole batch: about
 # a second of SD video with its audio, so that decoder and detectors each keep their
-# working set in the CPU caches for a while (~10% less CPU at 576i than one by one).
+# working set in the CPU caches for a while (check's CPU on 60 s of 576i: 6% less
+# for H.264, 15% less for MPEG-2, than sample by sample).
 ANALYSIS_BATCH = 32
 
 # ETSI TR 101 290 first-priority checks: the stream cannot be decoded reliably.
@@ -106,9 +107,8 @@ class StreamAnalyzer:
 
     def feed_batch(self, samples: Sequence[Sample]) -> None:
         """Samples in stream order. Each detector takes the whole batch in turn, so its
-        code and state stay in the CPU caches between calls (interleaving every detector
-        on every sample cost ~10% more CPU on 576i); each still sees its own samples,
-        and the decoder's issues, in order."""
+        code and state stay in the CPU caches between calls (see ANALYSIS_BATCH); each
+        still sees its own samples, and the decoder's issues, in order."""
         stats = self.stats
         for sample in samples:
             if isinstance(sample, VideoFrame):

@@ -325,7 +325,8 @@ class StreamMonitor:
         self._thumbs.clear()
 
     def _analyse(self, samples: list[tuple[Sample, float]]) -> None:
-        """Samples in a row (with their arrival times), then forgotten by the caller."""
+        """Samples in a row, with their arrival times, analysed as one batch; empties
+        ``samples`` for the next run."""
         session = self._session
         if not samples or session is None:
             samples.clear()
