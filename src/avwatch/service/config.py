@@ -80,7 +80,7 @@ class StreamSpec(BaseModel):
         "incident opens (0: no clips).",
     )
     batch_s: float = Field(
-        0.4,
+        0.2,
         ge=0,
         le=2.0,
         description="Once caught up with a live input, wait this long and decode what came "
