@@ -18,7 +18,7 @@ from typing import Any
 from avwatch.config import EngineConfig
 from avwatch.detectors.base import select
 from avwatch.media.source import close_input, open_input
-from avwatch.media.tap import looks_like_ts
+from avwatch.media.tap import ANALYSIS_CHUNK, looks_like_ts
 from avwatch.media.ts import TsAnalyzer
 from avwatch.pipeline import check, make_reader
 from avwatch.types import VideoFrame
@@ -84,8 +84,9 @@ def _analysis_samples(path: str, config: EngineConfig) -> tuple[int, float]:
         close_input(container)
 
 
-def ts_analysis(path: str, chunk: int = 64 * 1024) -> dict[str, float] | None:
-    """TR 101 290 analyser cost on the file's bytes, fed in ``chunk``-sized pieces:
+def ts_analysis(path: str, chunk: int = ANALYSIS_CHUNK) -> dict[str, float] | None:
+    """TR 101 290 analyser cost on the file's bytes, fed in ``chunk``-sized pieces (as
+    the TS tap hands them on):
     packets per CPU-second, and the share of one core a 20 Mb/s stream would take."""
     with open(path, "rb") as f:
         data = f.read()

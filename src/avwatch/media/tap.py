@@ -16,11 +16,11 @@ from typing import BinaryIO
 
 from avwatch.media.ts import SYNC, TS_PACKET, TsAnalyzer
 
-__all__ = ["SequentialReader", "TsTap", "looks_like_ts"]
+__all__ = ["ANALYSIS_CHUNK", "SequentialReader", "TsTap", "looks_like_ts"]
 
 # The analyser is fastest on large chunks (1.5M packets per CPU-second on 64 KiB,
 # 2.5-4M on 256 KiB); a slow stream's chunk is analysed after MAX_HOLD_S anyway.
-_BATCH = 256 * 1024
+ANALYSIS_CHUNK = 256 * 1024
 MAX_HOLD_S = 0.5
 
 
@@ -82,7 +82,8 @@ class TsTap(io.RawIOBase):
                 self._pending_since = time.monotonic()
             self.pending += data[max(0, self.analysed_to - start) :]
             self.analysed_to = end
-            if len(self.pending) >= _BATCH or time.monotonic() - self._pending_since >= MAX_HOLD_S:
+            held_s = time.monotonic() - self._pending_since
+            if len(self.pending) >= ANALYSIS_CHUNK or held_s >= MAX_HOLD_S:
                 self.flush_analysis()
         return n
 
