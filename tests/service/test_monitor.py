@@ -14,50 +14,55 @@ from avwatch.service.config import ServiceConfig, StreamSpec
 from avwatch.service.monitor import StreamMonitor
 
 
+class Messages:
+    """What a monitor emits, collected from its threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.all: list[dict[str, Any]] = []
+
+    def emit(self, message: dict[str, Any]) -> None:
+        with self.lock:
+            self.all.append(message)
+
+    def incidents(self, type_: str | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            return [
+                m["incident"]
+                for m in self.all
+                if m["kind"] == "incident" and type_ in (None, m["incident"]["type"])
+            ]
+
+    def statuses(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [m["status"] for m in self.all if m["kind"] == "status"]
+
+
 def test_slow_analysis_drops_counts_and_raises_monitor_overload(make, monkeypatch):
     path, _ = make("overload", suffix=".ts", duration_s=6)
-    original = StreamAnalyzer.feed
+    original = StreamAnalyzer.feed_batch
 
-    def slow_feed(self: StreamAnalyzer, sample: Any) -> None:
-        time.sleep(0.05)  # 25 frames and ~10 audio blocks a second: 1.75 s of work a second
-        original(self, sample)
+    def slow_feed_batch(self: StreamAnalyzer, samples: Any) -> None:
+        time.sleep(0.05 * len(samples))  # ~35 samples a second: 1.75 s of work a second
+        original(self, samples)
 
-    monkeypatch.setattr(StreamAnalyzer, "feed", slow_feed)
-    messages: list[dict[str, Any]] = []
-    lock = threading.Lock()
-
-    def emit(message: dict[str, Any]) -> None:
-        with lock:
-            messages.append(message)
-
+    monkeypatch.setattr(StreamAnalyzer, "feed_batch", slow_feed_batch)
+    messages = Messages()
     spec = StreamSpec(id="slow", url=str(path), loop=True, max_lag_s=2.0)
-    monitor = StreamMonitor(spec, ServiceConfig().engine, emit, queue_frames=5)
+    monitor = StreamMonitor(spec, ServiceConfig().engine, messages.emit, queue_frames=5)
     monitor.start()
     try:
-
-        def overload() -> list[dict[str, Any]]:
-            with lock:
-                return [
-                    m["incident"]
-                    for m in messages
-                    if m["kind"] == "incident" and m["incident"]["type"] == "monitor_overload"
-                ]
-
-        opened = wait_for("monitor_overload", overload, 15)
-
-        def says_overloaded() -> bool:
-            with lock:
-                return any(
-                    m["status"]["state"] == "overloaded" for m in messages if m["kind"] == "status"
-                )
-
-        wait_for("an overloaded status", says_overloaded, 10)
+        opened = wait_for("monitor_overload", lambda: messages.incidents("monitor_overload"), 15)
+        wait_for(
+            "an overloaded status",
+            lambda: any(s["state"] == "overloaded" for s in messages.statuses()),
+            10,
+        )
     finally:
         monitor.stop()
     assert opened[0]["severity"] == "critical"
     assert monitor.dropped_samples > 0
-    with lock:
-        types = {m["incident"]["type"] for m in messages if m["kind"] == "incident"}
+    types = {incident["type"] for incident in messages.incidents()}
     # Samples avwatch dropped are a break in its own view, not dropped frames of the stream.
     assert "dropped_frames" not in types
 
@@ -94,21 +99,13 @@ def test_a_remediation_command_gets_the_incident_on_stdin(tmp_path):
 
 
 def test_a_source_that_never_answers_is_input_lost():
-    messages: list[dict[str, Any]] = []
+    messages = Messages()
     spec = StreamSpec(id="gone", url="udp://127.0.0.1:9", input_loss_after_s=1.0)
     engine = ServiceConfig().engine.model_copy(update={"open_timeout_s": 1.0})
-    monitor = StreamMonitor(spec, engine, messages.append)
+    monitor = StreamMonitor(spec, engine, messages.emit)
     monitor.start()
     try:
-        wait_for(
-            "input_loss",
-            lambda: [
-                m
-                for m in messages
-                if m["kind"] == "incident" and m["incident"]["type"] == "input_loss"
-            ],
-            15,
-        )
+        wait_for("input_loss", lambda: messages.incidents("input_loss"), 15)
     finally:
         monitor.stop()
     assert monitor.state == "input_lost"
@@ -133,30 +130,17 @@ def test_transport_findings_at_the_end_of_a_session_reach_the_incidents(make):
     damaged = np.delete(p, video[-5], axis=0).tobytes()  # within the last 64 KB
     assert len(damaged) - video[-5] * 188 < 64 * 1024
     port = free_port(socket.SOCK_DGRAM)
-    messages: list[dict[str, Any]] = []
-    lock = threading.Lock()
-
-    def emit(message: dict[str, Any]) -> None:
-        with lock:
-            messages.append(message)
-
+    messages = Messages()
     spec = StreamSpec(id="ends", url=f"udp://127.0.0.1:{port}", input_loss_after_s=1.5)
-    monitor = StreamMonitor(spec, ServiceConfig().engine, emit)
+    monitor = StreamMonitor(spec, ServiceConfig().engine, messages.emit)
     monitor.start()
     stop = threading.Event()
     sender = threading.Timer(0.5, send_udp, args=(damaged, port, stop, 3.0, 1))
     sender.start()
     try:
-
-        def cc_errors() -> list[dict[str, Any]]:
-            with lock:
-                return [
-                    m["incident"]
-                    for m in messages
-                    if m["kind"] == "incident" and m["incident"]["type"] == "ts_cc_error"
-                ]
-
-        found = wait_for("the continuity error in the last bytes", cc_errors, 15)
+        found = wait_for(
+            "the continuity error in the last bytes", lambda: messages.incidents("ts_cc_error"), 15
+        )
     finally:
         stop.set()
         sender.join(timeout=10)
