@@ -97,18 +97,40 @@ def _open_mpegts(
     why: str = "not MPEG-TS avwatch can read",
 ) -> av.container.InputContainer:
     """PyAV demuxing MPEG-TS from a file object of avwatch's own, through the TS tap
-    when there is an analyser. PyAV does not close a file object it was given:
-    ``close_input()`` does (and so stops a gateway process)."""
+    when there is an analyser."""
     source: io.RawIOBase = raw
     if analyzer is not None:
         source = TsTap(raw, analyzer)
     try:
-        container = av.open(source, mode="r", format="mpegts", buffer_size=TAP_BUFFER_BYTES)
+        return _open_owned(source, format="mpegts")
     except (av.error.FFmpegError, OSError) as exc:
-        source.close()
         if isinstance(exc, TimeoutError):
             raise InputUnreachable(f"{url}: no data within {open_timeout_s:g} s") from exc
         raise failure(f"{url}: {why} ({reason(exc)})") from exc
+
+
+def _open_owned(
+    source: io.RawIOBase,
+    *,
+    format: str | None = None,
+    options: dict[str, str] | None = None,
+    timeout: tuple[float, float] | None = None,
+) -> av.container.InputContainer:
+    """PyAV reading a file object of avwatch's own. PyAV does not close a file object
+    it was given: ``close_input()`` does (flushing a tap, stopping a gateway process);
+    here, if the open fails."""
+    try:
+        container = av.open(
+            source,
+            mode="r",
+            format=format,
+            options=options,
+            timeout=timeout,
+            buffer_size=TAP_BUFFER_BYTES,
+        )
+    except BaseException:
+        source.close()
+        raise
     _OWNED[id(container)] = source
     return container
 
@@ -268,20 +290,8 @@ def open_input(
 def _open_target(
     target: str | TsTap, options: dict[str, str], open_timeout_s: float, read_timeout_s: float
 ) -> av.container.InputContainer:
-    """libavformat opens a URL itself, or reads a local TS file through the tap, which
-    ``close_input()`` then flushes and closes (PyAV leaves a file object it was given open)."""
-    try:
-        container = av.open(
-            target,
-            mode="r",
-            options=options,
-            timeout=(open_timeout_s, read_timeout_s),
-            buffer_size=TAP_BUFFER_BYTES,
-        )
-    except BaseException:
-        if isinstance(target, TsTap):
-            target.close()
-        raise
+    """libavformat opens a URL itself, or reads a local TS file through the tap."""
+    timeout = (open_timeout_s, read_timeout_s)
     if isinstance(target, TsTap):
-        _OWNED[id(container)] = target
-    return container
+        return _open_owned(target, options=options, timeout=timeout)
+    return av.open(target, mode="r", options=options, timeout=timeout, buffer_size=TAP_BUFFER_BYTES)
