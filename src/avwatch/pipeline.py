@@ -102,9 +102,6 @@ class StreamAnalyzer:
         self._damage_start: dict[str, MediaTime] = {}  # open corruption, by key
         self.latest_frame: VideoFrame | None = None
 
-    def feed(self, sample: Sample) -> None:
-        self.feed_batch((sample,))
-
     def feed_batch(self, samples: Sequence[Sample]) -> None:
         """Samples in stream order. Each detector takes the whole batch in turn, so its
         code and state stay in the CPU caches between calls (see ANALYSIS_BATCH); each
