@@ -67,6 +67,30 @@ def test_slow_analysis_drops_counts_and_raises_monitor_overload(make, monkeypatc
     assert "dropped_frames" not in types
 
 
+def test_a_whole_input_batch_fits_the_queue(make, monkeypatch):
+    """A batched input hands on a whole batch at once (batch_s): the queue takes it
+    even when queue_frames is smaller, so batching alone never drops samples."""
+    path, _ = make("batch_fits", suffix=".ts", duration_s=4)
+    original = StreamAnalyzer.feed_batch
+
+    def unhurried_feed_batch(self: StreamAnalyzer, samples: Any) -> None:
+        time.sleep(0.005 * len(samples))  # keeps up on average, but not within a burst
+        original(self, samples)
+
+    monkeypatch.setattr(StreamAnalyzer, "feed_batch", unhurried_feed_batch)
+    messages = Messages()
+    spec = StreamSpec(id="batched", url=str(path), loop=True, batch_s=1.0)
+    monitor = StreamMonitor(spec, ServiceConfig().engine, messages.emit, queue_frames=5)
+    monitor.start()
+    try:
+        wait_for("four statuses (about 6 s)", lambda: len(messages.statuses()) >= 4, 20)
+    finally:
+        monitor.stop()
+    assert sum(s["fps"] for s in messages.statuses()[1:]) > 0  # it did analyse pictures
+    assert monitor.dropped_samples == 0
+    assert messages.incidents("monitor_overload") == []
+
+
 def test_a_remediation_command_gets_the_incident_on_stdin(tmp_path):
     from avwatch.service.config import HookSpec
     from avwatch.service.core import Service

@@ -26,11 +26,21 @@ class PacketRing:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self._packets: deque[tuple[float, Any]] = deque()
+        # Seconds per tick of each stream: multiplying Fractions for every packet
+        # cost more than the rest of add().
+        self._tick: dict[int, float] = {}
 
     def add(self, packet: Any) -> None:
-        if packet.dts is None or packet.time_base is None:
+        dts = packet.dts
+        if dts is None:
             return  # a flush packet: nothing to keep
-        t = float(packet.dts * packet.time_base)
+        index = packet.stream.index
+        tick = self._tick.get(index)
+        if tick is None:
+            if packet.time_base is None:
+                return
+            tick = self._tick[index] = float(packet.time_base)
+        t = dts * tick
         # Keep by the packets' own clock. Audio and video interleave loosely (one may
         # run a little behind the other); only a real jump back restarts the window.
         if self._packets and t < self._packets[-1][0] - JUMP_BACK_S:

@@ -149,7 +149,8 @@ class ServiceConfig(BaseModel):
         ge=1,
         le=10_000,
         description="Samples buffered between a stream's input and its analysis; "
-        "when full, samples are dropped and counted, the input never waits.",
+        "when full, samples are dropped and counted, the input never waits. A stream's "
+        "queue holds at least two of its input batches (batch_s) at 60 fps.",
     )
     flap_window_s: float = Field(
         60.0,

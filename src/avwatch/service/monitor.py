@@ -68,6 +68,11 @@ OVERLOAD_HOLD_S = 10.0
 # One thumbnail kept per half second of media, for "before the defect" evidence.
 THUMB_EVERY_S = 0.5
 THUMB_HISTORY = 12
+# The analysis waits up to this share of ``batch_s`` for the rest of an input batch.
+GATHER_SHARE = 0.25
+# Samples a second at most in a usual stream (60 pictures, ten audio blocks): a
+# stream's queue holds two input batches of them, so that batching alone drops nothing.
+SAMPLES_PER_S = 70
 SIGNAL_BUCKET_S = 0.5
 
 
@@ -105,7 +110,9 @@ class StreamMonitor:
         self.spec = spec
         self.engine = engine
         self.emit = emit
-        self._queue: queue.Queue[tuple[str, Any, float]] = queue.Queue(queue_frames)
+        capacity = max(queue_frames, math.ceil(2 * spec.batch_s * SAMPLES_PER_S))
+        self._queue: queue.Queue[tuple[str, Any, float]] = queue.Queue(capacity)
+        self._gather_s = spec.batch_s * GATHER_SHARE
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         # Counters, written by the input thread, read for status.
@@ -286,13 +293,7 @@ class StreamMonitor:
                 items = [self._queue.get(timeout=0.5)]
             except queue.Empty:
                 continue
-            # Whatever else is waiting goes with it: samples in a row are analysed as
-            # one batch (StreamAnalyzer.feed_batch), everything else in its place.
-            while len(items) < ANALYSIS_BATCH:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            self._gather(items)
             samples: list[tuple[Sample, float]] = []
             for kind, payload, wall in items:
                 if kind == "sample":
@@ -311,6 +312,23 @@ class StreamMonitor:
         if self._session is not None:
             self._session.analyzer.flush()
         self._close_monitor_incidents(time.time())
+
+    def _gather(self, items: list[tuple[str, Any, float]]) -> None:
+        """Add to ``items`` what the input hands on in the next moments (GATHER_SHARE
+        of ``batch_s``), up to ANALYSIS_BATCH: samples in a row are analysed as one batch
+        (StreamAnalyzer.feed_batch), everything else in its place. A batched input
+        decodes a burst of samples at once; taken as they came, the analysis ran on
+        batches of 1.1 samples on average (576i, batch_s 0.2), now on the whole burst."""
+        deadline = time.monotonic() + self._gather_s
+        while len(items) < ANALYSIS_BATCH:
+            try:
+                remaining = deadline - time.monotonic()
+                if remaining > 0:
+                    items.append(self._queue.get(timeout=remaining))
+                else:
+                    items.append(self._queue.get_nowait())
+            except queue.Empty:
+                return
 
     def _open_session(self, info: StreamInfo, wall: float) -> None:
         tracker = IncidentTracker(
