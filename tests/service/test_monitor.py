@@ -38,15 +38,20 @@ class Messages:
             return [m["status"] for m in self.all if m["kind"] == "status"]
 
 
-def test_slow_analysis_drops_counts_and_raises_monitor_overload(make, monkeypatch):
-    path, _ = make("overload", suffix=".ts", duration_s=6)
+def slow_analysis(monkeypatch: Any, seconds_per_sample: float) -> None:
+    """Every monitor's analysis takes this much longer for each sample."""
     original = StreamAnalyzer.feed_batch
 
     def slow_feed_batch(self: StreamAnalyzer, samples: Any) -> None:
-        time.sleep(0.05 * len(samples))  # ~35 samples a second: 1.75 s of work a second
+        time.sleep(seconds_per_sample * len(samples))
         original(self, samples)
 
     monkeypatch.setattr(StreamAnalyzer, "feed_batch", slow_feed_batch)
+
+
+def test_slow_analysis_drops_counts_and_raises_monitor_overload(make, monkeypatch):
+    path, _ = make("overload", suffix=".ts", duration_s=6)
+    slow_analysis(monkeypatch, 0.05)  # ~35 samples a second: 1.75 s of work a second
     messages = Messages()
     spec = StreamSpec(id="slow", url=str(path), loop=True, max_lag_s=2.0)
     monitor = StreamMonitor(spec, ServiceConfig().engine, messages.emit, queue_frames=5)
@@ -71,13 +76,7 @@ def test_a_whole_input_batch_fits_the_queue(make, monkeypatch):
     """A batched input hands on a whole batch at once (batch_s): the queue takes it
     even when queue_frames is smaller, so batching alone never drops samples."""
     path, _ = make("batch_fits", suffix=".ts", duration_s=4)
-    original = StreamAnalyzer.feed_batch
-
-    def unhurried_feed_batch(self: StreamAnalyzer, samples: Any) -> None:
-        time.sleep(0.005 * len(samples))  # keeps up on average, but not within a burst
-        original(self, samples)
-
-    monkeypatch.setattr(StreamAnalyzer, "feed_batch", unhurried_feed_batch)
+    slow_analysis(monkeypatch, 0.005)  # keeps up on average, but not within a burst
     messages = Messages()
     spec = StreamSpec(id="batched", url=str(path), loop=True, batch_s=1.0)
     monitor = StreamMonitor(spec, ServiceConfig().engine, messages.emit, queue_frames=5)
