@@ -55,22 +55,27 @@ class AudioLevels:
             return np.where(self.counts > 0, self.sums / self.counts, np.nan)
 
     def feed(self, block: AudioBlock) -> None:
-        n = block.samples.shape[1]
+        samples = block.samples
+        n = samples.shape[1]
         if n == 0:
             return
         # Power averaged over channels: summing the signals could cancel out-of-phase ones.
-        power = np.square(block.samples).mean(axis=0, dtype=np.float64)
-        running = np.concatenate([[0.0], np.cumsum(power)])
+        power = np.einsum("ij,ij->j", samples, samples) / samples.shape[0]
         # The block's samples split at the grid's millisecond boundaries.
         start_ms = block.time * GRID_HZ
         first = math.floor(start_ms)
         cells = math.floor(start_ms + n * GRID_HZ / block.sample_rate - 1e-9) - first + 1
-        edges = np.ceil(
-            (np.arange(first + 1, first + cells) - start_ms) * (block.sample_rate / GRID_HZ) - 1e-9
-        ).astype(np.int64)
-        edges = np.concatenate([[0], np.clip(edges, 0, n), [n]])
-        sums = np.diff(running[edges])
+        edges = np.empty(cells + 1, dtype=np.int64)
+        edges[0], edges[-1] = 0, n
+        inner = (np.arange(first + 1, first + cells) - start_ms) * (block.sample_rate / GRID_HZ)
+        np.clip(np.ceil(inner - 1e-9), 0, n, out=inner)
+        edges[1:-1] = inner
         counts = np.diff(edges).astype(np.float64)
+        # Each cell's sum. reduceat sums from one start to the next, so only cells that
+        # hold samples are named (an empty cell would get its neighbour's sample).
+        filled = counts > 0
+        sums = np.zeros(cells)
+        sums[filled] = np.add.reduceat(power, edges[:-1][filled], dtype=np.float64)
         if len(self.sums) == 0:
             self.base = first
         elif first < self.base:
