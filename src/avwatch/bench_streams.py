@@ -7,10 +7,11 @@ gives the streams the machine's cores could sustain. Then it checks the
 pipeline's figure live: that many copies of the clip, played in a loop at real
 time through the service's own worker processes and monitors (read in batches,
 as the service reads live inputs), must all stay within ``MAX_LAG_S`` of real
-time at full frame rate with nothing dropped; about 12% more or fewer are tried
-until one count keeps up and one does not, then the gap is halved down to one
-stream. Memory per stream is the
-workers' resident memory over what they use idle, divided by the streams.
+time at full frame rate with nothing dropped (a count that falls behind gets a
+second try, as the CPU figures are the best of several runs); about 12% more or
+fewer are tried until one count keeps up and one does not, then the gap is
+halved down to one stream. Memory per stream is the workers' resident memory
+over what they use idle, divided by the streams.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ MAX_LAG_S = 1.0
 WARMUP_S = 4.0
 # The CPU figures are the best of this many runs: other load only ever slows a run.
 REPEAT = 5
+# For the same reason a count that falls behind is tried again before it counts as
+# too many (on a shared VM one slow spell decides a single 15 s trial).
+LIVE_TRIES = 2
 
 
 @dataclass
@@ -191,9 +195,12 @@ def bench_streams(
 
     # Live: from the CPU figure, up or down to the most streams that keep up.
     def kept_up(n: int) -> bool:
-        trial = live_trial(clip, n, seconds, workers, fps)
-        result.trials.append(trial)
-        return trial.kept_up
+        for _ in range(LIVE_TRIES):
+            trial = live_trial(clip, n, seconds, workers, fps)
+            result.trials.append(trial)
+            if trial.kept_up:
+                return True
+        return False
 
     result.live_streams = most_that_pass(kept_up, max(1, math.floor(pipeline_streams)))
     return result
