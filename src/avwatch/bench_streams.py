@@ -119,8 +119,9 @@ def live_trial(clip: Path, streams: int, seconds: float, workers: int, fps: floa
             with lock:
                 window.setdefault(message["stream"], []).append(message["status"])
 
-    engine = ServiceConfig().engine  # as the service runs streams: one decoder thread each
-    pool = WorkerPool(workers, collect)
+    service = ServiceConfig()  # as the service runs streams: one decoder thread each
+    engine = service.engine
+    pool = WorkerPool(workers, collect, pin=service.pin_workers)
     pool.start()
     try:
         time.sleep(2.0)  # workers up and idle

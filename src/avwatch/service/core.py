@@ -84,6 +84,7 @@ class Service:
             self._on_message,
             on_restart=self._on_worker_restart,
             queue_frames=self.config.queue_frames,
+            pin=self.config.pin_workers,
         )
         self.pool.start()
         for spec in self.streams():

@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import multiprocessing.process
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -48,8 +50,16 @@ class _Sender:
             self.connection.send(message)
 
 
-def worker_main(index: int, commands: Any, out: Connection, queue_frames: int) -> None:
+def worker_main(
+    index: int, commands: Any, out: Connection, queue_frames: int, cpu: int | None = None
+) -> None:
     """The worker process: start and stop monitors as the pool says."""
+    if cpu is not None:
+        # Before any import starts a thread (OpenBLAS, OpenCV): every thread inherits it.
+        try:
+            os.sched_setaffinity(0, {cpu})
+        except OSError as exc:  # a container may forbid it: run unpinned
+            print(f"worker {index}: not pinned to CPU {cpu}: {exc}", file=sys.stderr)
     from avwatch.config import EngineConfig
     from avwatch.detectors.base import available_detectors
     from avwatch.service.config import StreamSpec
@@ -81,6 +91,16 @@ def worker_main(index: int, commands: Any, out: Connection, queue_frames: int) -
             return
 
 
+def _cpus_to_pin(workers: int) -> list[int]:
+    """The CPUs the workers are pinned to, round robin: those this process may use,
+    when every one of them gets a worker (a worker pinned alone to one of several
+    would leave the rest idle); none where the platform cannot pin."""
+    if not hasattr(os, "sched_getaffinity"):
+        return []
+    cpus = sorted(os.sched_getaffinity(0))
+    return cpus if workers >= len(cpus) > 1 else []
+
+
 @dataclass
 class _Worker:
     index: int
@@ -99,11 +119,13 @@ class WorkerPool:
         *,
         on_restart: OnRestart | None = None,
         queue_frames: int = 50,
+        pin: bool = False,
     ) -> None:
         self.count = count
         self.on_message = on_message
         self.on_restart = on_restart
         self.queue_frames = queue_frames
+        self.cpus = _cpus_to_pin(count) if pin else []
         self._ctx = mp.get_context("spawn")
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
@@ -161,6 +183,7 @@ class WorkerPool:
                     "alive": w.process.is_alive(),
                     "streams": sorted(w.streams),
                     "restarts": w.restarts,
+                    "cpu": self.cpus[w.index % len(self.cpus)] if self.cpus else None,
                 }
                 for w in self._workers
             ]
@@ -172,9 +195,10 @@ class WorkerPool:
     def _spawn(self, index: int) -> _Worker:
         commands = self._ctx.Queue()
         reader, writer = self._ctx.Pipe(duplex=False)
+        cpu = self.cpus[index % len(self.cpus)] if self.cpus else None
         process = self._ctx.Process(
             target=worker_main,
-            args=(index, commands, writer, self.queue_frames),
+            args=(index, commands, writer, self.queue_frames, cpu),
             name=f"avwatch-worker-{index}",
             daemon=True,
         )
