@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 from servicekit import wait_for
@@ -27,25 +28,38 @@ def _affinities(pool: WorkerPool) -> list[set[int]]:
     return wait_for("every worker to pin itself", settled, 20)
 
 
-def test_a_worker_per_cpu_is_pinned_one_to_each():
-    cpus = sorted(os.sched_getaffinity(0))
-    pool = WorkerPool(len(cpus), lambda message: None, pin=True)
+@pytest.fixture
+def two_cpus() -> Iterator[list[int]]:
+    """This process limited to two of its CPUs (the pool pins within what it may use),
+    so that a big machine does not start a worker per CPU."""
+    before = os.sched_getaffinity(0)
+    cpus = sorted(before)[:2]
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield cpus
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def test_a_worker_per_cpu_is_pinned_one_to_each(two_cpus: list[int]):
+    pool = WorkerPool(3, lambda message: None, pin=True)
     pool.start()
     try:
-        assert _affinities(pool) == [{cpu} for cpu in cpus]
-        assert [w["cpu"] for w in pool.describe()] == cpus
+        # Round robin: the third worker shares the first one's CPU.
+        expected = [two_cpus[0], two_cpus[1], two_cpus[0]]
+        assert _affinities(pool) == [{cpu} for cpu in expected]
+        assert [w["cpu"] for w in pool.describe()] == expected
     finally:
         pool.stop()
 
 
-def test_fewer_workers_than_cpus_are_not_pinned():
+def test_fewer_workers_than_cpus_are_not_pinned(two_cpus: list[int]):
     # One worker pinned to one of two CPUs would leave the other idle.
-    cpus = os.sched_getaffinity(0)
     pool = WorkerPool(1, lambda message: None, pin=True)
     pool.start()
     try:
         assert pool.describe()[0]["cpu"] is None
         pid = pool.describe()[0]["pid"]
-        assert os.sched_getaffinity(pid) == cpus
+        assert os.sched_getaffinity(pid) == set(two_cpus)
     finally:
         pool.stop()
