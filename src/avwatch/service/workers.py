@@ -183,7 +183,7 @@ class WorkerPool:
                     "alive": w.process.is_alive(),
                     "streams": sorted(w.streams),
                     "restarts": w.restarts,
-                    "cpu": self.cpus[w.index % len(self.cpus)] if self.cpus else None,
+                    "cpu": self._cpu_of(w.index),
                 }
                 for w in self._workers
             ]
@@ -192,13 +192,15 @@ class WorkerPool:
     def _worker_of(self, stream_id: str) -> _Worker | None:
         return next((w for w in self._workers if stream_id in w.streams), None)
 
+    def _cpu_of(self, index: int) -> int | None:
+        return self.cpus[index % len(self.cpus)] if self.cpus else None
+
     def _spawn(self, index: int) -> _Worker:
         commands = self._ctx.Queue()
         reader, writer = self._ctx.Pipe(duplex=False)
-        cpu = self.cpus[index % len(self.cpus)] if self.cpus else None
         process = self._ctx.Process(
             target=worker_main,
-            args=(index, commands, writer, self.queue_frames, cpu),
+            args=(index, commands, writer, self.queue_frames, self._cpu_of(index)),
             name=f"avwatch-worker-{index}",
             daemon=True,
         )
