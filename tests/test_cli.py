@@ -178,6 +178,14 @@ def test_bench_throughput_reports_ratio(make, capsys):
     assert set(result["detector_share_of_pipeline_cpu"]) >= {"black", "freeze", "loudness"}
 
 
+@pytest.mark.parametrize("seconds", ["0", "21"])
+def test_bench_streams_refuses_a_trial_the_clip_would_not_outlast(tmp_path, capsys, seconds):
+    cache = tmp_path / "bench"
+    assert main(["bench", "streams", "--seconds", seconds, "--cache", str(cache)]) == 2
+    assert "at most 20 s" in capsys.readouterr().err
+    assert not cache.exists()  # refused before any clip is made
+
+
 def test_transport_errors_in_the_report_and_the_tr101290_table(make, tmp_path, capsys):
     import numpy as np
 
