@@ -70,14 +70,15 @@ def test_silence_has_no_loudness():
     assert meter.loudness_range_lu() == 0.0
 
 
-def test_true_peak_shortcut_equals_oversampling_everything():
+@pytest.mark.parametrize("block", [4800, 1001])  # 100 ms blocks, and odd-sized ones
+def test_true_peak_shortcut_equals_oversampling_everything(block):
     # Only windows that can beat the peak so far are interpolated; the result must be
     # exactly the maximum over every interpolated sample of the whole signal.
     rng = np.random.default_rng(7)
     noise = rng.standard_normal((2, 48000 * 4)) * 0.2
     noise[:, 120_000:120_004] *= 4  # a late burst the shortcut must not skip
     meter = LoudnessMeter(48000, ("FL", "FR"))
-    feed(meter, noise, block=4800)
+    feed(meter, noise, block=block)
     taps = meter._tp_phases.shape[1]
     padded = np.concatenate([np.zeros((2, taps - 1)), noise.astype(np.float32)], axis=1)
     windows = np.lib.stride_tricks.sliding_window_view(padded, taps, axis=-1)
