@@ -7,11 +7,13 @@ import threading
 import time
 from typing import Any
 
+import av
+import numpy as np
 from servicekit import wait_for
 
 from avwatch.pipeline import StreamAnalyzer
 from avwatch.service.config import ServiceConfig, StreamSpec
-from avwatch.service.monitor import StreamMonitor
+from avwatch.service.monitor import StreamMonitor, encode_png
 
 
 class Messages:
@@ -169,3 +171,13 @@ def test_transport_findings_at_the_end_of_a_session_reach_the_incidents(make):
         sender.join(timeout=10)
         monitor.stop()
     assert found[0]["key"] == f"{int(values[np.argmax(counts)]):#06x}"
+
+
+def test_thumbnails_are_lossless_png():
+    # Encoded at zlib's fastest level: still exactly the analysis picture.
+    luma = np.random.default_rng(3).integers(0, 256, (180, 320), dtype=np.uint8)
+    data = encode_png(luma)
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    codec = av.CodecContext.create("png", "r")
+    (frame,) = codec.decode(av.Packet(data))
+    assert np.array_equal(frame.to_ndarray(format="gray"), luma)

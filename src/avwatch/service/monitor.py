@@ -77,10 +77,13 @@ SIGNAL_BUCKET_S = 0.5
 
 
 def encode_png(luma: LumaPlane) -> bytes:
-    """A grey analysis picture as PNG, by libavcodec's encoder (~1 ms at 320 px)."""
+    """A grey analysis picture as PNG, by libavcodec's encoder. Every stream sends one
+    with each status: zlib's fastest level costs a third of its default's CPU (1.0
+    against 3.4 ms at 320x180 with film grain) for 5% more bytes."""
     codec = av.CodecContext.create("png", "w")
     codec.width, codec.height = int(luma.shape[1]), int(luma.shape[0])
     codec.pix_fmt = "gray"
+    codec.options = {"compression_level": "1"}
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(luma), format="gray")
     return b"".join(bytes(p) for p in [*codec.encode(frame), *codec.encode(None)])
 
