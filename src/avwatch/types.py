@@ -94,7 +94,7 @@ class VideoFrame:
     """One decoded picture, made small once and shared by every video detector.
 
     ``luma`` is a full-range (0-255) grey plane at the analysis size, scaled by
-    libswscale with area averaging.
+    libswscale (``analysis_interpolation``: fast bilinear unless configured).
     """
 
     time: MediaTime
