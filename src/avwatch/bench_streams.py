@@ -13,6 +13,12 @@ fewer are tried until one count keeps up and one does not, then the gap is
 halved down to one stream. Memory per stream is the workers' resident memory
 over what they use idle, divided by the streams.
 
+Decoding alone is then found live the same way (bench_live_decode.py): paced
+copies of the clip in the same process layout, decoding only. Streams decoded
+live among many cost more CPU each than one decoded in a row, analysed or not,
+so the ratio the run reports is live count to live count; the ratio to the
+decode-only count by CPU is printed beside it.
+
 The clip outlasts a trial, so no stream reaches its end while it is measured: a
 looping file is opened anew at each end (probing, a new decoder, new detectors),
 which a live stream never is, and with a 10 s clip that cost a monitor about 3%
@@ -32,10 +38,11 @@ from pathlib import Path
 from typing import Any
 
 from avwatch.bench import decode_only
+from avwatch.bench_live_decode import DecodeTrial, decode_live_trial
 from avwatch.errors import ConfigError
 from avwatch.pipeline import check
 from avwatch.service.config import ServiceConfig, StreamSpec
-from avwatch.service.workers import WorkerPool
+from avwatch.service.workers import WorkerPool, cpus_to_pin
 from avwatch.synth import ClipSpec, make_clip
 
 __all__ = ["RESOLUTIONS", "StreamsResult", "bench_clip", "bench_streams", "most_that_pass"]
@@ -74,14 +81,27 @@ class StreamsResult:
     decode_only_streams: float
     pipeline_streams_by_cpu: float
     live_streams: int
+    decode_only_live_streams: int = 0
     trials: list[Trial] = field(default_factory=list)
+    decode_trials: list[DecodeTrial] = field(default_factory=list)
 
     @property
     def ratio(self) -> float:
+        """Streams kept up live with every detector, to streams kept up live decoding only."""
+        live, floor = self.live_streams, self.decode_only_live_streams
+        return live / floor if floor else 0.0
+
+    @property
+    def ratio_by_cpu(self) -> float:
+        """The same live count, to what one stream's decoding CPU says the cores could do."""
         return self.live_streams / self.decode_only_streams if self.decode_only_streams else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "live_todecode_only_ratio": round(self.ratio, 3)}
+        return {
+            **asdict(self),
+            "live_to_decode_only_live_ratio": round(self.ratio, 3),
+            "live_to_decode_only_by_cpu_ratio": round(self.ratio_by_cpu, 3),
+        }
 
 
 def bench_clip(resolution: str, cache: Path) -> Path:
@@ -195,7 +215,8 @@ def bench_streams(
     workers = workers or cores
     clip = bench_clip(resolution, cache)
     fps = float(RESOLUTIONS[resolution][2])
-    engine = ServiceConfig().engine
+    service = ServiceConfig()
+    engine = service.engine
     _, decode_cpu = min(
         (decode_only(str(clip), threads=1) for _ in range(REPEAT)), key=lambda r: r[1]
     )
@@ -216,4 +237,32 @@ def bench_streams(
         return False
 
     result.live_streams = most_that_pass(kept_up, max(1, math.floor(pipeline_streams)))
+
+    # Decoding alone, live, in the same layout. It starts where the pipeline's live/CPU
+    # proportion points (any start finds the same count; a near one finds it sooner).
+    cpus = cpus_to_pin(workers) if service.pin_workers else []
+    batch_s = StreamSpec(id="bench", url=str(clip), loop=True).batch_s  # as live_trial's
+
+    def decode_kept_up(n: int) -> bool:
+        for _ in range(LIVE_TRIES):
+            trial = decode_live_trial(
+                clip,
+                n,
+                warmup_s=WARMUP_S,
+                seconds=seconds,
+                cpus=cpus,
+                workers=workers,
+                fps=fps,
+                batch_s=batch_s,
+                decoder_threads=engine.decoder_threads,
+                max_lag_s=MAX_LAG_S,
+            )
+            result.decode_trials.append(trial)
+            if trial.kept_up:
+                return True
+        return False
+
+    live_share = result.live_streams / pipeline_streams if result.live_streams else 1.0
+    start = max(1, math.floor(decode_streams * live_share))
+    result.decode_only_live_streams = most_that_pass(decode_kept_up, start)
     return result

@@ -492,7 +492,7 @@ def _bench_streams(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
         return EXIT_OK
-    console = Console()
+    console = Console(soft_wrap=True)  # one line per trial, at any width
     console.print(f"[bold]{result.resolution}[/bold] on {result.cores} cores")
     console.print(f"  decode only, by CPU   {result.decode_only_streams:6.1f} streams")
     console.print(f"  full pipeline, by CPU {result.pipeline_streams_by_cpu:6.1f} streams")
@@ -503,8 +503,16 @@ def _bench_streams(args: argparse.Namespace) -> int:
             f"  max lag {trial.max_lag_s:.2f} s  min fps {trial.min_fps:.1f}"
             f"  dropped {trial.dropped_samples}  {memory} MB per stream"
         )
+    for decode in result.decode_trials:
+        console.print(
+            f"  live, decode only: {decode.streams:3d} streams"
+            f"  {'kept up' if decode.kept_up else 'fell behind'}"
+            f"  max lag {decode.max_lag_s:.2f} s  min fps {decode.min_fps:.1f}"
+        )
     console.print(
-        f"  kept up live: {result.live_streams} streams = {result.ratio:.0%} of decode-only"
+        f"  kept up live: {result.live_streams} streams with every detector, "
+        f"{result.decode_only_live_streams} decoding only = {result.ratio:.0%}"
+        f" ({result.ratio_by_cpu:.0%} of decode-only by CPU)"
     )
     return EXIT_OK
 

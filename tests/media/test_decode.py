@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import of_type, run
 
-from avwatch.media.decode import MediaReader, analysis_size, pcm_to_float32
+from avwatch.media.decode import MediaReader, analysis_size, frames_to_float32, pcm_to_float32
 from avwatch.media.source import open_input
 from avwatch.synth import Defect
 from avwatch.types import AudioBlock, DecodeIssue, VideoFrame
@@ -31,6 +31,27 @@ def test_pcm_to_float32(fmt, values, expected):
     out = pcm_to_float32(frame)
     assert out.dtype == np.float32 and out.shape == (2, 2)
     assert out.T.reshape(-1).tolist() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("fmt", ["fltp", "s16", "flt"])
+def test_frames_join_into_one_block_as_each_converts(fmt):
+    """The planar-float path that copies planes into place gives what converting
+    each frame and joining them gives, for frames of any length (AAC 1024, MP2 1152)."""
+    rng = np.random.default_rng(3)
+    frames = []
+    for samples in (1024, 1152, 7):
+        planar = rng.uniform(-1, 1, (2, samples)).astype(np.float32)
+        if fmt == "s16":
+            values = (planar.T.reshape(1, -1) * 32767).astype(np.int16)
+        elif fmt == "flt":
+            values = planar.T.reshape(1, -1)
+        else:
+            values = planar
+        frames.append(av.AudioFrame.from_ndarray(values, format=fmt, layout="stereo"))
+    block = frames_to_float32(frames)
+    expected = np.concatenate([pcm_to_float32(f) for f in frames], axis=1)
+    assert block.dtype == np.float32 and block.shape == (2, 1024 + 1152 + 7)
+    assert np.array_equal(block, expected)
 
 
 def test_time_zero_is_the_first_displayed_frame_in_mpegts(make):

