@@ -9,6 +9,7 @@ from typing import Any
 from conftest import MakeClip
 
 from avwatch.bench_live_decode import DecodeTrial, decode_live_trial
+from avwatch.bench_streams import StreamsResult
 
 
 def trial(clip: Path, streams: int, fps: float, **overrides: Any) -> DecodeTrial:
@@ -49,3 +50,18 @@ def test_a_clip_that_cannot_be_decoded_fails_the_trial(tmp_path: Path) -> None:
     result = trial(garbage, 2, fps=25)
     assert not result.kept_up
     assert result.min_fps == 0.0
+
+
+def test_the_ratio_is_live_to_live_with_the_cpu_estimate_beside_it() -> None:
+    result = StreamsResult("720p", 2, 56.4, 37.6, live_streams=31, decode_only_live_streams=49)
+    result.decode_trials.append(DecodeTrial(49, True, 0.82, 47.9))
+    assert round(result.ratio, 3) == round(31 / 49, 3)
+    assert round(result.ratio_by_cpu, 3) == round(31 / 56.4, 3)
+    out = result.as_dict()
+    assert out["live_to_decode_only_live_ratio"] == 0.633
+    assert out["live_to_decode_only_by_cpu_ratio"] == 0.55
+    assert out["decode_trials"] == [
+        {"streams": 49, "kept_up": True, "max_lag_s": 0.82, "min_fps": 47.9}
+    ]
+    # No live decode-only count (nothing kept up): no ratio, rather than a division by 0.
+    assert StreamsResult("720p", 2, 56.4, 37.6, live_streams=3).ratio == 0.0
