@@ -45,7 +45,15 @@ from avwatch.service.config import ServiceConfig, StreamSpec
 from avwatch.service.workers import WorkerPool, cpus_to_pin
 from avwatch.synth import ClipSpec, make_clip
 
-__all__ = ["RESOLUTIONS", "StreamsResult", "bench_clip", "bench_streams", "most_that_pass"]
+__all__ = [
+    "RESOLUTIONS",
+    "Progress",
+    "StreamsResult",
+    "Trial",
+    "bench_clip",
+    "bench_streams",
+    "most_that_pass",
+]
 
 # name -> (width, height, fps, interlaced)
 RESOLUTIONS: dict[str, tuple[int, int, Fraction, bool]] = {
@@ -203,9 +211,20 @@ def most_that_pass(passes: Callable[[int], bool], start: int) -> int:
             return passed
 
 
+# What a run has found so far, told as it goes (a run takes minutes): the result once
+# its CPU figures are in, then each trial as it ends.
+Progress = Callable[[StreamsResult | Trial | DecodeTrial], None]
+
+
 def bench_streams(
-    resolution: str, cache: Path, *, seconds: float = 15.0, workers: int | None = None
+    resolution: str,
+    cache: Path,
+    *,
+    seconds: float = 15.0,
+    workers: int | None = None,
+    progress: Progress | None = None,
 ) -> StreamsResult:
+    tell = progress or (lambda _: None)
     if not 0 < seconds <= LONGEST_TRIAL_S:
         raise ConfigError(
             f"--seconds {seconds:g}: a live trial measures more than 0 and at most "
@@ -226,12 +245,14 @@ def bench_streams(
     result = StreamsResult(
         resolution, cores, round(decode_streams, 1), round(pipeline_streams, 1), live_streams=0
     )
+    tell(result)
 
     # Live: from the CPU figure, up or down to the most streams that keep up.
     def kept_up(n: int) -> bool:
         for _ in range(LIVE_TRIES):
             trial = live_trial(clip, n, seconds, workers, fps)
             result.trials.append(trial)
+            tell(trial)
             if trial.kept_up:
                 return True
         return False
@@ -258,6 +279,7 @@ def bench_streams(
                 max_lag_s=MAX_LAG_S,
             )
             result.decode_trials.append(trial)
+            tell(trial)
             if trial.kept_up:
                 return True
         return False

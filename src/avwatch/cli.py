@@ -484,31 +484,42 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _bench_streams(args: argparse.Namespace) -> int:
-    from avwatch.bench_streams import bench_streams
+    from avwatch.bench_live_decode import DecodeTrial
+    from avwatch.bench_streams import StreamsResult, Trial, bench_streams
+
+    console = Console(soft_wrap=True)  # one line per trial, at any width
+
+    def show(found: StreamsResult | Trial | DecodeTrial) -> None:
+        """Each finding as it comes: a run takes minutes."""
+        if isinstance(found, StreamsResult):
+            console.print(f"[bold]{found.resolution}[/bold] on {found.cores} cores")
+            console.print(f"  decode only, by CPU   {found.decode_only_streams:6.1f} streams")
+            console.print(f"  full pipeline, by CPU {found.pipeline_streams_by_cpu:6.1f} streams")
+        elif isinstance(found, Trial):
+            memory = "?" if found.rss_mb_per_stream is None else f"{found.rss_mb_per_stream:.0f}"
+            console.print(
+                f"  live: {found.streams:3d} streams  "
+                f"{'kept up' if found.kept_up else 'fell behind'}"
+                f"  max lag {found.max_lag_s:.2f} s  min fps {found.min_fps:.1f}"
+                f"  dropped {found.dropped_samples}  {memory} MB per stream"
+            )
+        else:
+            console.print(
+                f"  live, decode only: {found.streams:3d} streams"
+                f"  {'kept up' if found.kept_up else 'fell behind'}"
+                f"  max lag {found.max_lag_s:.2f} s  min fps {found.min_fps:.1f}"
+            )
 
     result = bench_streams(
-        args.resolution, Path(args.cache), seconds=args.seconds, workers=args.workers
+        args.resolution,
+        Path(args.cache),
+        seconds=args.seconds,
+        workers=args.workers,
+        progress=None if args.json else show,
     )
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
         return EXIT_OK
-    console = Console(soft_wrap=True)  # one line per trial, at any width
-    console.print(f"[bold]{result.resolution}[/bold] on {result.cores} cores")
-    console.print(f"  decode only, by CPU   {result.decode_only_streams:6.1f} streams")
-    console.print(f"  full pipeline, by CPU {result.pipeline_streams_by_cpu:6.1f} streams")
-    for trial in result.trials:
-        memory = "?" if trial.rss_mb_per_stream is None else f"{trial.rss_mb_per_stream:.0f}"
-        console.print(
-            f"  live: {trial.streams:3d} streams  {'kept up' if trial.kept_up else 'fell behind'}"
-            f"  max lag {trial.max_lag_s:.2f} s  min fps {trial.min_fps:.1f}"
-            f"  dropped {trial.dropped_samples}  {memory} MB per stream"
-        )
-    for decode in result.decode_trials:
-        console.print(
-            f"  live, decode only: {decode.streams:3d} streams"
-            f"  {'kept up' if decode.kept_up else 'fell behind'}"
-            f"  max lag {decode.max_lag_s:.2f} s  min fps {decode.min_fps:.1f}"
-        )
     console.print(
         f"  kept up live: {result.live_streams} streams with every detector, "
         f"{result.decode_only_live_streams} decoding only = {result.ratio:.0%}"
