@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from avwatch.bench import decode_only
 from avwatch.bench_live_decode import DecodeTrial, decode_live_trial
@@ -211,6 +211,8 @@ def most_that_pass(passes: Callable[[int], bool], start: int) -> int:
             return passed
 
 
+T = TypeVar("T", Trial, DecodeTrial)
+
 # What a run has found so far, told as it goes (a run takes minutes): the result once
 # its CPU figures are in, then each trial as it ends.
 Progress = Callable[[StreamsResult | Trial | DecodeTrial], None]
@@ -247,43 +249,43 @@ def bench_streams(
     )
     tell(result)
 
-    # Live: from the CPU figure, up or down to the most streams that keep up.
-    def kept_up(n: int) -> bool:
-        for _ in range(LIVE_TRIES):
-            trial = live_trial(clip, n, seconds, workers, fps)
-            result.trials.append(trial)
-            tell(trial)
-            if trial.kept_up:
-                return True
-        return False
+    def tried(trial: Callable[[int], T], into: list[T]) -> Callable[[int], bool]:
+        """Does ``n`` keep up, in one of LIVE_TRIES trials? Each is kept and told."""
 
-    result.live_streams = most_that_pass(kept_up, max(1, math.floor(pipeline_streams)))
+        def passes(n: int) -> bool:
+            for _ in range(LIVE_TRIES):
+                found = trial(n)
+                into.append(found)
+                tell(found)
+                if found.kept_up:
+                    return True
+            return False
+
+        return passes
+
+    # Live: from the CPU figure, up or down to the most streams that keep up.
+    pipeline_kept_up = tried(lambda n: live_trial(clip, n, seconds, workers, fps), result.trials)
+    result.live_streams = most_that_pass(pipeline_kept_up, max(1, math.floor(pipeline_streams)))
 
     # Decoding alone, live, in the same layout. It starts where the pipeline's live/CPU
     # proportion points (any start finds the same count; a near one finds it sooner).
     cpus = cpus_to_pin(workers) if service.pin_workers else []
     batch_s = StreamSpec(id="bench", url=str(clip), loop=True).batch_s  # as live_trial's
-
-    def decode_kept_up(n: int) -> bool:
-        for _ in range(LIVE_TRIES):
-            trial = decode_live_trial(
-                clip,
-                n,
-                warmup_s=WARMUP_S,
-                seconds=seconds,
-                cpus=cpus,
-                workers=workers,
-                fps=fps,
-                batch_s=batch_s,
-                decoder_threads=engine.decoder_threads,
-                max_lag_s=MAX_LAG_S,
-            )
-            result.decode_trials.append(trial)
-            tell(trial)
-            if trial.kept_up:
-                return True
-        return False
-
+    decode_kept_up = tried(
+        lambda n: decode_live_trial(
+            clip,
+            n,
+            warmup_s=WARMUP_S,
+            seconds=seconds,
+            cpus=cpus,
+            workers=workers,
+            fps=fps,
+            batch_s=batch_s,
+            decoder_threads=engine.decoder_threads,
+            max_lag_s=MAX_LAG_S,
+        ),
+        result.decode_trials,
+    )
     live_share = result.live_streams / pipeline_streams if result.live_streams else 1.0
     start = max(1, math.floor(decode_streams * live_share))
     result.decode_only_live_streams = most_that_pass(decode_kept_up, start)
