@@ -247,3 +247,30 @@ def test_tables_are_learned_and_checked_within_one_large_read(clean_ts):
     gaps = [e for e in analyzer.events if e.type == "ts_pmt_error"]
     assert [e.details["gap_s"] for e in gaps] == [0.5, 1.0]  # each dated when it fell due
     assert gaps[1].time - gaps[0].time == pytest.approx(0.5)
+
+
+def test_tap_hands_on_every_byte_and_analyses_each_once(clean_ts, tmp_path):
+    """Reads as libavformat makes them: a probe, a seek back to the start, a peek at
+    the end, then odd-sized reads in order. What comes back is the file; the analyser
+    sees each packet once, in order."""
+    import io
+
+    from avwatch.media.tap import TsTap
+
+    analyzer = TsAnalyzer()
+    tap = TsTap(io.BytesIO(clean_ts), analyzer)
+    probe = tap.read(5000)
+    tap.seek(len(clean_ts) - 3000)
+    tail = tap.read(3000)
+    tap.seek(0)
+    parts = []
+    while part := tap.read(7001):
+        parts.append(part)
+    tap.close()
+    assert probe == clean_ts[:5000] and tail == clean_ts[-3000:]
+    assert b"".join(parts) == clean_ts
+    assert analyzer.packet_index == len(clean_ts) // TS_PACKET
+    assert analyzer.summary()["errors"] == {}
+    buffer = bytearray(100)  # readinto, for readers that call it, still works
+    tap2 = TsTap(io.BytesIO(clean_ts), TsAnalyzer())
+    assert tap2.readinto(buffer) == 100 and bytes(buffer) == clean_ts[:100]
