@@ -40,14 +40,26 @@ class AudioLevels:
 
     def __init__(self, keep_s: float) -> None:
         self.keep = int(keep_s * GRID_HZ)
-        self.base = 0  # grid index of sums[0]
-        self.sums: FloatArray = np.empty(0)
-        self.counts: FloatArray = np.empty(0)
+        self.base = 0  # grid index of the first kept cell
+        # Sums (row 0) and sample counts (row 1) of the kept cells, from column ``_from``
+        # of a buffer twice as long: blocks add in place, and the cells move back to
+        # the front only when the buffer is full. Columns past the kept cells are zero.
+        self._grid: FloatArray = np.zeros((2, 2 * self.keep))
+        self._from = 0
+        self._cells = 0
+
+    @property
+    def sums(self) -> FloatArray:
+        return self._grid[0, self._from : self._from + self._cells]
+
+    @property
+    def counts(self) -> FloatArray:
+        return self._grid[1, self._from : self._from + self._cells]
 
     @property
     def end(self) -> int:
         """Grid index one past the last cell with audio."""
-        return self.base + len(self.sums)
+        return self.base + self._cells
 
     @property
     def power(self) -> FloatArray:
@@ -76,21 +88,38 @@ class AudioLevels:
         filled = counts > 0
         sums = np.zeros(cells)
         sums[filled] = np.add.reduceat(power, edges[:-1][filled], dtype=np.float64)
-        if len(self.sums) == 0:
-            self.base = first
+        if self._cells == 0:
+            self.base, self._from = first, 0
         elif first < self.base:
             return  # older than what is kept
+        elif first + cells - self.keep >= self.base + self._cells:
+            # After a gap longer than what is kept nothing before this block stays: start
+            # afresh, the block at the end of the kept span and missing cells before it.
+            self._grid[:, : self._from + self._cells] = 0.0
+            self.base, self._from, self._cells = first - max(0, self.keep - cells), 0, 0
         offset = first - self.base
-        if offset + len(sums) > len(self.sums):
-            size = offset + len(sums)
-            self.sums = np.concatenate([self.sums, np.zeros(size - len(self.sums))])
-            self.counts = np.concatenate([self.counts, np.zeros(size - len(self.counts))])
-        self.sums[offset : offset + len(sums)] += sums
-        self.counts[offset : offset + len(sums)] += counts
-        if len(self.sums) > self.keep:
-            drop = len(self.sums) - self.keep
-            self.sums, self.counts = self.sums[drop:], self.counts[drop:]
+        reach = offset + cells  # kept cells once this block is in (a gap stays zero: NaN)
+        if self._from + reach > self._grid.shape[1]:
+            self._to_front(reach)
+        at = self._from + offset
+        self._grid[0, at : at + cells] += sums
+        self._grid[1, at : at + cells] += counts
+        self._cells = max(self._cells, reach)
+        if self._cells > self.keep:
+            drop = self._cells - self.keep
+            self._from += drop
             self.base += drop
+            self._cells = self.keep
+
+    def _to_front(self, reach: int) -> None:
+        """Move the kept cells to the start of a zeroed buffer with room for ``reach``."""
+        kept = self._grid[:, self._from : self._from + self._cells].copy()
+        if reach > self._grid.shape[1]:  # one block longer than the buffer: grow it
+            self._grid = np.zeros((2, reach + self.keep))
+        else:
+            self._grid[:] = 0.0
+        self._grid[:, : self._cells] = kept
+        self._from = 0
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,29 @@ def test_audio_levels_average_each_millisecond_and_keep_gaps():
     assert np.allclose(power[-9:], 0.25)
 
 
+def test_audio_levels_keep_the_latest_seconds_over_a_long_stream_and_a_long_gap():
+    """Hours of audio go through a fixed buffer: what is kept is always the latest
+    ``keep_s``, exact to the millisecond, across the buffer's moves and across a gap
+    longer than what is kept."""
+    rate, keep_s = 48000, 2
+    levels = AudioLevels(keep_s=keep_s)
+    rng = np.random.default_rng(3)
+    fed = []
+    for k in range(300):  # 30 s in 100 ms blocks: the buffer moves back several times
+        samples = rng.uniform(-1, 1, (2, 4800)).astype(np.float32)
+        levels.feed(AudioBlock(k * 0.1, samples, rate))
+        fed.append(samples)
+    every = np.concatenate(fed, axis=1)
+    expected = (every**2).mean(axis=0).reshape(-1, 48).mean(axis=1)[-keep_s * 1000 :]
+    assert levels.base == 28_000 and levels.end == 30_000
+    assert np.allclose(levels.power, expected, rtol=1e-6)  # float32 samples
+    # Then 60 s of nothing: only the block after the gap is known, the rest is missing.
+    levels.feed(AudioBlock(90.0, np.full((2, 4800), 0.5, np.float32), rate))
+    assert levels.end == 90_100 and levels.base == 88_100
+    assert np.isnan(levels.power[:-100]).all()
+    assert np.allclose(levels.power[-100:], 0.25)
+
+
 def test_offset_truth_spans_the_clip():
     spec = ClipSpec(duration_s=30, defects=shifted(200, 10, 20))
     assert offset_truth(spec) == [
