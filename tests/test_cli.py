@@ -171,10 +171,14 @@ def test_synth_choices_are_the_generators_own():
 
 def test_bench_throughput_reports_ratio(make, capsys):
     path, _ = make("cli_bench", duration_s=3)
-    assert main(["bench", "throughput", str(path), "--repeat", "1", "--json"]) == 0
+    assert main(["bench", "throughput", str(path), "--repeat", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["frames"] == 75
     assert 0 < result["pipeline_to_decode_ratio"] <= 1.5
+    # Paired: one ratio a round, and their median (of two: the mean).
+    rounds = result["round_ratios"]
+    assert len(rounds) == 2 and all(0 < r <= 1.5 for r in rounds)
+    assert result["pipeline_to_decode_paired_ratio"] == pytest.approx(sum(rounds) / 2, abs=0.002)
     assert set(result["detector_share_of_pipeline_cpu"]) >= {"black", "freeze", "loudness"}
 
 
