@@ -23,6 +23,7 @@ from typing import Any
 
 from avwatch.config import EngineConfig
 from avwatch.detectors.base import select
+from avwatch.media.decode import configure_video_decoder
 from avwatch.media.source import close_input, open_input
 from avwatch.media.tap import ANALYSIS_CHUNK, looks_like_ts
 from avwatch.media.ts import TsAnalyzer
@@ -70,13 +71,15 @@ class ThroughputResult:
         }
 
 
-def decode_only(path: str, threads: int = 0) -> tuple[int, float]:
+def decode_only(
+    path: str, threads: int = 0, error_detection: str = "aggressive"
+) -> tuple[int, float]:
+    """Decoding alone, the video decoder set up as the pipeline's."""
     container = open_input(path)
     try:
         streams = [*container.streams.video[:1], *container.streams.audio[:1]]
         if container.streams.video:
-            container.streams.video[0].thread_type = "AUTO"
-            container.streams.video[0].codec_context.thread_count = threads
+            configure_video_decoder(container.streams.video[0], threads, error_detection)
         frames, cpu0 = 0, time.process_time()
         for packet in container.demux(streams):
             decoded = packet.decode()
@@ -135,7 +138,7 @@ def throughput(
     round_ratios = []
     for _ in range(repeat):
         analysis_cpu = min(analysis_cpu, _analysis_samples(path, config)[1])
-        frames, cpu = decode_only(path, config.decoder_threads)
+        frames, cpu = decode_only(path, config.decoder_threads, config.decoder_error_detection)
         if frames == 0:
             raise ValueError(f"{path}: no video frames to measure")
         decode_cpu = min(decode_cpu, cpu)

@@ -63,6 +63,7 @@ def decode_live_trial(
     batch_s: float,
     decoder_threads: int,
     max_lag_s: float,
+    error_detection: str = "aggressive",
 ) -> DecodeTrial:
     """Play ``streams`` copies of ``clip`` live, decoding only; did they all keep up?"""
     ctx = mp.get_context("spawn")
@@ -73,7 +74,8 @@ def decode_live_trial(
             continue
         reader, writer = ctx.Pipe(duplex=False)
         cpu = cpus[index % len(cpus)] if cpus else None
-        args = (str(clip), count, warmup_s, seconds, batch_s, decoder_threads, cpu, writer)
+        decoder = (decoder_threads, error_detection)
+        args = (str(clip), count, warmup_s, seconds, batch_s, decoder, cpu, writer)
         process = ctx.Process(target=_worker, args=args, daemon=True)
         process.start()
         writer.close()
@@ -110,7 +112,7 @@ def _worker(
     warmup_s: float,
     seconds: float,
     batch_s: float,
-    decoder_threads: int,
+    decoder: tuple[int, str],
     cpu: int | None,
     out: Connection,
 ) -> None:
@@ -123,7 +125,7 @@ def _worker(
     threads = [
         threading.Thread(
             target=_play,
-            args=(clip, play, batch_s, decoder_threads, stop, measuring),
+            args=(clip, play, batch_s, decoder, stop, measuring),
             daemon=True,
         )
         for play in plays
@@ -145,7 +147,7 @@ def _play(
     clip: str,
     play: _Play,
     batch_s: float,
-    decoder_threads: int,
+    decoder: tuple[int, str],
     stop: threading.Event,
     measuring: threading.Event,
 ) -> None:
@@ -153,11 +155,12 @@ def _play(
     a batch after it, as a monitor reads a looping file (service/monitor.py)."""
     import av
 
+    from avwatch.media.decode import configure_video_decoder
+
     try:
         with av.open(clip) as container:
             video = container.streams.video[0]
-            video.thread_type = "AUTO"
-            video.codec_context.thread_count = decoder_threads
+            configure_video_decoder(video, *decoder)  # threads, error detection
             started, first = time.time(), None
             for packet in container.demux(video, *container.streams.audio[:1]):
                 frames: Any = packet.decode()

@@ -283,6 +283,7 @@ def bench_streams(
             batch_s=batch_s,
             decoder_threads=engine.decoder_threads,
             max_lag_s=MAX_LAG_S,
+            error_detection=engine.decoder_error_detection,
         ),
         result.decode_trials,
     )

@@ -56,6 +56,13 @@ class EngineConfig(BaseModel):
         description="Video decoder threads per stream (0: one per core). A service running "
         "many streams per core wants 1: parallelism then comes from the streams.",
     )
+    decoder_error_detection: Literal["default", "careful", "aggressive"] = Field(
+        "aggressive",
+        description="How strictly the video decoder checks what it decodes (FFmpeg's "
+        "err_detect). 'aggressive' also rejects a slice that decodes but leaves data unread, "
+        "as bit errors that still parse as valid syntax do: damage that 'default' (FFmpeg's "
+        "own) lets through unreported. A slice a sane encoder would not write counts too.",
+    )
     open_timeout_s: float = Field(10.0, gt=0, le=300, description="Time allowed to open a source.")
     read_timeout_s: float = Field(10.0, gt=0, le=300, description="Time allowed for one read.")
     merge_gap_s: float = Field(

@@ -225,6 +225,7 @@ def make_reader(
         analysis_width=config.analysis_width,
         interpolation=config.analysis_interpolation,
         decoder_threads=config.decoder_threads,
+        error_detection=config.decoder_error_detection,
         on_packet=on_packet,
     )
 

@@ -75,3 +75,21 @@ def test_corruption_estimates_the_damaged_area(damaged):
     for incident, event in zip(found, truth, strict=True):
         estimate, actual = incident.details["damaged_area"], event["details"]["damaged_area_last"]
         assert abs(estimate - actual) <= 0.1, (estimate, actual)
+
+
+def test_bit_errors_that_still_parse_are_found_by_strict_decoding(make, tmp_path_factory):
+    """Noise in two packets at 11 s decodes as valid syntax: FFmpeg's own checks let
+    the damage through unreported (the corpus's one miss before 'aggressive'). Strict
+    checks reject the slice for leaving data unread, and the damage is found."""
+    clean, _ = make("bit_errors_clean", suffix=".ts", duration_s=14, noise_levels=2)
+    path = tmp_path_factory.mktemp("bit_errors") / "damaged.ts"
+    damage_ts(clean, path, [Damage("corrupt", 5.0, 10), Damage("corrupt", 11.0, 2)])
+    measured = picture_truth(clean, path, 1.0)
+    truth = [(e["start"], e["end"]) for e in measured if e["type"] == "corruption"]
+    assert truth == [(5.0, 6.0), (11.0, 12.0)]
+    found = {}
+    for mode in ("default", "aggressive"):
+        incidents = of_type(run(path, decoder_error_detection=mode), "corruption")
+        found[mode] = [(round(i.start, 2), round(i.end, 2)) for i in incidents]
+    assert found["aggressive"] == truth
+    assert set(found["default"]) <= set(truth)  # FFmpeg 8 (libavcodec 62): only the first

@@ -2,8 +2,14 @@
 
 Metric: the decoder's video error reports — "concealing N DC, N AC, N MV
 errors" and decode errors — which libav logs and avwatch turns into
-``DecodeIssue`` samples. The damage they announce lasts until the next
-keyframe refreshes the picture (MEDIA.md trap 5), so a ``corruption`` event
+``DecodeIssue`` samples. The decoder checks strictly by default
+(``decoder_error_detection``: FFmpeg's err_detect "aggressive"): a slice that
+decodes but leaves data unread is rejected and concealed. That is how bit
+errors that still parse as valid syntax show; with FFmpeg's own checks the
+corpus's ``small_h264`` bit errors at 11 s went unreported.
+
+The damage the reports announce lasts until the next keyframe refreshes the
+picture (MEDIA.md trap 5), so a ``corruption`` event
 runs from the first report to that keyframe, or ``max_propagation_s`` after the
 last report when no keyframe comes (intra-refresh streams). Details count the
 reports and say which signals told of the damage (``signals``).
@@ -23,13 +29,13 @@ is ``damaged_area`` in the end details — the part of the picture that was
 damaged just before the repair. Damage that ends without a keyframe has no
 such estimate.
 
-Not evidence on its own: damage the decoder hides from every signal (bit errors
-that decode as valid syntax) is not found. Reference-free picture cues
+Not evidence on its own: damage the decoder hides from every signal, even with
+strict checks, is not found. Reference-free picture cues
 (macroblock-aligned edges, refresh spikes) were measured on the corpus and did
 not separate such damage from ordinary content changes (blinks, cuts, a graphic
 that jumps) well enough to raise an alarm on. For the refresh: the share of
-cells a keyframe repairs (the measure above) was 0.14 at the end of the one
-damage no signal reports (``small_h264`` bit errors, 11-12 s), while 34 of the
+cells a keyframe repairs (the measure above) was 0.14 at the end of the damage
+FFmpeg's own checks miss (``small_h264`` bit errors, 11-12 s), while 34 of the
 corpus's 1159 clean keyframes reach 0.14-0.8 (pulldown, frame gaps, a
 low-bitrate stream's keyframe pumping, cuts).
 """

@@ -25,6 +25,7 @@ import av.audio.frame
 import av.container
 import av.stream
 import av.video.frame
+import av.video.stream
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
@@ -43,7 +44,7 @@ from avwatch.types import (
     VideoInfo,
 )
 
-__all__ = ["MediaReader", "frames_to_float32", "pcm_to_float32"]
+__all__ = ["MediaReader", "configure_video_decoder", "frames_to_float32", "pcm_to_float32"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,17 @@ def pcm_to_float32(frame: av.audio.frame.AudioFrame) -> PcmBlock:
         scaled -= 128.0
     scaled /= _INT_SCALE[name]
     return scaled
+
+
+def configure_video_decoder(
+    stream: av.video.stream.VideoStream, threads: int, error_detection: str
+) -> None:
+    """Codec threading (``threads`` 0: one per core) and how strictly decoding is checked
+    (FFmpeg's err_detect; "default" leaves FFmpeg's own). Before the first packet."""
+    stream.thread_type = "AUTO"
+    stream.codec_context.thread_count = threads
+    if error_detection != "default":
+        stream.codec_context.options = {"err_detect": error_detection}
 
 
 def frames_to_float32(frames: list[av.audio.frame.AudioFrame]) -> PcmBlock:
@@ -136,6 +148,7 @@ class MediaReader:
         audio_block_s: float = 0.1,
         on_packet: Callable[[av.Packet[Any]], None] | None = None,
         decoder_threads: int = 0,
+        error_detection: str = "aggressive",
     ) -> None:
         self.container = container
         self.video = container.streams.video[0] if container.streams.video else None
@@ -144,8 +157,7 @@ class MediaReader:
         self._clocks: dict[MediaKind, PtsClock] = {}
         video_info = audio_info = None
         if self.video is not None:
-            self.video.thread_type = "AUTO"
-            self.video.codec_context.thread_count = decoder_threads  # 0: one per core
+            configure_video_decoder(self.video, decoder_threads, error_detection)
             ctx = self.video.codec_context
             width, height = analysis_size(ctx.width, ctx.height, analysis_width)
             fps = _fps(self.video)
