@@ -23,8 +23,10 @@ def test_empty_file_means_defaults(tmp_path):
         ("[1, 2]\n", "must be a mapping"),
         ("detectors: {black: {min_duration_s: [\n", "not valid YAML"),
         ("colour: blue\n", "colour"),
+        # "explode" would stop decoding at the first damaged slice: not offered.
+        ("decoder_error_detection: explode\n", "decoder_error_detection"),
     ],
-    ids=["out-of-bounds", "not-a-mapping", "bad-yaml", "unknown-key"],
+    ids=["out-of-bounds", "not-a-mapping", "bad-yaml", "unknown-key", "unknown-choice"],
 )
 def test_bad_config_is_a_clear_error(tmp_path, text, message):
     path = tmp_path / "avwatch.yaml"

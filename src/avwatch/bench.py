@@ -23,7 +23,11 @@ from typing import Any
 
 from avwatch.config import EngineConfig
 from avwatch.detectors.base import select
-from avwatch.media.decode import configure_video_decoder
+from avwatch.media.decode import (
+    STRICT_ERROR_DETECTION,
+    ErrorDetection,
+    configure_video_decoder,
+)
 from avwatch.media.source import close_input, open_input
 from avwatch.media.tap import ANALYSIS_CHUNK, looks_like_ts
 from avwatch.media.ts import TsAnalyzer
@@ -72,7 +76,7 @@ class ThroughputResult:
 
 
 def decode_only(
-    path: str, threads: int = 0, error_detection: str = "aggressive"
+    path: str, threads: int = 0, error_detection: ErrorDetection = STRICT_ERROR_DETECTION
 ) -> tuple[int, float]:
     """Decoding alone, the video decoder set up as the pipeline's."""
     container = open_input(path)

@@ -29,6 +29,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from avwatch.media.decode import (
+    STRICT_ERROR_DETECTION,
+    ErrorDetection,
+    configure_video_decoder,
+)
+
 __all__ = ["DecodeTrial", "decode_live_trial"]
 
 RESULT_GRACE_S = 30.0  # beyond warm-up and measurement, for start-up and a slow machine
@@ -63,7 +69,7 @@ def decode_live_trial(
     batch_s: float,
     decoder_threads: int,
     max_lag_s: float,
-    error_detection: str = "aggressive",
+    error_detection: ErrorDetection = STRICT_ERROR_DETECTION,
 ) -> DecodeTrial:
     """Play ``streams`` copies of ``clip`` live, decoding only; did they all keep up?"""
     ctx = mp.get_context("spawn")
@@ -112,7 +118,7 @@ def _worker(
     warmup_s: float,
     seconds: float,
     batch_s: float,
-    decoder: tuple[int, str],
+    decoder: tuple[int, ErrorDetection],
     cpu: int | None,
     out: Connection,
 ) -> None:
@@ -147,15 +153,13 @@ def _play(
     clip: str,
     play: _Play,
     batch_s: float,
-    decoder: tuple[int, str],
+    decoder: tuple[int, ErrorDetection],
     stop: threading.Event,
     measuring: threading.Event,
 ) -> None:
     """Decode ``clip`` at real-time pace: wait for each picture's moment, and then for
     a batch after it, as a monitor reads a looping file (service/monitor.py)."""
     import av
-
-    from avwatch.media.decode import configure_video_decoder
 
     try:
         with av.open(clip) as container:

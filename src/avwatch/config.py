@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from avwatch.detectors.base import Detector, DetectorConfig, available_detectors
 from avwatch.errors import ConfigError
+from avwatch.media.decode import STRICT_ERROR_DETECTION, ErrorDetection
 
 __all__ = [
     "EngineConfig",
@@ -56,8 +57,8 @@ class EngineConfig(BaseModel):
         description="Video decoder threads per stream (0: one per core). A service running "
         "many streams per core wants 1: parallelism then comes from the streams.",
     )
-    decoder_error_detection: Literal["default", "careful", "aggressive"] = Field(
-        "aggressive",
+    decoder_error_detection: ErrorDetection = Field(
+        STRICT_ERROR_DETECTION,
         description="How strictly the video decoder checks what it decodes (FFmpeg's "
         "err_detect). 'aggressive' also rejects a slice that decodes but leaves data unread, "
         "as bit errors that still parse as valid syntax do: damage that 'default' (FFmpeg's "

@@ -18,7 +18,7 @@ import logging
 import math
 from collections.abc import Callable, Iterator
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 import av
 import av.audio.frame
@@ -44,11 +44,22 @@ from avwatch.types import (
     VideoInfo,
 )
 
-__all__ = ["MediaReader", "configure_video_decoder", "frames_to_float32", "pcm_to_float32"]
+__all__ = [
+    "STRICT_ERROR_DETECTION",
+    "ErrorDetection",
+    "MediaReader",
+    "configure_video_decoder",
+    "frames_to_float32",
+    "pcm_to_float32",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ANALYSIS_WIDTH = 320
+# FFmpeg's err_detect for video: strict, so that bit errors that still parse are caught
+# (the corruption detector's docstring says how; EngineConfig.decoder_error_detection).
+ErrorDetection = Literal["default", "careful", "aggressive"]
+STRICT_ERROR_DETECTION: ErrorDetection = "aggressive"
 # How much audio may arrive before the first video frame fixes t = 0; past
 # this the video is taken as missing and audio anchors the timeline.
 _MAX_PREROLL_SAMPLES = 500
@@ -76,7 +87,7 @@ def pcm_to_float32(frame: av.audio.frame.AudioFrame) -> PcmBlock:
 
 
 def configure_video_decoder(
-    stream: av.video.stream.VideoStream, threads: int, error_detection: str
+    stream: av.video.stream.VideoStream, threads: int, error_detection: ErrorDetection
 ) -> None:
     """Codec threading (``threads`` 0: one per core) and how strictly decoding is checked
     (FFmpeg's err_detect; "default" leaves FFmpeg's own). Before the first packet."""
@@ -148,7 +159,7 @@ class MediaReader:
         audio_block_s: float = 0.1,
         on_packet: Callable[[av.Packet[Any]], None] | None = None,
         decoder_threads: int = 0,
-        error_detection: str = "aggressive",
+        error_detection: ErrorDetection = STRICT_ERROR_DETECTION,
     ) -> None:
         self.container = container
         self.video = container.streams.video[0] if container.streams.video else None
