@@ -142,7 +142,7 @@ def test_audio_levels_average_each_millisecond_and_keep_gaps():
 
 
 def test_audio_levels_keep_the_latest_seconds_over_a_long_stream_and_a_long_gap():
-    """Hours of audio go through a fixed buffer: what is kept is always the latest
+    """A stream of any length goes through a fixed buffer: what is kept is the latest
     ``keep_s``, exact to the millisecond, across the buffer's moves and across a gap
     longer than what is kept."""
     rate, keep_s = 48000, 2

@@ -249,7 +249,7 @@ def test_tables_are_learned_and_checked_within_one_large_read(clean_ts):
     assert gaps[1].time - gaps[0].time == pytest.approx(0.5)
 
 
-def test_tap_hands_on_every_byte_and_analyses_each_once(clean_ts, tmp_path):
+def test_tap_hands_on_every_byte_and_analyses_each_once(clean_ts):
     """Reads as libavformat makes them: a probe, a seek back to the start, a peek at
     the end, then odd-sized reads in order. What comes back is the file; the analyser
     sees each packet once, in order."""
