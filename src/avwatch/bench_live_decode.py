@@ -19,9 +19,7 @@ as ``bench.decode_only`` does.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing as mp
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ from avwatch.media.decode import (
     ErrorDetection,
     configure_video_decoder,
 )
+from avwatch.service.workers import pin_to_cpu
 
 __all__ = ["DecodeTrial", "decode_live_trial"]
 
@@ -74,13 +73,13 @@ def decode_live_trial(
     """Play ``streams`` copies of ``clip`` live, decoding only; did they all keep up?"""
     ctx = mp.get_context("spawn")
     pipes, processes = [], []
+    decoder = (decoder_threads, error_detection)
     for index in range(workers):
         count = streams // workers + (index < streams % workers)
         if not count:
             continue
         reader, writer = ctx.Pipe(duplex=False)
         cpu = cpus[index % len(cpus)] if cpus else None
-        decoder = (decoder_threads, error_detection)
         args = (str(clip), count, warmup_s, seconds, batch_s, decoder, cpu, writer)
         process = ctx.Process(target=_worker, args=args, daemon=True)
         process.start()
@@ -123,9 +122,7 @@ def _worker(
     out: Connection,
 ) -> None:
     if cpu is not None:
-        # As the service's workers: unpinned where the platform forbids it.
-        with contextlib.suppress(OSError):
-            os.sched_setaffinity(0, {cpu})
+        pin_to_cpu(cpu)  # as the service's workers (unpinned where refused, silently)
     stop, measuring = threading.Event(), threading.Event()
     plays = [_Play() for _ in range(count)]
     threads = [

@@ -56,10 +56,9 @@ def worker_main(
     """The worker process: start and stop monitors as the pool says."""
     if cpu is not None:
         # Before any import starts a thread (OpenBLAS, OpenCV): every thread inherits it.
-        try:
-            os.sched_setaffinity(0, {cpu})
-        except OSError as exc:  # a container may forbid it: run unpinned
-            print(f"worker {index}: not pinned to CPU {cpu}: {exc}", file=sys.stderr)
+        refused = pin_to_cpu(cpu)
+        if refused is not None:
+            print(f"worker {index}: not pinned to CPU {cpu}: {refused}", file=sys.stderr)
     from avwatch.config import EngineConfig
     from avwatch.detectors.base import available_detectors
     from avwatch.service.config import StreamSpec
@@ -89,6 +88,16 @@ def worker_main(
                 monitor.stop()
             out.close()
             return
+
+
+def pin_to_cpu(cpu: int) -> OSError | None:
+    """Pin this process, and every thread it starts from now on, to ``cpu``. Returns
+    why not where a container forbids it: the process then runs unpinned."""
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except OSError as exc:
+        return exc
+    return None
 
 
 def cpus_to_pin(workers: int) -> list[int]:
