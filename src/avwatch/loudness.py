@@ -98,7 +98,7 @@ class LoudnessMeter:
         self.weights = channel_weights(channel_names)
         channels = len(channel_names)
         # Both sections as one 4th-order filter in float64, as libebur128 does:
-        # lfilter costs half of sosfilt's per-call overhead on 100 ms blocks.
+        # lfilter costs half of sosfilt's per-call overhead on short blocks.
         self._b, self._a = signal.sos2tf(k_weighting_sos(sample_rate))
         self._zi = np.zeros((channels, len(self._a) - 1))
         self._step_samples = sample_rate // 10

@@ -62,6 +62,15 @@ def test_run_tracker_reports_back_dated_start_after_min_duration():
     assert run.update(False, 1.5, 2.0) == (("end", 1.5),)
 
 
+def test_run_tracker_min_duration_allows_for_millisecond_timestamps():
+    # A 10 s defect in Matroska (PTS rounded to 1 ms) can measure 9.9999 s long.
+    run = RunTracker(min_duration_s=10.0)
+    assert run.update(True, 0.0, 9.99994) == (("start", 0.0),)
+    short = RunTracker(min_duration_s=10.0)
+    assert short.update(True, 0.0, 9.99) == ()
+    assert short.flush() == ()
+
+
 def test_run_tracker_hysteresis_bridges_short_dropouts():
     run = RunTracker(min_duration_s=0.0, end_hold_s=0.3)
     assert run.update(True, 0.0, 0.1) == (("start", 0.0),)

@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "avwatch.detectors"
 METRIC_HISTORY = 36_000  # ten minutes at 60 samples a second
 # Containers with a millisecond time base (Matroska, FLV) round every PTS: audio
-# frames then sit up to 1 ms apart or overlap. Gaps this small are not gaps.
+# frames then sit up to 1 ms apart or overlap. Gaps this small are not gaps, and a
+# run this much shorter than a minimum duration meets it.
 TIMESTAMP_JITTER_S = 0.002
 
 
@@ -168,7 +169,8 @@ class RunTracker:
             if self.start is None:
                 self.start = start
             self.last_active_end = end
-            if not self.confirmed and end - self.start >= self.min_duration_s - 1e-9:
+            # A run's length is only known to the container's timestamp rounding.
+            if not self.confirmed and end - self.start >= self.min_duration_s - TIMESTAMP_JITTER_S:
                 self.confirmed = True
                 changes += (("start", self.start),)
         return changes

@@ -65,6 +65,11 @@ STRICT_ERROR_DETECTION: ErrorDetection = "aggressive"
 _MAX_PREROLL_SAMPLES = 500
 MAX_REORDER_S = 2.0  # a picture comes out at most this long after a later one went in
 MAX_OWED = 256  # pictures owed by the decoder that are remembered
+# Audio reaches the detectors in blocks this long. Each detector call costs a fixed
+# part (a dozen numpy calls) beside its per-sample work: with 0.4 s instead of 0.1 s
+# the main thread spends ~100 µs less per 576i picture (of ~750), while detection
+# stays per 10 ms window and an audio incident is seen at most 0.3 s later.
+AUDIO_BLOCK_S = 0.4
 
 _INT_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
 
@@ -156,7 +161,7 @@ class MediaReader:
         *,
         analysis_width: int = DEFAULT_ANALYSIS_WIDTH,
         interpolation: str = "fast_bilinear",
-        audio_block_s: float = 0.1,
+        audio_block_s: float = AUDIO_BLOCK_S,
         on_packet: Callable[[av.Packet[Any]], None] | None = None,
         decoder_threads: int = 0,
         error_detection: ErrorDetection = STRICT_ERROR_DETECTION,
@@ -347,10 +352,10 @@ class MediaReader:
     def _gather_audio(self, seconds: float, frame: av.audio.frame.AudioFrame) -> Iterator[Sample]:
         """Join contiguous audio frames into blocks of about ``audio_block_s``.
 
-        Codec frames are 20-40 ms; detectors cost per call, so they get ~100 ms
-        at once. Only frames that follow each other (within half a sample, or one
-        tick of a coarse container time base) in the same format, layout and rate
-        are joined: each block keeps the PTS of its first frame.
+        Codec frames are 20-40 ms; detectors cost per call, so they get whole
+        blocks (``AUDIO_BLOCK_S``). Only frames that follow each other (within half
+        a sample, or one tick of a coarse container time base) in the same format,
+        layout and rate are joined: each block keeps the PTS of its first frame.
         """
         pending = self._audio_pending
         if pending and (
