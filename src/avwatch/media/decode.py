@@ -27,7 +27,7 @@ import av.stream
 import av.video.frame
 import av.video.stream
 import numpy as np
-from av.video.reformatter import VideoReformatter
+from av.video.reformatter import Interpolation, VideoReformatter
 
 from avwatch.media.clock import PtsClock
 from avwatch.media.source import reason
@@ -218,7 +218,8 @@ class MediaReader:
         # One scaler for the whole stream: libswscale's context is built once and
         # reused (frame.reformat() would rebuild it for every new frame, ~3 ms at 1080p).
         self._scaler = VideoReformatter()
-        self._interpolation = interpolation.upper()
+        # Looked up once: PyAV resolves a name on every call (3 µs a picture).
+        self._interpolation = Interpolation[interpolation.upper()]
         self.t0: float | None = None
         self._last_time: dict[MediaKind, float] = {"video": 0.0, "audio": 0.0}
         self._owed_pts: list[int] = []  # video packets in, their pictures not yet out

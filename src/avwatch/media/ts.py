@@ -192,6 +192,7 @@ class TsAnalyzer:
         self.es_pids: dict[int, int] = {}  # pid -> stream_type
         self.table_last: dict[int, float] = {}  # PAT/PMT PID -> clock when last seen
         self.table_reported: dict[int, float] = {}  # PID -> the overrun already reported
+        self.table_body: dict[int, bytes] = {}  # PID -> its latest good PAT/PMT section
         self.in_sync = True
         self.bad_sync_run = 0
 
@@ -279,18 +280,23 @@ class TsAnalyzer:
         if self.es_pids:
             interesting |= pusi & _pid_table(frozenset(self.es_pids))[pid]
         cc_error_at = self._continuity(pid, cc, has_payload, discontinuity)
-        for i in sorted(set(np.flatnonzero(interesting).tolist()) | cc_error_at):
-            self._packet(
-                i,
-                chunk[i],
-                int(pid[i]),
-                bool(tei[i]),
-                bool(pusi[i]),
-                int(afc[i]),
-                bool(has_pcr[i]),
-                bool(discontinuity[i]),
-                i in cc_error_at,
-            )
+        rows = sorted(set(np.flatnonzero(interesting).tolist()) | cc_error_at)
+        if rows:
+            # Plain ints and bytes for the per-packet code: numpy scalars cost ~10x more.
+            at = np.array(rows)
+            for i, p, t, s, a, pcr, disc in zip(
+                rows,
+                pid[at].tolist(),
+                tei[at].tolist(),
+                pusi[at].tolist(),
+                afc[at].tolist(),
+                has_pcr[at].tolist(),
+                discontinuity[at].tolist(),
+                strict=True,
+            ):
+                start = base + i * TS_PACKET
+                packet = data[start : start + TS_PACKET]
+                self._packet(i, packet, p, t, s, a, pcr, disc, i in cc_error_at)
         # Per-PID packet counts (a count per possible PID: cheaper than sorting them).
         counts = np.bincount(pid, minlength=PID_COUNT)
         present = np.flatnonzero(counts)
@@ -330,7 +336,7 @@ class TsAnalyzer:
     def _packet(
         self,
         i: int,
-        pkt: np.ndarray[Any, Any],
+        pkt: bytes,
         pid: int,
         tei: bool,
         pusi: bool,
@@ -351,10 +357,10 @@ class TsAnalyzer:
             self._pcr(pkt, pid, stats, discontinuity, index)
         if tei:
             return  # the rest of a packet flagged in error is not trusted
-        payload_start = 4 + (1 + int(pkt[4]) if afc & 2 else 0)
+        payload_start = 4 + (1 + pkt[4] if afc & 2 else 0)
         if not afc & 1 or payload_start >= TS_PACKET:
             return
-        payload = pkt[payload_start:].tobytes()
+        payload = pkt[payload_start:]
         if pid == PAT_PID or pid in self.pmt_pids:
             if pusi:
                 self._section(pid, payload[1 + payload[0] :], index)
@@ -369,6 +375,10 @@ class TsAnalyzer:
         if 3 + length > len(section):
             return  # a section spanning packets: not checked here (PAT/PMT fit in one)
         body = section[: 3 + length]
+        if body == self.table_body.get(pid):
+            # The table repeated unchanged (every ~100 ms): checked and read already.
+            self._table_seen(pid, index)
+            return
         table_id = body[0]
         expected = 0x00 if pid == PAT_PID else 0x02
         if crc32_mpeg(body[:-4]) != int.from_bytes(body[-4:], "big"):
@@ -384,6 +394,7 @@ class TsAnalyzer:
             return
         entries = body[8:-4]
         self._table_seen(pid, index)
+        self.table_body[pid] = body
         if pid == PAT_PID:
             for k in range(0, len(entries) - 3, 4):
                 program = int.from_bytes(entries[k : k + 2], "big")
@@ -402,10 +413,8 @@ class TsAnalyzer:
                 k += 5 + es_info
 
     # -- clocks -----------------------------------------------------------------------
-    def _pcr(
-        self, pkt: np.ndarray[Any, Any], pid: int, stats: PidStats, discontinuity: bool, index: int
-    ) -> None:
-        raw = pkt[6:12].tobytes()
+    def _pcr(self, pkt: bytes, pid: int, stats: PidStats, discontinuity: bool, index: int) -> None:
+        raw = pkt[6:12]
         base = int.from_bytes(raw[:5], "big") >> 7
         ext = ((raw[4] & 0x01) << 8) | raw[5]
         pcr = base * 300 + ext
