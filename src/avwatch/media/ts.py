@@ -284,7 +284,7 @@ class TsAnalyzer:
         if rows:
             # Plain ints and bytes for the per-packet code: numpy scalars cost ~10x more.
             at = np.array(rows)
-            for i, p, t, s, a, pcr, disc in zip(
+            for i, pid_i, tei_i, pusi_i, afc_i, pcr_i, discontinuity_i in zip(
                 rows,
                 pid[at].tolist(),
                 tei[at].tolist(),
@@ -296,7 +296,9 @@ class TsAnalyzer:
             ):
                 start = base + i * TS_PACKET
                 packet = data[start : start + TS_PACKET]
-                self._packet(i, packet, p, t, s, a, pcr, disc, i in cc_error_at)
+                self._packet(
+                    i, packet, pid_i, tei_i, pusi_i, afc_i, pcr_i, discontinuity_i, i in cc_error_at
+                )
         # Per-PID packet counts (a count per possible PID: cheaper than sorting them).
         counts = np.bincount(pid, minlength=PID_COUNT)
         present = np.flatnonzero(counts)
