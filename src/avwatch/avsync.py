@@ -146,36 +146,46 @@ def estimate_offset(
     ``frame_ms``, its change since the frame before). None when the window has too
     little clean audio or no variation to correlate."""
     d = frame_duration_ms
-    power = levels.power
+    counts = levels.counts
+    filled = counts > 0
     # A frame is usable when every grid cell any lag could read holds audio.
     first = frame_ms - d - max_lag_ms - levels.base
     last = frame_ms + d + max_lag_ms - levels.base
-    inside = (first >= 0) & (last <= len(power))
+    inside = (first >= 0) & (last <= len(counts))
     frame_ms, visual = frame_ms[inside], visual[inside]
     first = first[inside]
     if len(frame_ms) < 8 or np.std(visual) == 0:
         return None
-    missing = np.concatenate([[0], np.cumsum(np.isnan(power))])
+    missing = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(~filled, out=missing[1:])
     clean = missing[last[inside]] - missing[first] == 0
     if clean.sum() < 8:
         return None
     frame_ms, visual = frame_ms[clean], visual[clean]
-    energy = np.concatenate([[0.0], np.cumsum(np.nan_to_num(power))])
+    power = np.divide(levels.sums, counts, out=np.zeros(len(counts)), where=filled)
+    energy = np.zeros(len(counts) + 1)
+    np.cumsum(power, out=energy[1:])
     # RMS of the d ms before each grid boundary: level[i] covers cells [i - d, i).
     level = np.zeros_like(energy)
     level[d:] = np.sqrt(np.maximum(energy[d:] - energy[:-d], 0) / d)
+    # How much the level changed from the frame before to the frame shown at boundary i.
+    change = np.abs(level[d:] - level[:-d])
     v = visual - visual.mean()
     v /= np.linalg.norm(v)
+    frames = len(frame_ms)
 
     def correlate(lags: npt.NDArray[np.int64]) -> FloatArray:
-        at = frame_ms[:, None] + lags[None, :] - levels.base  # (frames, lags)
-        # The level while the frame is shown against the level over the frame before.
-        a = np.abs(level[at + d] - level[at])
-        a -= a.mean(axis=0)
-        norms = np.linalg.norm(a, axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = (v @ a) / norms
-        return np.asarray(np.nan_to_num(r, nan=0.0), dtype=np.float64)
+        a = change[frame_ms[:, None] + (lags - levels.base)[None, :]]  # (frames, lags)
+        # Pearson's r against v, which has mean 0 and norm 1: centring a changes
+        # nothing in v @ a, so each column needs only its sum and sum of squares.
+        total = a.sum(axis=0)
+        spread = np.einsum("ij,ij->j", a, a) - total * total / frames
+        r = np.zeros(len(lags))
+        # A flat column (no audio change at that lag) has no correlation; the test is
+        # relative, as rounding leaves a flat column's spread a hair above zero.
+        varied = spread > 1e-12 * (total * total / frames)
+        r[varied] = (v @ a[:, varied]) / np.sqrt(spread[varied])
+        return r
 
     # A peak is about two frames wide: a coarse step of half a frame cannot step over it.
     step = max(1, min(MAX_COARSE_STEP_MS, d // 2))

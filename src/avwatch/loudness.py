@@ -116,7 +116,6 @@ class LoudnessMeter:
             fir.reshape(-1, self._oversample).T[:, ::-1], dtype=np.float32
         )
         self._tp_tail = np.zeros((channels, self._tp_phases.shape[1] - 1), dtype=np.float32)
-        self._tp_offsets = np.arange(self._tp_phases.shape[1])  # a window's samples
         # The most the interpolator can amplify a sample peak (the largest L1 norm of a
         # branch): a block whose sample peak times this cannot beat the true peak so
         # far needs no oversampling. An exact bound, not a guess.
@@ -171,29 +170,32 @@ class LoudnessMeter:
     def _update_peaks(self, samples: npt.NDArray[np.float32]) -> None:
         if samples.size == 0:
             return
-        block_peak = float(np.abs(samples).max())
-        self.sample_peak = max(self.sample_peak, block_peak)
+        # The tail's samples were the last block's: counting them again changes nothing.
+        joined = np.concatenate([self._tp_tail, samples], axis=1)
+        self._tp_tail = joined[:, -self._tp_tail.shape[1] :]
+        magnitude = np.abs(joined)
+        peak = float(magnitude.max())
+        self.sample_peak = max(self.sample_peak, peak)
         if self._oversample == 1:
             self.true_peak = max(self.true_peak, self.sample_peak)
             return
-        tail_peak = float(np.abs(self._tp_tail).max(initial=0.0))
-        joined = np.concatenate([self._tp_tail, samples], axis=1)
-        self._tp_tail = joined[:, -self._tp_tail.shape[1] :]
-        if max(block_peak, tail_peak) * self._tp_gain <= self.true_peak:
+        if peak * self._tp_gain <= self.true_peak:
             return
         # The first outputs also weigh the previous block's last samples. An output can
         # only beat the true peak so far if its window's largest sample times the gain
         # does, so only those windows are interpolated: on programme audio after its
         # first seconds, about one in eight.
         taps = self._tp_phases.shape[1]
-        hot = _window_max(np.abs(joined), taps) * self._tp_gain > self.true_peak
+        hot = _window_max(magnitude, taps) > self.true_peak / self._tp_gain
         outputs = hot.shape[1]
         starts = np.flatnonzero(hot)  # channel * outputs + output
         if starts.size == 0:
             return
         if starts.size < hot.size // 2:  # gathering those windows costs less than the rest
             starts += (starts // outputs) * (taps - 1)  # offsets into the joined samples
-            windows = joined.ravel()[starts[:, None] + self._tp_offsets]
+            # Rows of a strided view: numpy copies each window whole, over twice as fast
+            # as gathering its samples one index at a time.
+            windows = sliding_window_view(joined.ravel(), taps)[starts]
         else:
             windows = sliding_window_view(joined, taps, axis=-1)
         interpolated = windows @ self._tp_phases.T
