@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
 
 from avwatch.types import AudioBlock
 
@@ -154,52 +155,57 @@ def estimate_offset(
     inside = (first >= 0) & (last <= len(counts))
     frame_ms, visual = frame_ms[inside], visual[inside]
     first = first[inside]
-    if len(frame_ms) < 8 or np.std(visual) == 0:
+    if len(frame_ms) < 8 or visual.max() == visual.min():
         return None
-    missing = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(~filled, out=missing[1:])
-    clean = missing[last[inside]] - missing[first] == 0
-    if clean.sum() < 8:
-        return None
-    frame_ms, visual = frame_ms[clean], visual[clean]
+    if not filled.all():  # a gap in the audio: only frames clear of it are usable
+        missing = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(~filled, out=missing[1:])
+        clean = missing[last[inside]] - missing[first] == 0
+        if clean.sum() < 8:
+            return None
+        frame_ms, visual = frame_ms[clean], visual[clean]
     power = np.divide(levels.sums, counts, out=np.zeros(len(counts)), where=filled)
     energy = np.zeros(len(counts) + 1)
     np.cumsum(power, out=energy[1:])
     # RMS of the d ms before each grid boundary: level[i] covers cells [i - d, i).
     level = np.zeros_like(energy)
-    level[d:] = np.sqrt(np.maximum(energy[d:] - energy[:-d], 0) / d)
+    mean_square = energy[d:] - energy[:-d]
+    np.maximum(mean_square, 0, out=mean_square)  # rounding in the running sum
+    mean_square /= d
+    np.sqrt(mean_square, out=level[d:])
     # How much the level changed from the frame before to the frame shown at boundary i.
     change = np.abs(level[d:] - level[:-d])
     v = visual - visual.mean()
     v /= np.linalg.norm(v)
     frames = len(frame_ms)
 
-    def correlate(lags: npt.NDArray[np.int64]) -> FloatArray:
-        a = change[frame_ms[:, None] + (lags - levels.base)[None, :]]  # (frames, lags)
+    def correlate(first_lag: int, last_lag: int, step: int) -> FloatArray:
+        """r at the lags first_lag, first_lag + step, ... up to last_lag."""
+        count = (last_lag - first_lag) // step + 1
+        # Row f holds frame f's level change at each lag: rows of a strided view.
+        lagged = sliding_window_view(change, (count - 1) * step + 1)[:, ::step]
+        a = lagged[frame_ms + (first_lag - levels.base)]  # (frames, lags)
         # Pearson's r against v, which has mean 0 and norm 1: centring a changes
         # nothing in v @ a, so each column needs only its sum and sum of squares.
         total = a.sum(axis=0)
         spread = np.einsum("ij,ij->j", a, a) - total * total / frames
-        r = np.zeros(len(lags))
+        products = v @ a
+        r = np.zeros(count)
         # A flat column (no audio change at that lag) has no correlation; the test is
         # relative, as rounding leaves a flat column's spread a hair above zero.
         varied = spread > 1e-12 * (total * total / frames)
-        r[varied] = (v @ a[:, varied]) / np.sqrt(spread[varied])
+        r[varied] = products[varied] / np.sqrt(spread[varied])
         return r
 
     # A peak is about two frames wide: a coarse step of half a frame cannot step over it.
     step = max(1, min(MAX_COARSE_STEP_MS, d // 2))
-    coarse_lags = np.arange(-max_lag_ms, max_lag_ms + 1, step, dtype=np.int64)
-    coarse = correlate(coarse_lags)
+    coarse = correlate(-max_lag_ms, max_lag_ms, step)
     best = int(np.argmax(coarse))
-    fine_lags = np.arange(
-        max(-max_lag_ms, coarse_lags[best] - step),
-        min(max_lag_ms, coarse_lags[best] + step) + 1,
-        dtype=np.int64,
-    )
-    fine = correlate(fine_lags)
+    best_lag = -max_lag_ms + best * step
+    fine_from = max(-max_lag_ms, best_lag - step)
+    fine = correlate(fine_from, min(max_lag_ms, best_lag + step), 1)
     peak = float(fine.max())
-    offset = int(fine_lags[int(np.argmax(fine))])
+    offset = fine_from + int(np.argmax(fine))
     margin = peak - _next_peak(coarse, best)
     return OffsetEstimate(
         offset_ms=float(offset),
@@ -215,13 +221,12 @@ def _next_peak(r: FloatArray, best: int) -> float:
     the lag range count as maxima: a rising edge there may hide a peak beyond it)."""
     padded = np.concatenate([[-np.inf], r, [-np.inf]])
     is_peak = (padded[1:-1] >= padded[:-2]) & (padded[1:-1] >= padded[2:])
-    # The main peak's own plateau and shoulders are not a rival: walk down from it.
-    lo = best
-    while lo > 0 and r[lo - 1] <= r[lo]:
-        lo -= 1
-    hi = best
-    while hi < len(r) - 1 and r[hi + 1] <= r[hi]:
-        hi += 1
+    # The main peak's own plateau and shoulders are not a rival: down from it, each
+    # way, to where r rises again.
+    rises_before = np.flatnonzero(r[:best] > r[1 : best + 1])  # r[j] > r[j + 1]
+    rises_after = np.flatnonzero(r[best + 1 :] > r[best:-1])  # r[best + j + 1] > r[best + j]
+    lo = int(rises_before[-1]) + 1 if rises_before.size else 0
+    hi = best + int(rises_after[0]) if rises_after.size else len(r) - 1
     is_peak[lo : hi + 1] = False
     rivals = r[is_peak]
     return float(rivals.max()) if rivals.size else float(min(r[0], r[-1]))
