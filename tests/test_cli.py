@@ -180,6 +180,13 @@ def test_bench_throughput_reports_ratio(make, capsys):
     assert len(rounds) == 2 and all(0 < r <= 1.5 for r in rounds)
     assert result["pipeline_to_decode_paired_ratio"] == pytest.approx(sum(rounds) / 2, abs=0.002)
     assert set(result["detector_share_of_pipeline_cpu"]) >= {"black", "freeze", "loudness"}
+    # The best pipeline run split by thread adds up to its frames per CPU-second.
+    split = result["cpu_us_per_picture"]
+    assert set(split) == {"decode_only", "full_pipeline"}
+    pipeline = split["full_pipeline"]
+    assert pipeline["main_thread"] > 0 and pipeline["other_threads"] >= 0
+    total = pipeline["main_thread"] + pipeline["other_threads"]
+    assert total == pytest.approx(1e6 / result["full_pipeline_fps_per_cpu_s"], rel=0.01)
 
 
 @pytest.mark.parametrize("seconds", ["0", "21"])

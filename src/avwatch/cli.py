@@ -476,6 +476,11 @@ def _bench(args: argparse.Namespace) -> int:
         f"{'':25}{result.paired_ratio:8.1%}   (median of {len(result.round_ratios)} rounds, each"
         " running both back to back)"
     )
+    if result.cpu_split_us:
+        console.print("  CPU a picture, best run  main thread  decoder's threads")
+        for stage, (main, other) in result.cpu_split_us.items():
+            name = stage.replace("_", " ")
+            console.print(f"    {name:<22}{main:8.0f} µs  {other:11.0f} µs")
     for key, share in result.detector_share.items():
         console.print(f"    {key:<20} {share:7.2%} of pipeline CPU")
     if result.ts:
