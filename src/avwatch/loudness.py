@@ -5,7 +5,7 @@ Feeds on float32 blocks of any size and keeps, per 100 ms step, the momentary
 (absolute gate -70 LUFS, relative gate -10 LU) and the loudness range (EBU
 Tech 3342: short-term values, gates -70 LUFS and -20 LU, 10th to 95th
 percentile) in histograms, so memory stays constant on a 24/7 stream. True peak
-uses 4x oversampling (BS.1770 Annex 2) below 96 kHz.
+oversamples to 192 kHz or more (BS.1770 Annex 2): 4x below 96 kHz, 2x below 192 kHz.
 
 The K-weighting filter coefficients are computed for any sample rate from the
 analogue prototype, as libebur128 does, rather than tabulated for 48 kHz.
@@ -108,13 +108,16 @@ class LoudnessMeter:
         self._momentary_hist = np.zeros(_HIST_BINS, dtype=np.int64)
         self._momentary_sum = np.zeros(_HIST_BINS)
         self._short_term_hist = np.zeros(_HIST_BINS, dtype=np.int64)
-        self._oversample = 4 if sample_rate < 96000 else 1
-        fir = signal.firwin(48, 1.0 / self._oversample) * self._oversample
-        # Polyphase form: row p holds the taps of output phase p, reversed so that a
-        # sliding window of input samples times a row is one interpolated sample.
-        self._tp_phases = np.ascontiguousarray(
-            fir.reshape(-1, self._oversample).T[:, ::-1], dtype=np.float32
-        )
+        # Oversampled to 192 kHz or more, as libebur128 does (BS.1770 Annex 2 asks for
+        # 4x at 48 kHz): 4x below 96 kHz, 2x below 192 kHz, none above.
+        self._oversample = 4 if sample_rate < 96000 else 2 if sample_rate < 192000 else 1
+        phases = np.ones((1, 1))  # without oversampling, the samples are the peak
+        if self._oversample > 1:
+            fir = signal.firwin(48, 1.0 / self._oversample) * self._oversample
+            # Polyphase form: row p holds the taps of output phase p, reversed so that a
+            # sliding window of input samples times a row is one interpolated sample.
+            phases = fir.reshape(-1, self._oversample).T[:, ::-1]
+        self._tp_phases = np.ascontiguousarray(phases, dtype=np.float32)
         self._tp_tail = np.zeros((channels, self._tp_phases.shape[1] - 1), dtype=np.float32)
         # The most the interpolator can amplify a sample peak (the largest L1 norm of a
         # branch): a block whose sample peak times this cannot beat the true peak so
@@ -170,15 +173,16 @@ class LoudnessMeter:
     def _update_peaks(self, samples: npt.NDArray[np.float32]) -> None:
         if samples.size == 0:
             return
+        if self._oversample == 1:
+            self.sample_peak = max(self.sample_peak, float(np.abs(samples).max()))
+            self.true_peak = self.sample_peak
+            return
         # The tail's samples were the last block's: counting them again changes nothing.
         joined = np.concatenate([self._tp_tail, samples], axis=1)
         self._tp_tail = joined[:, -self._tp_tail.shape[1] :]
         magnitude = np.abs(joined)
         peak = float(magnitude.max())
         self.sample_peak = max(self.sample_peak, peak)
-        if self._oversample == 1:
-            self.true_peak = max(self.true_peak, self.sample_peak)
-            return
         if peak * self._tp_gain <= self.true_peak:
             return
         # The first outputs also weigh the previous block's last samples. An output can

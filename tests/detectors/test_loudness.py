@@ -40,3 +40,23 @@ def test_atsc_preset_sets_target_and_ceiling():
     config = LoudnessConfig(preset="atsc_a85")
     assert (config.target_lufs, config.max_true_peak_dbtp) == (-24.0, -2.0)
     assert LoudnessConfig(preset="atsc_a85", target_lufs=-20).target_lufs == -20
+
+
+@pytest.mark.parametrize("rate", [96000, 192000])
+def test_high_sample_rate_programme_is_metered(make, rate):
+    # Contribution feeds carry 96 kHz audio; the true-peak filter once failed to build there.
+    path, _ = make(
+        f"on_target_{rate}",
+        duration_s=12,
+        video_codec=None,
+        sound="music",
+        level_lufs=-23,
+        sample_rate=rate,
+        audio_codec="pcm_s16le",
+        suffix=".mkv",
+    )
+    result = run(path)
+    assert result.info.audio is not None and result.info.audio.sample_rate == rate
+    loudness = result.metrics["loudness"]
+    assert loudness["integrated_lufs"] == pytest.approx(-23, abs=0.5)
+    assert -23 < loudness["true_peak_dbtp"] < 0
