@@ -160,6 +160,30 @@ def test_synth_writes_truth(tmp_path):
     assert lonely.returncode == 2 and "--sound-file" in lonely.stderr
 
 
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        (["--duration", "0"], "duration must be over 0"),
+        (["--duration", "1e9"], "at most 600 s"),
+        (["--size", "100x75"], "must be even"),
+        (["--size", "640"], "expected WxH"),
+        (["--fps", "1/0"], "expected a number such as 25"),
+        (["--fps", "0"], "from 1 to 240"),
+        (["--noise", "-1"], "0 or more"),
+        (["--video-codec", "nope"], "no video encoder named 'nope'"),
+        (["--audio-codec", "libx264"], "encodes video, not audio"),
+        (["--defect", "black:5-20"], "starts after the clip ends (3 s)"),
+        (["--sound", "recorded", "--sound-file", "/no/such.wav"], "No such file"),
+    ],
+)
+def test_synth_refuses_what_it_cannot_make(tmp_path, capsys, option, says):
+    out = tmp_path / "bad.mp4"
+    assert main(["synth", str(out), "--duration", "3", *option]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("avwatch: error: ") and says in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
 def test_synth_choices_are_the_generators_own():
     from typing import get_args
 

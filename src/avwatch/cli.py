@@ -288,13 +288,29 @@ def _bounds(metadata: list[Any]) -> str:
     return f"  [{' '.join(parts)}]" if parts else ""
 
 
+def _size(text: str) -> tuple[int, int]:
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"size {text!r}: expected WxH, e.g. 640x360")
+    return int(parts[0]), int(parts[1])
+
+
+def _rate(text: str) -> Fraction:
+    try:
+        return Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(
+            f"frame rate {text!r}: expected a number such as 25 or 30000/1001"
+        ) from None
+
+
 def _synth(args: argparse.Namespace) -> int:
-    from avwatch.synth import ClipSpec, make_clip, offset_truth, parse_defect
+    from avwatch.synth import ClipSpec, make_clip, offset_truth, parse_defect, validate
 
     try:
-        width, height = (int(x) for x in args.size.lower().split("x"))
+        width, height = _size(args.size)
         defects = [parse_defect(d) for d in args.defect]
-        fps = Fraction(args.fps)
+        fps = _rate(args.fps)
     except ValueError as exc:
         print(f"avwatch: error: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
@@ -315,6 +331,11 @@ def _synth(args: argparse.Namespace) -> int:
         interlaced=args.interlaced,
         defects=defects,
     )
+    try:
+        validate(spec)
+    except ValueError as exc:
+        print(f"avwatch: error: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
     truth = make_clip(args.output, spec)
     if args.truth:
         record = {"events": truth, "av_offsets": offset_truth(spec)}
