@@ -100,6 +100,25 @@ def test_unusable_input_is_one_line_and_exit_2(make, tmp_path, args, message):
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["check", "--duration", "0", "{clip}"], "'0': must be more than 0 seconds"),
+        (["check", "--duration", "-5", "{clip}"], "'-5': must be more than 0 seconds"),
+        (["check", "--duration", "soon", "{clip}"], "'soon' is not a number of seconds"),
+        (["corpus", "build", "{clip}"], "not a directory"),
+    ],
+    ids=["zero-duration", "negative-duration", "duration-not-a-number", "corpus-into-a-file"],
+)
+def test_refused_arguments_exit_2(make, args, message):
+    # A check of no media must not pass a delivery gate as "no defects found".
+    clip, _ = make("cli_clean", duration_s=4)
+    result = avwatch(*(a.format(clip=clip) for a in args))
+    assert result.returncode == 2, result
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
 def test_truncated_transport_stream_is_checked_up_to_the_cut(make, tmp_path, capsys):
     clip, _ = make("cli_ts", suffix=".ts", duration_s=6)
     cut = tmp_path / "cut.ts"

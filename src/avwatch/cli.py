@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="quality-check a file or a window of a live stream")
     c.add_argument("source", help="path or URL (file, http(s), HLS, udp, rtp, srt, rtmp, rtsp)")
-    c.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of media")
+    c.add_argument("--duration", type=_seconds, metavar="S", help="stop after S seconds of media")
     c.add_argument("--config", metavar="FILE", help="YAML configuration (thresholds)")
     c.add_argument(
         "--detectors", metavar="LIST", help="comma-separated detector keys (default: all)"
@@ -151,8 +151,19 @@ def _parser() -> argparse.ArgumentParser:
     dm = sub.add_parser("demo", help="synthetic live streams with scheduled defects, and serve")
     dm.add_argument("--port", type=int, default=8470, help="API port (default 8470)")
     dm.add_argument("--dir", default=".cache/demo", help="clips and the SQLite file go here")
-    dm.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    dm.add_argument("--duration", type=_seconds, metavar="S", help="stop after S seconds")
     return parser
+
+
+def _seconds(text: str) -> float:
+    """A length of time for argparse: a check of nothing must not pass as clean."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"{text!r}: must be more than 0 seconds")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -347,7 +358,11 @@ def _synth(args: argparse.Namespace) -> int:
 def _corpus(args: argparse.Namespace) -> int:
     from avwatch.corpus import build
 
-    written = build(Path(args.directory), quick=args.quick)
+    directory = Path(args.directory)
+    if directory.exists() and not directory.is_dir():
+        print(f"avwatch: error: {directory}: not a directory", file=sys.stderr)
+        return EXIT_UNUSABLE
+    written = build(directory, quick=args.quick)
     print(f"wrote {len(written)} files with their truth to {args.directory}")
     return EXIT_OK
 
