@@ -26,7 +26,7 @@ from av.video.stream import VideoStream
 from avwatch.loudness import LoudnessMeter
 from avwatch.media.source import reason
 
-__all__ = ["ClipSpec", "Defect", "make_clip", "offset_truth", "parse_defect"]
+__all__ = ["ClipSpec", "Defect", "make_clip", "offset_truth", "parse_defect", "validate"]
 
 Picture = Literal[
     "moving", "dark", "static_ticker", "static_small_motion", "talking_face", "flash", "cuts"
