@@ -71,6 +71,9 @@ def test_detector_selection_and_config_file(make, tmp_path, capsys):
         (["check", "--config", "{typo_config}", "{clip}"], "Extra inputs are not permitted"),
         (["check", "{garbage}"], "not a media file"),
         (["check", "{truncated}"], "not a media file"),
+        (["check", "--detectors", ",", "{clip}"], "name at least one"),
+        (["check", "{clip}", "-o", "{tmp}/no/such/dir/report.json"], "no directory"),
+        (["check", "{clip}", "-o", "{tmp}"], "is a directory"),
     ],
     ids=[
         "missing",
@@ -79,6 +82,9 @@ def test_detector_selection_and_config_file(make, tmp_path, capsys):
         "typo-in-config",
         "garbage",
         "truncated-mp4",
+        "no-detectors",
+        "report-into-no-directory",
+        "report-onto-a-directory",
     ],
 )
 def test_unusable_input_is_one_line_and_exit_2(make, tmp_path, args, message):
@@ -89,6 +95,7 @@ def test_unusable_input_is_one_line_and_exit_2(make, tmp_path, args, message):
         "typo_config": tmp_path / "typo.yaml",
         "garbage": tmp_path / "garbage.mp4",
         "truncated": tmp_path / "truncated.mp4",
+        "tmp": tmp_path,
     }
     files["bad_config"].write_text("detectors:\n  black:\n    min_duration_s: -1\n")
     files["typo_config"].write_text("detectors:\n  black:\n    min_duraton_s: 1\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from fractions import Fraction
@@ -201,7 +202,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _keys(text: str | None) -> list[str] | None:
-    return [k.strip() for k in text.split(",") if k.strip()] if text else None
+    if text is None:
+        return None  # all of them
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    if not keys:  # a check by no detector must not pass as clean
+        raise ConfigError(f"--detectors {text!r}: name at least one (e.g. black,freeze)")
+    return keys
+
+
+def _writable(path: str) -> Path:
+    """Where the report goes, refused before the check rather than after it."""
+    out = Path(path)
+    if out.is_dir():
+        raise ConfigError(f"-o {path}: is a directory")
+    if not out.parent.is_dir():
+        raise ConfigError(f"-o {path}: no directory {out.parent}")
+    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise ConfigError(f"-o {path}: not writable")
+    return out
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -209,6 +227,7 @@ def _check(args: argparse.Namespace) -> int:
     from avwatch.report import build_report, print_report, print_ts_report, worst_severity
 
     config = load_config(args.config)
+    output = _writable(args.output) if args.output else None
     input_options = {}
     for option in args.input_option:
         key, sep, value = option.partition("=")
@@ -255,8 +274,8 @@ def _check(args: argparse.Namespace) -> int:
         )
     report = build_report(result)
     text = json.dumps(report, indent=2)
-    if args.output:
-        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    if output is not None:
+        output.write_text(text + "\n", encoding="utf-8")
     if args.json:
         print(text)
     else:
