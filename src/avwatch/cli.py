@@ -337,40 +337,32 @@ def _rate(text: str) -> Fraction:
 def _synth(args: argparse.Namespace) -> int:
     from avwatch.synth import ClipSpec, make_clip, offset_truth, parse_defect, validate
 
+    if (args.sound == "recorded") != (args.sound_file is not None):
+        raise ConfigError("--sound recorded and --sound-file go together")
     try:
         width, height = _size(args.size)
-        defects = [parse_defect(d) for d in args.defect]
-        fps = _rate(args.fps)
-    except ValueError as exc:
-        print(f"avwatch: error: {exc}", file=sys.stderr)
-        return EXIT_UNUSABLE
-    if (args.sound == "recorded") != (args.sound_file is not None):
-        print("avwatch: error: --sound recorded and --sound-file go together", file=sys.stderr)
-        return EXIT_UNUSABLE
-    spec = ClipSpec(
-        duration_s=args.duration,
-        width=width,
-        height=height,
-        fps=fps,
-        video_codec=args.video_codec or None,
-        audio_codec=args.audio_codec or None,
-        picture=args.picture,
-        sound=args.sound,
-        sound_file=args.sound_file,
-        noise_levels=args.noise,
-        interlaced=args.interlaced,
-        defects=defects,
-    )
-    try:
+        spec = ClipSpec(
+            duration_s=args.duration,
+            width=width,
+            height=height,
+            fps=_rate(args.fps),
+            video_codec=args.video_codec or None,
+            audio_codec=args.audio_codec or None,
+            picture=args.picture,
+            sound=args.sound,
+            sound_file=args.sound_file,
+            noise_levels=args.noise,
+            interlaced=args.interlaced,
+            defects=[parse_defect(d) for d in args.defect],
+        )
         validate(spec)
     except ValueError as exc:
-        print(f"avwatch: error: {exc}", file=sys.stderr)
-        return EXIT_UNUSABLE
+        raise ConfigError(str(exc)) from None
     truth = make_clip(args.output, spec)
     if args.truth:
         record = {"events": truth, "av_offsets": offset_truth(spec)}
         Path(args.truth).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.output} ({args.duration:g} s, {len(defects)} defects)")
+    print(f"wrote {args.output} ({args.duration:g} s, {len(spec.defects)} defects)")
     return EXIT_OK
 
 
@@ -379,8 +371,7 @@ def _corpus(args: argparse.Namespace) -> int:
 
     directory = Path(args.directory)
     if directory.exists() and not directory.is_dir():
-        print(f"avwatch: error: {directory}: not a directory", file=sys.stderr)
-        return EXIT_UNUSABLE
+        raise ConfigError(f"{directory}: not a directory")
     written = build(directory, quick=args.quick)
     print(f"wrote {len(written)} files with their truth to {args.directory}")
     return EXIT_OK
