@@ -6,6 +6,8 @@ give exact truth; content with no audio-visual events must stay "unknown".
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from conftest import of_type, run
@@ -171,3 +173,28 @@ def test_offset_truth_spans_the_clip():
         {"start": 10, "end": 20, "offset_ms": 200.0},
         {"start": 20, "end": 30, "offset_ms": 0.0},
     ]
+
+
+def test_face_searches_slow_down_while_no_face_is_seen_and_resume_on_one(monkeypatch):
+    from avwatch.detectors import av_sync
+
+    finder = av_sync._MouthFinder(interval_s=2.0, min_face_height_ratio=0.2)
+    searched: list[float] = []
+    clock = {"now": 0.0}
+
+    def search(luma):
+        searched.append(clock["now"])
+        # A presenter comes into view at 70 s.
+        return (80, 40, 60, 60) if clock["now"] >= 70.0 else None
+
+    monkeypatch.setattr(finder, "_search", search)
+    picture = np.zeros((192, 240), np.uint8)
+    for frame in range(3000):  # 120 s at 25 fps
+        clock["now"] = frame * 0.04
+        finder.box(picture, clock["now"])
+    # 2 s apart after each miss, slowing by one interval a time to six (12 s) ...
+    assert searched[:8] == pytest.approx([0.0, 4.0, 10.0, 18.0, 28.0, 40.0, 52.0, 64.0])
+    # ... until the face is found at the next search, then every interval again.
+    assert searched[8] == pytest.approx(76.0)
+    gaps = [b - a for a, b in itertools.pairwise(searched[8:])]
+    assert gaps and gaps == pytest.approx([2.0] * len(gaps), abs=0.05)
