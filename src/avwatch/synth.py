@@ -23,10 +23,11 @@ import numpy.typing as npt
 from av.audio.stream import AudioStream
 from av.video.stream import VideoStream
 
+from avwatch.errors import ConfigError
 from avwatch.loudness import LoudnessMeter
 from avwatch.media.source import reason
 
-__all__ = ["ClipSpec", "Defect", "make_clip", "offset_truth", "parse_defect", "validate"]
+__all__ = ["ClipSpec", "Defect", "make_clip", "offset_truth", "parse_defect"]
 
 Picture = Literal[
     "moving", "dark", "static_ticker", "static_small_motion", "talking_face", "flash", "cuts"
@@ -339,37 +340,37 @@ MAX_DURATION_S = 600.0  # the sound is made whole in memory: 10 min is ~0.5 GB o
 MAX_WIDTH, MAX_HEIGHT = 7680, 4320
 
 
-def validate(spec: ClipSpec) -> None:
-    """Refuse a clip that cannot be made, with what to change (a ValueError): FFmpeg's
+def _validate(spec: ClipSpec) -> None:
+    """Refuse a clip that cannot be made, with what to change (a ConfigError): FFmpeg's
     and numpy's own errors for these say nothing of the option behind them."""
     if not 0 < spec.duration_s <= MAX_DURATION_S:
-        raise ValueError(f"duration must be over 0 and at most {MAX_DURATION_S:g} s")
+        raise ConfigError(f"duration must be over 0 and at most {MAX_DURATION_S:g} s")
     if spec.video_codec:
         if not (
             16 <= spec.width <= MAX_WIDTH
             and 16 <= spec.height <= MAX_HEIGHT
             and spec.width % 2 == spec.height % 2 == 0
         ):
-            raise ValueError(
+            raise ConfigError(
                 f"size {spec.width}x{spec.height}: width and height must be even "
                 f"(4:2:0 video), from 16x16 to {MAX_WIDTH}x{MAX_HEIGHT}"
             )
         if not 1 <= spec.fps <= 240:
-            raise ValueError(f"frame rate {spec.fps}: must be from 1 to 240")
+            raise ConfigError(f"frame rate {spec.fps}: must be from 1 to 240")
         _encoder(spec.video_codec, "video")
     if spec.noise_levels < 0:
-        raise ValueError("noise (grain) must be 0 or more levels")
+        raise ConfigError("noise (grain) must be 0 or more levels")
     if spec.audio_codec:
         if spec.channels not in (1, 2, 6):
-            raise ValueError(f"{spec.channels} channels: mono, stereo or 5.1 (1, 2 or 6)")
+            raise ConfigError(f"{spec.channels} channels: mono, stereo or 5.1 (1, 2 or 6)")
         if not 8000 <= spec.sample_rate <= 192000:
-            raise ValueError(f"sample rate {spec.sample_rate}: from 8000 to 192000 Hz")
+            raise ConfigError(f"sample rate {spec.sample_rate}: from 8000 to 192000 Hz")
         _encoder(spec.audio_codec, "audio")
     if spec.sound == "recorded" and spec.audio_codec:
         _recording(spec.sound_file)
     for defect in spec.defects:
         if defect.start >= spec.duration_s:  # one that runs past the end is cut there
-            raise ValueError(
+            raise ConfigError(
                 f"defect {defect.type} at {defect.start:g}-{defect.end:g} s starts after the "
                 f"clip ends ({spec.duration_s:g} s)"
             )
@@ -377,27 +378,28 @@ def validate(spec: ClipSpec) -> None:
 
 def _recording(path: str | None) -> None:
     if not path:
-        raise ValueError("the recorded sound needs its file")
+        raise ConfigError("the recorded sound needs its file")
     try:
         with av.open(path) as source:
             if not source.streams.audio:
-                raise ValueError(f"sound file {path}: no audio in it")
+                raise ConfigError(f"sound file {path}: no audio in it")
     except (av.error.FFmpegError, OSError) as exc:
-        raise ValueError(f"sound file {path}: {reason(exc)}") from None
+        raise ConfigError(f"sound file {path}: {reason(exc)}") from None
 
 
 def _encoder(name: str, kind: str) -> None:
     try:
         codec = av.codec.Codec(name, "w")
     except av.codec.codec.UnknownCodecError:
-        raise ValueError(f"no {kind} encoder named {name!r} in this FFmpeg") from None
+        raise ConfigError(f"no {kind} encoder named {name!r} in this FFmpeg") from None
     if codec.type != kind:
-        raise ValueError(f"{name!r} encodes {codec.type}, not {kind}")
+        raise ConfigError(f"{name!r} encodes {codec.type}, not {kind}")
 
 
 def make_clip(path: str | Path, spec: ClipSpec) -> list[dict[str, Any]]:
-    """Encode the clip to ``path`` (container from its extension); returns the truth events."""
-    validate(spec)
+    """Encode the clip to ``path`` (container from its extension); returns the truth events.
+    A spec that cannot be made is refused (ConfigError) before anything is written."""
+    _validate(spec)
     truth: list[dict[str, Any]] = []
     video_defects = [
         d for d in spec.defects if d.type in ("black", "freeze", "dropped_frames", "video_loss")
