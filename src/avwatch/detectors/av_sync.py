@@ -36,8 +36,8 @@ from avwatch.types import AudioBlock, MediaTime, Severity, StreamInfo, VideoFram
 Box = tuple[int, int, int, int]  # x, y, width, height of the mouth region
 MIN_FACE_PX = 24  # the cascade's own training size
 # While no face is found, searches slow down, to one every sixth interval (12 s by
-# default): a search costs ~3-4 ms on a busy core (cascade and pictures out of the
-# caches), 25-30 µs a 576i picture at one search in 6 s. A face coming into view after
+# default): a search costs 3.4-4.5 ms on a busy core (cascade and pictures out of the
+# caches), 25-33 µs a 576i picture at one search in 6 s. A face coming into view after
 # a long faceless stretch is then found up to 12 s later; a lip-sync alarm needs an
 # 8 s window and a 3 s run in any case.
 MAX_BACKOFF = 6
