@@ -46,11 +46,16 @@ def fetch(item: tuple[str, str], cache: Path) -> Path:
         if download.returncode != 0 or not debs:
             reason = download.stderr.strip().splitlines()[-1:] or ["no .deb"]
             raise AvwatchError(f"{package}: apt-get download failed ({reason[0]})")
-        tar = subprocess.Popen(["dpkg", "--fsys-tarfile", str(debs[0])], stdout=subprocess.PIPE)
-        extracted = subprocess.run(
-            ["tar", "-x", "-O", f"./{member}"], stdin=tar.stdout, capture_output=True, timeout=600
-        )
-        tar.wait()
+        # The context closes dpkg's end of the pipe and waits for it, whatever tar did.
+        with subprocess.Popen(
+            ["dpkg", "--fsys-tarfile", str(debs[0])], stdout=subprocess.PIPE
+        ) as unpack:
+            extracted = subprocess.run(
+                ["tar", "-x", "-O", f"./{member}"],
+                stdin=unpack.stdout,
+                capture_output=True,
+                timeout=600,
+            )
         if extracted.returncode != 0 or not extracted.stdout:
             raise AvwatchError(f"{package}: {member} not found in the package")
         partial = target.with_suffix(".part")
