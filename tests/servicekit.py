@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import free_port
+from helpers import free_port
 
 
 class WebhookReceiver:

@@ -8,7 +8,7 @@ import pytest
 
 from avwatch.cli import main
 from avwatch.detectors.base import available_detectors
-from avwatch.synth import Defect
+from avwatch.lab.synth import Defect
 
 
 def avwatch(*args: str) -> subprocess.CompletedProcess[str]:
@@ -214,7 +214,7 @@ def test_synth_choices_are_the_generators_own():
     from typing import get_args
 
     from avwatch.cli import SYNTH_PICTURES, SYNTH_SOUNDS
-    from avwatch.synth import Picture, Sound
+    from avwatch.lab.synth import Picture, Sound
 
     assert get_args(Picture) == SYNTH_PICTURES and get_args(Sound) == SYNTH_SOUNDS
 

@@ -1,8 +1,8 @@
 import pytest
 
+from avwatch.analysis.analyzer import StreamAnalyzer
 from avwatch.config import EngineConfig, load_config, merge_overrides
 from avwatch.errors import ConfigError
-from avwatch.pipeline import StreamAnalyzer
 from avwatch.types import AudioInfo, StreamInfo
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from avwatch.detectors.base import Detector, DetectorConfig, available_detectors
 from avwatch.errors import ConfigError
-from avwatch.media.decode import STRICT_ERROR_DETECTION, ErrorDetection
+from avwatch.types import STRICT_ERROR_DETECTION, ErrorDetection
 
 __all__ = [
     "EngineConfig",

@@ -21,6 +21,7 @@ __all__ = [
     "InputNotFound",
     "InputUnreachable",
     "InputUnreadable",
+    "reason",
 ]
 
 
@@ -50,3 +51,8 @@ class ConfigError(AvwatchError):
 
 class DetectorError(AvwatchError):
     pass
+
+
+def reason(exc: BaseException) -> str:
+    """The short reason of an FFmpeg or OS error (its strerror), else its message."""
+    return str(getattr(exc, "strerror", None) or exc)

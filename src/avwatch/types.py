@@ -15,10 +15,12 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "STRICT_ERROR_DETECTION",
     "AudioBlock",
     "AudioInfo",
     "DecodeIssue",
     "DefectEvent",
+    "ErrorDetection",
     "Incident",
     "IssueKind",
     "MediaKind",
@@ -37,6 +39,11 @@ MediaKind: TypeAlias = Literal["video", "audio"]
 
 LumaPlane: TypeAlias = npt.NDArray[np.uint8]
 PcmBlock: TypeAlias = npt.NDArray[np.float32]
+
+# FFmpeg's err_detect for video: strict, so that bit errors that still parse are caught
+# (the corruption detector's docstring says how; EngineConfig.decoder_error_detection).
+ErrorDetection: TypeAlias = Literal["default", "careful", "aggressive"]
+STRICT_ERROR_DETECTION: ErrorDetection = "aggressive"
 
 
 class Severity(str, Enum):

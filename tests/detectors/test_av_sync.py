@@ -10,13 +10,13 @@ import itertools
 
 import numpy as np
 import pytest
-from conftest import of_type, run
+from helpers import of_type, run
 
-from avwatch.avsync import AudioLevels
-from avwatch.corpus import media_cache
+from avwatch.detectors.av_sync.correlation import AudioLevels
 from avwatch.errors import AvwatchError
-from avwatch.realmedia import SPEECH, fetch
-from avwatch.synth import ClipSpec, Defect, offset_truth
+from avwatch.lab.corpus import media_cache
+from avwatch.lab.realmedia import SPEECH, fetch
+from avwatch.lab.synth import ClipSpec, Defect, offset_truth
 from avwatch.types import AudioBlock
 
 PATTERN = {"picture": "flash", "sound": "beeps"}
@@ -180,7 +180,7 @@ def test_offset_truth_spans_the_clip():
 
 
 def test_face_searches_slow_down_while_no_face_is_seen_and_resume_on_one(monkeypatch):
-    from avwatch.detectors import av_sync
+    from avwatch.detectors.av_sync import detector as av_sync
 
     finder = av_sync._MouthFinder(interval_s=2.0, min_face_height_ratio=0.2)
     searched: list[float] = []

@@ -1,6 +1,6 @@
-from conftest import of_type, run
+from helpers import of_type, run
 
-from avwatch.synth import Defect
+from avwatch.lab.synth import Defect
 
 
 def test_clipping_after_aac_is_found(make):

@@ -1,12 +1,12 @@
 """corruption: pictures damaged in transport, against truth measured by decoding the
-damaged file beside the clean one (avwatch.damage)."""
+damaged file beside the clean one (avwatch.lab.damage)."""
 
 from __future__ import annotations
 
 import pytest
-from conftest import of_type, run
+from helpers import of_type, run
 
-from avwatch.damage import Damage, damage_ts, picture_truth, transport_truth
+from avwatch.lab.damage import Damage, damage_ts, picture_truth, transport_truth
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import pytest
-from conftest import assert_matches, of_type, run
+from helpers import assert_matches, of_type, run
 
-from avwatch.synth import Defect
+from avwatch.lab.synth import Defect
 
 FRAME = 1 / 25
 

@@ -1,8 +1,8 @@
 import pytest
-from conftest import of_type, run
+from helpers import of_type, run
 
-from avwatch.detectors.loudness import LoudnessConfig
-from avwatch.synth import Defect
+from avwatch.detectors.loudness.detector import LoudnessConfig
+from avwatch.lab.synth import Defect
 
 
 def test_programme_on_target_gives_no_event(make):

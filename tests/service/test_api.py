@@ -9,11 +9,11 @@ import httpx
 import pytest
 from servicekit import incidents
 
-from avwatch.media.source import input_supported
+from avwatch.input.source import input_supported
+from avwatch.lab.synth import ClipSpec, make_clip
 from avwatch.service.config import ServiceConfig
 from avwatch.service.core import Service
 from avwatch.service.server import BackgroundServer
-from avwatch.synth import ClipSpec, make_clip
 
 TOKEN = "api-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -137,7 +137,7 @@ def test_without_a_configured_token_changes_are_disabled(tmp_path: Path):
 
 
 def test_srt_is_taken_through_the_gateway_when_pyav_lacks_it(api: httpx.Client):
-    # PyPI's PyAV wheels carry no libsrt; imageio-ffmpeg's CLI does (media/gateway.py).
+    # PyPI's PyAV wheels carry no libsrt; imageio-ffmpeg's CLI does (input/gateway.py).
     response = api.post(
         "/api/streams", json={"id": "s", "url": "srt://127.0.0.1:9000"}, headers=AUTH
     )

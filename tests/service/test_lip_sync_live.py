@@ -9,14 +9,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port
+from helpers import free_port
 from servicekit import incidents, wait_for
 
+from avwatch.lab.demo import UdpSender
+from avwatch.lab.synth import ClipSpec, Defect, make_clip
 from avwatch.service.config import ServiceConfig, StreamSpec
 from avwatch.service.core import Service
-from avwatch.service.demo import UdpSender
 from avwatch.service.server import BackgroundServer
-from avwatch.synth import ClipSpec, Defect, make_clip
 
 LOOP_S = 10.0
 

@@ -11,7 +11,7 @@ import av
 import numpy as np
 from servicekit import wait_for
 
-from avwatch.pipeline import StreamAnalyzer
+from avwatch.analysis.analyzer import StreamAnalyzer
 from avwatch.service.config import ServiceConfig, StreamSpec
 from avwatch.service.monitor import StreamMonitor, encode_png
 
@@ -144,8 +144,7 @@ def test_transport_findings_at_the_end_of_a_session_reach_the_incidents(make):
     import socket
 
     import numpy as np
-    from conftest import free_port
-    from test_live import send_udp
+    from helpers import free_port, send_udp
 
     path, _ = make("last_bytes", suffix=".ts", duration_s=3)
     p = np.frombuffer(path.read_bytes(), np.uint8).reshape(-1, 188)

@@ -17,14 +17,14 @@ from pathlib import Path
 import av
 import httpx
 import pytest
-from conftest import free_port
+from helpers import free_port
 from servicekit import WebhookReceiver, incidents, postgres_server, wait_for
 
+from avwatch.lab.demo import UdpSender
+from avwatch.lab.synth import ClipSpec, Defect, make_clip
 from avwatch.service.config import ServiceConfig, StreamSpec, WebhookSpec
 from avwatch.service.core import Service
-from avwatch.service.demo import UdpSender
 from avwatch.service.server import BackgroundServer
-from avwatch.synth import ClipSpec, Defect, make_clip
 
 TOKEN = "test-token"
 SECRET = "hook-secret"

@@ -26,9 +26,9 @@ from sqlalchemy import select
 
 from avwatch import __version__
 from avwatch.errors import ConfigError
-from avwatch.media.evidence import clip_as_mp4
 from avwatch.service.config import StreamSpec
 from avwatch.service.core import Service, StreamConflict, StreamNotFound
+from avwatch.service.evidence import clip_as_mp4
 from avwatch.service.store import EvidenceRow, IncidentRow
 
 __all__ = ["create_app"]

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from avwatch.config import check_detector_options, detector_config, explain
 from avwatch.detectors.base import available_detectors
 from avwatch.errors import AvwatchError, ConfigError
-from avwatch.media.source import NETWORK_SCHEMES, input_supported
+from avwatch.input.source import NETWORK_SCHEMES, input_supported
 from avwatch.service.alerts import (
     OutboxDispatcher,
     alert_rows,

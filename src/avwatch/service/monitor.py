@@ -36,14 +36,15 @@ from typing import Any
 import av
 import numpy as np
 
+from avwatch.analysis.analyzer import ANALYSIS_BATCH, StreamAnalyzer
+from avwatch.analysis.check import make_reader
+from avwatch.analysis.incidents import IncidentTracker
 from avwatch.config import EngineConfig
 from avwatch.errors import AvwatchError
-from avwatch.incidents import IncidentTracker
-from avwatch.media.evidence import PacketRing, write_clip
-from avwatch.media.source import close_input, flush_tap, open_input
-from avwatch.media.ts import TsAnalyzer
-from avwatch.pipeline import ANALYSIS_BATCH, StreamAnalyzer, make_reader
+from avwatch.input.source import close_input, flush_tap, open_input
 from avwatch.service.config import StreamSpec
+from avwatch.service.evidence import PacketRing, write_clip
+from avwatch.transport.analyser import TsAnalyzer
 from avwatch.types import (
     DecodeIssue,
     Incident,
@@ -215,7 +216,7 @@ class StreamMonitor:
                 self.state = "ok"
                 if self.spec.loop and not isinstance(sample, DecodeIssue):
                     # A file played as if live: wait for the sample's moment, and, as
-                    # a live input does (media/batching.py), for a batch after it.
+                    # a live input does (input/batching.py), for a batch after it.
                     first = sample.time if first is None else first
                     ahead = started + (sample.time - first) - now
                     if ahead > 0 and self._stop.wait(ahead + self.spec.batch_s):

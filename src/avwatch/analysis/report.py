@@ -1,0 +1,134 @@
+"""The ``avwatch check`` report: the JSON object of docs/architecture.md, and a text view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from avwatch import __version__
+from avwatch.analysis.check import CheckResult
+from avwatch.types import Severity
+
+__all__ = ["build_report", "print_report", "print_ts_report", "worst_severity"]
+
+# ETSI TR 101 290 checks in the order of the standard, with avwatch's counter names.
+TR101290_ROWS = [
+    ("1.1", "TS_sync_loss", "ts_sync_loss"),
+    ("1.2", "Sync_byte_error", "sync_byte_error"),
+    ("1.3", "PAT_error", "ts_pat_error"),
+    ("1.4", "Continuity_count_error", "ts_cc_error"),
+    ("1.5", "PMT_error", "ts_pmt_error"),
+    ("1.6", "PID_error", "ts_pid_error"),
+    ("2.1", "Transport_error", "ts_tei"),
+    ("2.2", "CRC_error", "ts_crc_error"),
+    ("2.3", "PCR_error (repetition / discontinuity)", "ts_pcr_error"),
+    ("2.4", "PCR_accuracy_error (constant-bitrate streams)", "ts_pcr_accuracy"),
+    ("2.5", "PTS_error", "ts_pts_error"),
+]
+
+
+def build_report(result: CheckResult) -> dict[str, Any]:
+    info = result.info
+    media: dict[str, Any] = {
+        "duration_s": round(result.duration_s, 4),
+        "container": info.container,
+        "video": None,
+        "audio": None,
+    }
+    if info.video:
+        v = info.video
+        media["video"] = {
+            "codec": v.codec,
+            "width": v.width,
+            "height": v.height,
+            "fps": None if v.fps is None else round(v.fps, 3),
+            "pix_fmt": v.pix_fmt,
+            "frames": result.video_frames,
+        }
+    if info.audio:
+        a = info.audio
+        media["audio"] = {
+            "codec": a.codec,
+            "sample_rate": a.sample_rate,
+            "channels": a.channels,
+            "layout": a.layout,
+        }
+    return {
+        "source": info.source,
+        "avwatch_version": __version__,
+        "media": media,
+        "events": [i.to_report() for i in result.incidents],
+        "metrics": result.metrics,
+    }
+
+
+def worst_severity(result: CheckResult) -> Severity | None:
+    if not result.incidents:
+        return None
+    return max((i.severity for i in result.incidents), key=lambda s: s.rank)
+
+
+def print_ts_report(report: dict[str, Any], console: Console) -> None:
+    ts = report["metrics"].get("ts")
+    if ts is None:
+        console.print("TR 101 290: not an MPEG-TS input read by avwatch (no table)")
+        return
+    table = Table(title=f"ETSI TR 101 290 — {ts['packets']} packets")
+    for column in ("", "check", "count"):
+        table.add_column(column, justify="right" if column == "count" else "left")
+    for number, name, key in TR101290_ROWS:
+        count = ts["errors"].get(key, 0)
+        table.add_row(number, name, f"[red]{count}[/red]" if count else "0")
+    console.print(table)
+    pids = Table(title="PIDs")
+    for column in ("PID", "stream type", "packets", "Mb/s", "CC errors", "TEI"):
+        pids.add_column(column, justify="left" if column == "PID" else "right")
+    for pid, s in ts["pids"].items():
+        rate = "" if s["bitrate_bps"] is None else f"{s['bitrate_bps'] / 1e6:.3f}"
+        stream_type = "" if s["stream_type"] is None else f"{s['stream_type']:#04x}"
+        pids.add_row(pid, stream_type, str(s["packets"]), rate, str(s["cc_errors"]), str(s["tei"]))
+    console.print(pids)
+
+
+def print_report(report: dict[str, Any], console: Console) -> None:
+    media = report["media"]
+    parts = [f"{media['duration_s']:.2f} s", media["container"]]
+    if media["video"]:
+        v = media["video"]
+        parts.append(f"video {v['codec']} {v['width']}x{v['height']} @ {v['fps']} fps")
+    if media["audio"]:
+        a = media["audio"]
+        parts.append(f"audio {a['codec']} {a['sample_rate']} Hz {a['layout']}")
+    console.print(f"[bold]{report['source']}[/bold]: " + ", ".join(parts))
+    events = report["events"]
+    if not events:
+        console.print("[green]no defects found[/green]")
+    else:
+        table = Table(show_header=True, header_style="bold")
+        for column in ("type", "start", "end", "duration", "severity", "details"):
+            table.add_column(
+                column, justify="right" if column in ("start", "end", "duration") else "left"
+            )
+        for e in events:
+            duration = "" if e["end"] is None else f"{e['end'] - e['start']:.3f}"
+            details = ", ".join(f"{k}={v}" for k, v in e["details"].items())
+            table.add_row(
+                e["type"],
+                f"{e['start']:.3f}",
+                "" if e["end"] is None else f"{e['end']:.3f}",
+                duration,
+                e["severity"],
+                details,
+            )
+        console.print(table)
+    loud = report["metrics"].get("loudness")
+    if loud:
+        console.print(
+            f"loudness: integrated {loud['integrated_lufs']} LUFS (target {loud['target_lufs']}), "
+            f"range {loud['loudness_range_lu']} LU, true peak {loud['true_peak_dbtp']} dBTP"
+        )
+    issues = report["metrics"]["decode"]["issues"]
+    if issues:
+        console.print("decoder: " + ", ".join(f"{k} x{v}" for k, v in sorted(issues.items())))

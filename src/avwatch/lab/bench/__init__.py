@@ -1,0 +1,1 @@
+"""Benchmarks: throughput of one file, live decode trials, streams per machine."""

@@ -1,0 +1,315 @@
+"""The impaired-media corpus: clips with defects at exact places, and their truth.
+
+Content defects are applied to the raw pictures and samples before encoding
+(avwatch.lab.synth), so every truth event is exact by construction. Each case is
+one file plus ``NAME.truth.json``. ``quick`` builds a small corpus for CI; the
+full one adds the broadcast formats (SD interlaced MPEG-2, 720p50, 1080p29.97,
+HEVC, 5.1, 44.1 kHz).
+
+Real pictures come from OpenCV's pedestrian camera clip (Debian's opencv-doc),
+real speech from Asterisk's prompts (asterisk-core-sounds-en-wav), both fetched
+and cached under ``$AVWATCH_MEDIA_CACHE`` or ~/.cache/avwatch/media.
+
+A/V sync cases move the sound against the pictures by a known offset: a
+line-up pattern (flash and beep), a drawn presenter whose mouth follows real
+speech, and cuts with a struck sound, from -200 to +300 ms and with steps
+mid-clip. Their truth adds ``av_offsets`` (the true offset over time) and
+``sync_content`` to the truth file.
+
+Transport cases damage the bytes of a clean MPEG-TS (lost packets, bit errors
+in the payload, a continuity jump that loses nothing, flagged packets, PAT and
+PMT gaps, and a clean low-bitrate stream as the negative); their truth comes from
+avwatch.lab.damage: transport events from what was done, picture damage measured
+by decoding the damaged file against the clean one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from avwatch.config import EngineConfig
+from avwatch.detectors._loss import LossConfig
+from avwatch.detectors.av_sync.detector import AvSyncConfig
+from avwatch.detectors.dropped_frames import DroppedFramesConfig
+from avwatch.detectors.loudness.detector import LoudnessConfig
+from avwatch.errors import AvwatchError
+from avwatch.lab.damage import Damage, audio_truth, damage_ts, picture_truth, transport_truth
+from avwatch.lab.realmedia import SPEECH, VTEST, fetch
+from avwatch.lab.synth import ClipSpec, Defect, make_clip, offset_truth
+
+log = logging.getLogger(__name__)
+
+__all__ = ["build", "cases"]
+
+REAL_VTEST = "real:vtest"  # resolved to the cached file at build time
+REAL_SPEECH = "real:speech"
+
+# name: (ClipSpec fields, file suffix)
+FORMATS: dict[str, tuple[dict[str, Any], str]] = {
+    "small_h264": ({"width": 320, "height": 180}, ".mp4"),
+    # Real pictures: OpenCV's pedestrian camera (768x576, 10 fps), defects put into it.
+    "real_vtest_576p10": (
+        {"width": 768, "height": 576, "fps": Fraction(10), "picture_file": REAL_VTEST},
+        ".mp4",
+    ),
+    "sd_mpeg2_576i": (
+        {
+            "width": 720,
+            "height": 576,
+            "video_codec": "mpeg2video",
+            "interlaced": True,
+            "audio_codec": "mp2",
+            # 4 Mb/s, as SD broadcast runs: libavcodec's default of 200 kb/s leaves
+            # MPEG-2 refining a frozen picture for a second.
+            "bitrate": 4_000_000,
+        },
+        ".ts",
+    ),
+    "hd_720p50_h264": ({"width": 1280, "height": 720, "fps": Fraction(50)}, ".mp4"),
+    "hd_1080p2997_h264_44k": (
+        {"width": 1920, "height": 1080, "fps": Fraction(30000, 1001), "sample_rate": 44100},
+        ".mkv",
+    ),
+    "hd_720p25_hevc_51": (
+        {"width": 1280, "height": 720, "video_codec": "libx265", "channels": 6},
+        ".mkv",
+    ),
+}
+
+# name: (duration, ClipSpec fields) — defects and clean hard negatives.
+SCENARIOS: dict[str, tuple[float, dict[str, Any]]] = {
+    "black": (
+        16.0,
+        {
+            "noise_levels": 2,
+            "defects": [
+                Defect("black", 3.0, 3.0 + 3 / 25),
+                Defect("black", 6.0, 7.0),
+                Defect("black", 10.0, 14.0),
+            ],
+        },
+    ),
+    "freeze": (
+        16.0,
+        {"noise_levels": 3, "defects": [Defect("freeze", 3.0, 6.0), Defect("freeze", 9.0, 14.0)]},
+    ),
+    "silence": (
+        16.0,
+        {
+            "sound": "speech",
+            "defects": [Defect("silence", 2.0, 5.0), Defect("silence", 8.0, 13.0, {"channel": 1})],
+        },
+    ),
+    "clipping": (12.0, {"sound": "music", "defects": [Defect("clipping", 4.0, 7.0)]}),
+    "loudness": (
+        28.0,
+        {"sound": "music", "defects": [Defect("loudness", 8.0, 20.0, {"gain_db": 10})]},
+    ),
+    "dropped_frames": (
+        12.0,
+        {
+            "defects": [
+                Defect("dropped_frames", 2.0, 2.04),
+                Defect("dropped_frames", 5.0, 5.2),
+                Defect("dropped_frames", 8.0, 8.48),
+            ]
+        },
+    ),
+    "losses": (
+        16.0,
+        {"defects": [Defect("audio_loss", 3.0, 4.5), Defect("video_loss", 9.0, 12.0)]},
+    ),
+    "clean_dark_scene": (10.0, {"picture": "dark", "noise_levels": 2}),
+    "clean_fades": (12.0, {"noise_levels": 2, "fades": [3.0, 8.0]}),
+    "clean_pulldown": (10.0, {"noise_levels": 2, "pulldown": True}),
+    "clean_ticker": (10.0, {"picture": "static_ticker", "noise_levels": 2}),
+    "clean_small_motion": (10.0, {"picture": "static_small_motion", "noise_levels": 2}),
+    "clean_quiet_speech": (10.0, {"sound": "speech", "level_lufs": -40.0}),
+    "clean_loud_music": (10.0, {"sound": "music", "level_lufs": -10.0}),
+}
+
+
+def _offset(start: float, end: float, offset_ms: float) -> Defect:
+    return Defect("av_offset", start, end, {"offset_ms": offset_ms})
+
+
+PATTERN = {"picture": "flash", "sound": "beeps"}
+TALKING = {"picture": "talking_face", "sound": "recorded", "sound_file": REAL_SPEECH}
+CUTS = {"picture": "cuts", "sound": "impacts"}
+# name: (duration, ClipSpec fields) — A/V offsets, on formats with synthetic pictures.
+SYNC_SCENARIOS: dict[str, tuple[float, dict[str, Any]]] = {
+    "sync_pattern_m200": (20.0, {**PATTERN, "defects": [_offset(0, 20, -200)]}),
+    "sync_pattern_p37": (20.0, {**PATTERN, "defects": [_offset(0, 20, 37)]}),
+    "sync_pattern_p300": (20.0, {**PATTERN, "defects": [_offset(0, 20, 300)]}),
+    "sync_pattern_step": (30.0, {**PATTERN, "defects": [_offset(15, 30, -120)]}),
+    "sync_talking_0": (20.0, TALKING),
+    "sync_talking_m150": (20.0, {**TALKING, "defects": [_offset(0, 20, -150)]}),
+    "sync_talking_p100": (20.0, {**TALKING, "defects": [_offset(0, 20, 100)]}),
+    "sync_talking_p250": (20.0, {**TALKING, "defects": [_offset(0, 20, 250)]}),
+    "sync_talking_step": (40.0, {**TALKING, "defects": [_offset(20, 40, 200)]}),
+    "sync_cuts_p180": (20.0, {**CUTS, "defects": [_offset(0, 20, 180)]}),
+    # Speech over a still with no face: no evidence, so no estimate and no alarm.
+    "clean_speech_no_face": (
+        20.0,
+        {"picture": "static_small_motion", "sound": "recorded", "sound_file": REAL_SPEECH},
+    ),
+}
+SYNC_CONTENT = {"flash": "pattern", "talking_face": "talking", "cuts": "events"}
+
+# name: (duration, damages, ClipSpec fields) — on a clean TS of each transport format.
+TRANSPORT_SCENARIOS: dict[str, tuple[float, list[Damage], dict[str, Any]]] = {
+    "ts_packet_loss": (14.0, [Damage("drop", 3.0, 20), Damage("drop", 9.0, 7)], {}),
+    "ts_bit_errors": (14.0, [Damage("corrupt", 5.0, 10), Damage("corrupt", 11.0, 2)], {}),
+    # Transport errors that damage no picture: no corruption may be reported.
+    "ts_cc_jump_and_tei": (14.0, [Damage("cc_jump", 4.0), Damage("tei", 10.0, 5)], {}),
+    "ts_table_gaps": (
+        14.0,
+        [Damage("pat_gap", 3.0, seconds=0.8), Damage("pmt_gap", 8.0, seconds=1.3)],
+        {},
+    ),
+    # The signal goes away for 1.5 s and comes back: every PID loses packets at once.
+    "ts_signal_cut": (14.0, [Damage("cut", 6.0, seconds=1.5)], {}),
+}
+# Plain compression blockiness is not corruption: the same content starved of bits.
+LOW_BITRATE = {"small_h264": 60_000, "sd_mpeg2_576i": 800_000, "real_vtest_576p10": 150_000}
+# Synthetic pictures in H.264 and SD MPEG-2, and a real camera picture in H.264.
+TRANSPORT_FORMATS = ("small_h264", "sd_mpeg2_576i", "real_vtest_576p10")
+QUICK_TRANSPORT = ("small_h264",)
+
+QUICK_FORMATS = ("small_h264", "real_vtest_576p10")
+SYNC_FORMATS = ("small_h264", "sd_mpeg2_576i", "hd_720p50_h264", "hd_1080p2997_h264_44k")
+QUICK_SYNC = ("sync_pattern_m200", "sync_pattern_step", "sync_talking_0", "sync_talking_p250")
+# Incidents of one type closer than this are one (the engine's default): so is the truth.
+MERGE_GAP_S = EngineConfig().merge_gap_s
+# The loudness detector's defaults decide what "off target" means in the truth.
+TARGET_LUFS = LoudnessConfig().target_lufs or -23.0
+SHORT_TERM_TOLERANCE_LU = LoudnessConfig().short_term_tolerance_lu
+
+
+def media_cache() -> Path:
+    return Path(os.environ.get("AVWATCH_MEDIA_CACHE", Path.home() / ".cache" / "avwatch" / "media"))
+
+
+def cases(quick: bool, real: bool = True) -> list[tuple[str, ClipSpec, str, list[Damage]]]:
+    """(name, spec, suffix, transport damages) for every corpus file; ``real`` False
+    leaves out the cases that need real recordings."""
+    real_files = (
+        {
+            REAL_VTEST: str(fetch(VTEST, media_cache())),
+            REAL_SPEECH: str(fetch(SPEECH, media_cache())),
+        }
+        if real
+        else {}
+    )
+    out: list[tuple[str, ClipSpec, str, list[Damage]]] = []
+    for fmt in QUICK_FORMATS if quick else FORMATS:
+        fields, suffix = FORMATS[fmt]
+        scenarios = dict(SCENARIOS)
+        if fmt in SYNC_FORMATS:
+            scenarios |= {k: v for k, v in SYNC_SCENARIOS.items() if not quick or k in QUICK_SYNC}
+        for scenario, (duration, extra) in scenarios.items():
+            combined = _with_recordings({**fields, **extra}, real_files)
+            if combined is None:
+                continue
+            spec = ClipSpec(duration_s=duration, **combined)
+            if scenario == "black" and spec.fps != 25:
+                # A 3-frame flash at this format's frame rate.
+                flash = Defect("black", 3.0, 3.0 + 3 / float(spec.fps))
+                spec = replace(spec, defects=[flash, *spec.defects[1:]])
+            out.append((f"{fmt}__{scenario}", spec, suffix, []))
+        transport = _with_recordings(fields, real_files)
+        if fmt in (QUICK_TRANSPORT if quick else TRANSPORT_FORMATS) and transport is not None:
+            base = ClipSpec(**{**transport, "noise_levels": 2})
+            for scenario, (duration, damages, extra) in TRANSPORT_SCENARIOS.items():
+                spec = replace(base, duration_s=duration, **extra)
+                out.append((f"{fmt}__{scenario}", spec, ".ts", damages))
+            starved = replace(base, duration_s=10.0, bitrate=LOW_BITRATE[fmt])
+            out.append((f"{fmt}__clean_low_bitrate_ts", starved, ".ts", []))
+    return out
+
+
+def _with_recordings(fields: dict[str, Any], real_files: dict[str, str]) -> dict[str, Any] | None:
+    """``fields`` with the real recordings it names resolved to their files; None when
+    one of them cannot be had."""
+    named = {k: v for k in ("picture_file", "sound_file") if (v := fields.get(k)) is not None}
+    if any(v not in real_files for v in named.values()):
+        return None
+    return fields | {k: real_files[v] for k, v in named.items()}
+
+
+def sync_truth(spec: ClipSpec) -> list[dict[str, Any]]:
+    """``av_sync`` alarms the truth calls for: spans whose offset is beyond the
+    detector's default limits (BT.1359)."""
+    limits = AvSyncConfig()
+    return [
+        {"type": "av_sync", "start": span["start"], "end": span["end"], "details": span}
+        for span in offset_truth(spec)
+        if span["offset_ms"] > limits.max_audio_late_ms
+        or span["offset_ms"] < -limits.max_audio_early_ms
+    ]
+
+
+def programme_truth(spec: ClipSpec) -> list[dict[str, Any]]:
+    """Truth that follows from the programme as a whole: a clip mixed far from the EBU
+    target is off target from start to end (as the loudness detector's defaults judge)."""
+    if spec.audio_codec and abs(spec.level_lufs - TARGET_LUFS) > SHORT_TERM_TOLERANCE_LU:
+        return [{"type": "loudness", "start": 0.0, "end": spec.duration_s, "details": {}}]
+    return []
+
+
+def build(directory: Path, quick: bool = False) -> list[Path]:
+    """Write every case of the corpus into ``directory``; returns the media paths.
+
+    Real recordings come from Debian packages; where they cannot be had the
+    corpus is built without them and the reason is logged.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        all_cases = cases(quick)
+    except AvwatchError as exc:
+        log.warning("corpus without real recordings: %s", exc)
+        all_cases = cases(quick, real=False)
+    written = []
+    for name, spec, suffix, damages in all_cases:
+        path = directory / f"{name}{suffix}"
+        if damages:
+            truth = _damaged_clip(path, spec, damages)
+        else:
+            truth = make_clip(path, spec)
+            if suffix == ".ts":
+                # The muxer's own PCR and table gaps (no video packets while frames are
+                # skipped, and it repeats PAT/PMT by the video's clock).
+                truth += transport_truth(path, MERGE_GAP_S)
+        truth += programme_truth(spec) + sync_truth(spec)
+        description = {k: str(v) for k, v in asdict(spec).items() if k != "defects"}
+        record = {
+            "source": path.name,
+            "spec": description,
+            "events": sorted(truth, key=lambda e: (e["start"], e["type"])),
+            "av_offsets": offset_truth(spec),
+            "sync_content": SYNC_CONTENT.get(spec.picture, "other"),
+        }
+        (directory / f"{name}.truth.json").write_text(
+            json.dumps(record, indent=2) + "\n", encoding="utf-8"
+        )
+        written.append(path)
+    return written
+
+
+def _damaged_clip(path: Path, spec: ClipSpec, damages: list[Damage]) -> list[dict[str, Any]]:
+    """A clean TS with ``damages`` applied to its bytes; returns the measured truth."""
+    clean = path.with_name(f".{path.stem}.clean.ts")
+    try:
+        truth = make_clip(clean, spec)
+        truth += damage_ts(clean, path, damages)
+        truth += picture_truth(clean, path, DroppedFramesConfig().max_gap_s)
+        truth += audio_truth(clean, path, LossConfig().min_gap_s)
+        return truth + transport_truth(path, MERGE_GAP_S)
+    finally:
+        clean.unlink(missing_ok=True)

@@ -1,0 +1,221 @@
+"""Detection quality, measured: score detector events against exact ground truth.
+
+Matching is one-to-one on overlap: a found event and a truth event of the same
+type match when their intervals overlap once each is widened by
+``tolerance_s``; pairs are taken greedily, largest overlap first. Per type the
+scorer counts true positives, false positives and misses, and the onset error
+(|found start - true start|) of every match.
+
+A/V offset is a measurement, not only an event: every confident ``av_sync``
+estimate whose window lies inside one span of the truth's ``av_offsets`` is
+compared with the true offset, and the errors are summed up per kind of
+content (line-up pattern, talking head, cuts, other).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from avwatch.analysis.check import CheckResult, check
+from avwatch.config import EngineConfig, detector_config
+from avwatch.detectors.av_sync.detector import AvSyncConfig, AvSyncDetector
+
+__all__ = ["EvalResult", "OffsetScore", "TypeScore", "evaluate_dir", "match_events"]
+
+MEDIA_SUFFIXES = (".mp4", ".ts", ".mkv", ".mov", ".mxf", ".avi", ".wav")
+
+Event = dict[str, Any]
+
+
+@dataclass
+class TypeScore:
+    type: str
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    onset_errors: list[float] = field(default_factory=list)
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        errors = sorted(self.onset_errors)
+        return {
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "f1": round(self.f1, 4),
+            "onset_error_median_s": round(statistics.median(errors), 4) if errors else None,
+            "onset_error_p90_s": round(errors[int(0.9 * (len(errors) - 1))], 4) if errors else None,
+        }
+
+
+@dataclass
+class OffsetScore:
+    """A/V offset estimates of one kind of content against the true offset."""
+
+    errors_ms: list[float] = field(default_factory=list)  # |estimate - truth|, judged ones
+    estimates: int = 0  # every estimate the detector made
+    known: int = 0  # the confident ones (windows across a true step are not judged)
+    files: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        errors = sorted(self.errors_ms)
+        return {
+            "files": self.files,
+            "estimates": self.estimates,
+            "known": self.known,
+            "known_share": round(self.known / self.estimates, 3) if self.estimates else 0.0,
+            "judged": len(errors),
+            "error_median_ms": round(statistics.median(errors), 1) if errors else None,
+            "error_p90_ms": round(errors[int(0.9 * (len(errors) - 1))], 1) if errors else None,
+            "error_max_ms": round(errors[-1], 1) if errors else None,
+        }
+
+
+@dataclass
+class EvalResult:
+    scores: dict[str, TypeScore]
+    files: dict[str, dict[str, list[Event]]]  # name -> {"missed": [...], "false_alarms": [...]}
+    offsets: dict[str, OffsetScore] = field(default_factory=dict)  # by sync_content
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "types": {t: s.as_dict() for t, s in sorted(self.scores.items())},
+            "files": self.files,
+        }
+        if self.offsets:
+            out["av_offset"] = {k: v.as_dict() for k, v in sorted(self.offsets.items())}
+        return out
+
+
+def _overlap(a: Event, b: Event, tolerance_s: float) -> float:
+    a_end = float(a["end"] if a["end"] is not None else a["start"])
+    b_end = float(b["end"] if b["end"] is not None else b["start"])
+    return min(a_end, b_end) - max(float(a["start"]), float(b["start"])) + 2 * tolerance_s
+
+
+def match_events(
+    found: list[Event], truth: list[Event], tolerance_s: float
+) -> tuple[list[tuple[Event, Event]], list[Event], list[Event]]:
+    """One-to-one matches (found, truth), then unmatched found and unmatched truth."""
+    candidates = [
+        (_overlap(f, t, tolerance_s), i, j)
+        for i, f in enumerate(found)
+        for j, t in enumerate(truth)
+        if f["type"] == t["type"] and _overlap(f, t, tolerance_s) > 0
+    ]
+    used_found: set[int] = set()
+    used_truth: set[int] = set()
+    pairs = []
+    for _, i, j in sorted(candidates, reverse=True):
+        if i not in used_found and j not in used_truth:
+            used_found.add(i)
+            used_truth.add(j)
+            pairs.append((found[i], truth[j]))
+    return (
+        pairs,
+        [f for i, f in enumerate(found) if i not in used_found],
+        [t for j, t in enumerate(truth) if j not in used_truth],
+    )
+
+
+def score(
+    results: Iterable[tuple[str, list[Event], list[Event]]], tolerance_s: float
+) -> EvalResult:
+    """Score (name, found, truth) triples."""
+    scores: dict[str, TypeScore] = {}
+    files: dict[str, dict[str, list[Event]]] = {}
+    for name, found, truth in results:
+        for event in (*found, *truth):
+            scores.setdefault(event["type"], TypeScore(event["type"]))
+        pairs, false_alarms, missed = match_events(found, truth, tolerance_s)
+        for f, t in pairs:
+            scores[t["type"]].tp += 1
+            scores[t["type"]].onset_errors.append(abs(f["start"] - t["start"]))
+        for f in false_alarms:
+            scores[f["type"]].fp += 1
+        for t in missed:
+            scores[t["type"]].fn += 1
+        if false_alarms or missed:
+            files[name] = {"missed": missed, "false_alarms": false_alarms}
+    return EvalResult(scores, files)
+
+
+def corpus_files(directory: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Media files of a corpus directory with their ``NAME.truth.json`` (``events``,
+    and for A/V cases ``av_offsets`` and ``sync_content``)."""
+    pairs = []
+    for path in sorted(directory.iterdir()):
+        if path.suffix.lower() not in MEDIA_SUFFIXES:
+            continue
+        truth_path = path.with_name(path.stem + ".truth.json")
+        truth = json.loads(truth_path.read_text()) if truth_path.exists() else {"events": []}
+        pairs.append((path, truth))
+    return pairs
+
+
+def offset_errors(result: CheckResult, spans: list[dict[str, Any]], window_s: float) -> list[float]:
+    """|estimate - truth| (ms) for each confident estimate whose window lies inside one
+    truth span; windows across a step of the true offset are not judged."""
+    errors = []
+    for centre, offset in result.signals.get("av_offset_ms", []):
+        lo, hi = centre - window_s / 2, centre + window_s / 2
+        for span in spans:
+            if span["start"] - 1e-6 <= lo and hi <= span["end"] + 1e-6:
+                errors.append(abs(offset - span["offset_ms"]))
+                break
+    return errors
+
+
+def evaluate_dir(
+    directory: Path,
+    config: EngineConfig | None = None,
+    detectors: Iterable[str] | None = None,
+    tolerance_s: float = 0.5,
+    peer: str | None = None,
+) -> EvalResult:
+    """Run avwatch (or the named peer, "ffmpeg") on every file of a corpus directory
+    and score it."""
+    config = config or EngineConfig()
+    keys = list(detectors) if detectors is not None else None
+    sync_config = detector_config(AvSyncDetector, config.detectors.get("av_sync"))
+    window_s = cast(AvSyncConfig, sync_config).window_s
+    triples = []
+    offsets: dict[str, OffsetScore] = {}
+    for path, truth in corpus_files(directory):
+        if peer == "ffmpeg":
+            from avwatch.lab.peer_ffmpeg import ffmpeg_events
+
+            found = ffmpeg_events(path)
+        else:
+            result = check(str(path), config, keys)
+            found = [i.to_report() for i in result.incidents]
+            sync = result.metrics.get("av_sync")
+            if sync and truth.get("av_offsets"):
+                kind = offsets.setdefault(truth.get("sync_content", "other"), OffsetScore())
+                kind.files += 1
+                kind.estimates += sync["estimates"]
+                kind.known += len(result.signals.get("av_offset_ms", []))
+                kind.errors_ms += offset_errors(result, truth["av_offsets"], window_s)
+        triples.append((path.name, found, truth["events"]))
+    scored = score(triples, tolerance_s)
+    scored.offsets = offsets
+    return scored

@@ -1,1 +1,0 @@
-"""Getting media in: opening sources, decoding once, making analysis samples."""

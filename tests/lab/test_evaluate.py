@@ -1,0 +1,77 @@
+"""The scorer, and the quick corpus held to the F1 floors kept in eval/floors.json."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from avwatch.cli import main
+from avwatch.lab.evaluate import match_events, score
+
+FLOORS = Path(__file__).parents[2] / "eval" / "floors.json"
+
+
+def ev(type_, start, end):
+    return {"type": type_, "start": start, "end": end, "details": {}}
+
+
+def test_matching_is_one_to_one_on_overlap():
+    truth = [ev("black", 1.0, 2.0), ev("black", 5.0, 6.0)]
+    found = [ev("black", 1.1, 1.9), ev("black", 1.2, 1.5), ev("freeze", 5.0, 6.0)]
+    pairs, false_alarms, missed = match_events(found, truth, tolerance_s=0.0)
+    assert pairs == [(found[0], truth[0])]  # the larger overlap wins
+    assert false_alarms == [found[1], found[2]]  # a second piece, and the wrong type
+    assert missed == [truth[1]]
+
+
+def test_tolerance_lets_a_near_miss_match():
+    pairs, _, _ = match_events([ev("silence", 2.3, 3.0)], [ev("silence", 1.0, 2.0)], 0.5)
+    assert len(pairs) == 1
+    pairs, _, _ = match_events([ev("silence", 2.3, 3.0)], [ev("silence", 1.0, 2.0)], 0.1)
+    assert pairs == []
+
+
+def test_scores_per_type():
+    result = score(
+        [
+            ("a", [ev("black", 1.0, 2.0), ev("black", 7.0, 8.0)], [ev("black", 1.2, 2.0)]),
+            ("b", [], [ev("black", 3.0, 4.0)]),
+        ],
+        tolerance_s=0.5,
+    )
+    black = result.scores["black"]
+    assert (black.tp, black.fp, black.fn) == (1, 1, 1)
+    assert black.precision == 0.5 and black.recall == 0.5 and black.f1 == 0.5
+    assert black.onset_errors == [pytest.approx(0.2)]
+    assert set(result.files) == {"a", "b"}
+
+
+@pytest.mark.slow
+def test_quick_corpus_meets_the_floors(tmp_path, capsys):
+    corpus = tmp_path / "corpus"
+    assert main(["corpus", "build", str(corpus), "--quick"]) == 0
+    truth_files = sorted(corpus.glob("*.truth.json"))
+    assert len(truth_files) >= 12
+    capsys.readouterr()
+    assert main(["eval", str(corpus), "--json", "--floors", str(FLOORS)]) == 0, capsys.readouterr()
+    report = json.loads(capsys.readouterr().out)
+    floors = json.loads(FLOORS.read_text())
+    assert set(floors["f1"]) <= set(report["types"])
+    assert set(floors["av_offset_error_median_ms"]) <= set(report["av_offset"])
+
+
+@pytest.mark.slow
+def test_ffmpeg_peer_maps_its_filters_to_our_event_types(make):
+    from avwatch.lab.peer_ffmpeg import ffmpeg_events
+    from avwatch.lab.synth import Defect
+
+    path, truth = make(
+        "peer_clip",
+        suffix=".ts",
+        duration_s=12,
+        defects=[Defect("black", 2.0, 3.0), Defect("silence", 5.0, 8.0)],
+    )
+    found = ffmpeg_events(path)
+    pairs, _, missed = match_events(found, truth, tolerance_s=0.1)
+    assert {t["type"] for _, t in pairs} == {"black", "silence"}, (found, truth)
+    assert missed == []
