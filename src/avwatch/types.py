@@ -28,6 +28,7 @@ __all__ = [
     "Sample",
     "Severity",
     "StreamInfo",
+    "TransportFinding",
     "VideoFrame",
     "VideoInfo",
 ]
@@ -145,6 +146,18 @@ class DecodeIssue:
 
 
 Sample: TypeAlias = VideoFrame | AudioBlock | DecodeIssue
+
+
+@dataclass(frozen=True, slots=True)
+class TransportFinding:
+    """A TR 101 290 finding placed on the media timeline, for detectors that take them
+    (``Detector.on_transport``): ``type`` is its report event type (``ts_cc_error``...)."""
+
+    type: str
+    time: MediaTime
+    pid: int | None
+    packet: int
+    """Index of the packet in the stream, to find it in a capture."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,7 +58,7 @@ def test_stream_that_stops_mid_way_ends_the_check_with_what_arrived(make):
         sender.join(timeout=5)
     assert time.monotonic() - started < 15  # ended by the read timeout, not by hanging
     assert 1.0 <= result.duration_s <= 4.6
-    assert result.metrics["decode"]["issues"].get("demux_error") == 1
+    assert result.summary["decode"]["issues"].get("demux_error") == 1
 
 
 def test_transport_errors_on_a_live_udp_stream_are_counted_exactly(make):
@@ -87,7 +87,7 @@ def test_transport_errors_on_a_live_udp_stream_are_counted_exactly(make):
     finally:
         stop.set()
         sender.join(timeout=10)
-    ts = result.metrics["ts"]
+    ts = result.summary["ts"]
     assert ts["packets"] == len(damaged) // 188
     assert ts["errors"] == {"ts_cc_error": 2}
     transport = [i for i in result.incidents if i.type.startswith("ts_")]

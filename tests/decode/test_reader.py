@@ -88,7 +88,7 @@ def test_corrupt_transport_stream_is_data_not_a_crash(make, tmp_path):
     damaged = tmp_path / "damaged.ts"
     damaged.write_bytes(bytes(data))
     result = run(damaged)
-    assert sum(result.metrics["decode"]["issues"].values()) > 0, result.metrics["decode"]
+    assert sum(result.summary["decode"]["issues"].values()) > 0, result.summary["decode"]
     assert result.duration_s == pytest.approx(6.0, abs=0.2)
     # Each issue is placed on the timeline, in the damaged middle third.
     reader = MediaReader(open_input(str(damaged)), str(damaged))

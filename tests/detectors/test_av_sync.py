@@ -41,7 +41,7 @@ def test_pattern_offset_is_measured_to_the_millisecond(make, offset_ms):
         f"sync_pattern_{offset_ms}", duration_s=14, **PATTERN, defects=shifted(offset_ms)
     )
     result = run(path, ["av_sync"])
-    summary = result.metrics["av_sync"]
+    summary = result.summary["av_sync"]
     assert summary["known_share"] == 1.0
     assert abs(summary["offset_ms"] - offset_ms) <= 2, summary
     # BT.1359 limits by default: audio 45 ms early, 125 ms late.
@@ -68,14 +68,14 @@ def test_pattern_in_an_mpeg2_transport_stream(make):
         **PATTERN,
         defects=shifted(-80),
     )
-    summary = run(path, ["av_sync"]).metrics["av_sync"]
+    summary = run(path, ["av_sync"]).summary["av_sync"]
     assert abs(summary["offset_ms"] + 80) <= 2, summary
 
 
 def test_a_step_change_is_found_with_its_time(make):
     path, _ = make("sync_step", duration_s=30, **PATTERN, defects=shifted(-120, 15.0, 30.0))
     result = run(path, ["av_sync"])
-    segments = result.metrics["av_sync"]["segments"]
+    segments = result.summary["av_sync"]["segments"]
     assert [s["offset_ms"] for s in segments] == [0.0, -120.0], segments
     assert abs(segments[1]["start"] - 15.0) <= 1.0
     (alarm,) = of_type(result, "av_sync")
@@ -93,7 +93,7 @@ def test_talking_head_offset_from_the_mouth(make, speech, offset_ms):
         defects=shifted(offset_ms),
     )
     result = run(path, ["av_sync"])
-    summary = result.metrics["av_sync"]
+    summary = result.summary["av_sync"]
     assert summary["known_share"] >= 0.8, summary
     assert abs(summary["offset_ms"] - offset_ms) <= 40, summary
     assert bool(of_type(result, "av_sync")) == (offset_ms > 125 or offset_ms < -45)
@@ -111,7 +111,7 @@ def test_without_the_face_the_same_clip_is_unknown_not_guessed(make, speech):
         defects=shifted(250),
     )
     result = run(path, ["av_sync"], detectors={"av_sync": {"faces": False}})
-    assert result.metrics["av_sync"]["offset_ms"] is None
+    assert result.summary["av_sync"]["offset_ms"] is None
     assert of_type(result, "av_sync") == []
 
 
@@ -127,7 +127,7 @@ def test_without_the_face_the_same_clip_is_unknown_not_guessed(make, speech):
 def test_no_evidence_says_unknown(make, fields):
     path, _ = make("sync_none_" + "_".join(fields.values()), duration_s=14, **fields)
     result = run(path, ["av_sync"])
-    assert result.metrics["av_sync"]["offset_ms"] is None
+    assert result.summary["av_sync"]["offset_ms"] is None
     assert result.signals.get("av_offset_ms", []) == []
     assert of_type(result, "av_sync") == []
 

@@ -85,3 +85,21 @@ def test_run_tracker_pts_gap_ends_a_run_and_short_runs_vanish():
     run.update(True, 0.0, 0.5)
     assert run.update(True, 5.0, 5.5) == ()  # the first run never reached 1 s
     assert run.flush() == ()
+
+
+def test_a_signal_in_none_of_the_detectors_plots_is_refused():
+    from avwatch.detectors.base import Detector, DetectorConfig, Plot
+    from avwatch.errors import DetectorError
+
+    class Plotted(Detector[DetectorConfig]):
+        key = "plotted"
+        needs = frozenset({"video"})
+        emits = ()
+        Config = DetectorConfig
+        plots = (Plot("Level", ("level",)),)
+
+    detector = Plotted(DetectorConfig(), StreamInfo("x", "mpegts", None, None, None))
+    detector.record("level", 0.0, 1.0)
+    assert list(detector.signals["level"]) == [(0.0, 1.0)]
+    with pytest.raises(DetectorError, match="'levle' is in none of its plots"):
+        detector.record("levle", 0.0, 1.0)

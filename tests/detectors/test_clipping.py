@@ -17,7 +17,7 @@ def test_clipping_after_aac_is_found(make):
 def test_loud_clean_music_is_not_clipping(make):
     path, _ = make("loud_music", duration_s=8, video_codec=None, sound="music", level_lufs=-10)
     result = run(path, ["clipping", "loudness"])
-    assert result.metrics["loudness"]["true_peak_dbtp"] > -3.0  # loud indeed
+    assert result.summary["loudness"]["true_peak_dbtp"] > -3.0  # loud indeed
     assert of_type(result, "clipping") == []
 
 

@@ -43,7 +43,7 @@ def test_corruption_found_from_the_decoders_signals(damaged):
     for incident, event in zip(found, truth, strict=True):
         assert abs(incident.start - event["start"]) <= 0.1, (incident, event)
         assert incident.end == pytest.approx(event["end"], abs=0.05)
-    issues = result.metrics["decode"]["issues"]
+    issues = result.summary["decode"]["issues"]
     assert issues.get("corrupt_packet", 0) >= 1  # the demuxer saw the loss inside a packet
     assert len(of_type(result, "ts_cc_error")) == 2
 
@@ -63,7 +63,7 @@ def test_plain_compression_blockiness_is_not_corruption(make):
     path, _ = make("starved", suffix=".ts", duration_s=8, noise_levels=2, bitrate=60_000)
     result = run(path)
     assert of_type(result, "corruption") == []
-    assert result.metrics["decode"]["issues"] == {}
+    assert result.summary["decode"]["issues"] == {}
 
 
 def test_corruption_estimates_the_damaged_area(damaged):

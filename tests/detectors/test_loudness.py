@@ -9,7 +9,7 @@ def test_programme_on_target_gives_no_event(make):
     path, _ = make("on_target", duration_s=40, video_codec=None, sound="music", level_lufs=-23)
     result = run(path, ["loudness"])
     assert of_type(result, "loudness") == []
-    assert result.metrics["loudness"]["integrated_lufs"] == pytest.approx(-23, abs=0.5)
+    assert result.summary["loudness"]["integrated_lufs"] == pytest.approx(-23, abs=0.5)
 
 
 def test_sustained_loudness_jump_is_dated_by_momentary_loudness(make):
@@ -57,6 +57,6 @@ def test_high_sample_rate_programme_is_metered(make, rate):
     )
     result = run(path)
     assert result.info.audio is not None and result.info.audio.sample_rate == rate
-    loudness = result.metrics["loudness"]
+    loudness = result.summary["loudness"]
     assert loudness["integrated_lufs"] == pytest.approx(-23, abs=0.5)
     assert -23 < loudness["true_peak_dbtp"] < 0

@@ -110,7 +110,7 @@ def test_rtp_carrying_mpeg_ts(clip: Path):
         thread.join(5)
     assert result.info.container == "mpegts"  # read by avwatch's socket, RTP headers off
     assert_live(result, 3.0)
-    ts = result.metrics["ts"]  # the TR 101 290 analyser saw the packets
+    ts = result.summary["ts"]  # the TR 101 290 analyser saw the packets
     assert ts["packets"] > 1000
     assert 27 in {pid["stream_type"] for pid in ts["pids"].values()}  # H.264, from the PMT
 
@@ -206,16 +206,16 @@ def test_http_transport_stream(http_root: str, clip: Path):
     result = check(f"{http_root}/live.ts", CONFIG, ["black"])
     assert frames_and_black(result) == (100, [pytest.approx(1.0, abs=0.05)])
     # avwatch read the body itself: the TS analyser saw every packet of it.
-    assert result.metrics["ts"]["packets"] == clip.stat().st_size // 188
-    assert result.metrics["ts"]["errors"] == {}
+    assert result.summary["ts"]["packets"] == clip.stat().st_size // 188
+    assert result.summary["ts"]["errors"] == {}
 
 
 def test_http_transport_stream_joined_mid_packet(http_root: str, hls_dir: Path, clip: Path):
     """A live HTTP response may start anywhere: the partial packet is skipped."""
     (hls_dir / "joined.ts").write_bytes(clip.read_bytes()[100:])
     result = check(f"{http_root}/joined.ts", CONFIG, ["black"])
-    assert result.metrics["ts"]["packets"] == clip.stat().st_size // 188 - 1
-    assert "ts_sync_loss" not in result.metrics["ts"]["errors"]
+    assert result.summary["ts"]["packets"] == clip.stat().st_size // 188 - 1
+    assert "ts_sync_loss" not in result.summary["ts"]["errors"]
 
 
 def test_http_body_that_is_not_ts_is_left_to_libavformat(http_root: str, hls_dir: Path, make):
@@ -223,7 +223,7 @@ def test_http_body_that_is_not_ts_is_left_to_libavformat(http_root: str, hls_dir
     (hls_dir / "clip.mp4").write_bytes(mp4.read_bytes())
     result = check(f"{http_root}/clip.mp4", CONFIG, ["black"])
     assert result.video_frames == 50
-    assert "ts" not in result.metrics
+    assert "ts" not in result.summary
 
 
 def hls_segments(root: Path) -> list[Path]:
@@ -235,7 +235,7 @@ def test_hls_playlist_segments_go_through_the_ts_analyser(http_root: str, hls_di
     assert result.info.container == "mpegts"  # avwatch fetched the segments itself
     assert frames_and_black(result) == (100, [pytest.approx(1.0, abs=0.05)])
     segments = hls_segments(hls_dir)
-    ts = result.metrics["ts"]
+    ts = result.summary["ts"]
     assert ts["packets"] == sum(p.stat().st_size for p in segments) // 188
     # FFmpeg's segmenter writes the PAT and PMT once per 2 s segment: each segment
     # overruns TR 101 290's 0.5 s three times, on both tables. Nothing else is wrong.
@@ -289,7 +289,7 @@ def test_live_hls_playlist_is_followed_as_it_grows(http_root: str, hls_dir: Path
     result = check(f"{http_root}/grow.m3u8", CONFIG, ["black"])
     assert result.info.container == "mpegts"
     assert frames_and_black(result) == (100, [pytest.approx(1.0, abs=0.05)])
-    assert result.metrics["ts"]["errors"] == {"ts_pat_error": 6, "ts_pmt_error": 6}
+    assert result.summary["ts"]["errors"] == {"ts_pat_error": 6, "ts_pmt_error": 6}
 
 
 def test_fmp4_hls_is_left_to_libavformat(http_root: str, hls_dir: Path, clip: Path):
@@ -305,7 +305,7 @@ def test_fmp4_hls_is_left_to_libavformat(http_root: str, hls_dir: Path, clip: Pa
     result = check(f"{http_root}/fmp4.m3u8", CONFIG, ["black"])
     assert result.info.container == "hls"  # decoded by libavformat, not TS-analysed
     assert frames_and_black(result) == (100, [pytest.approx(1.0, abs=0.05)])
-    assert "ts" not in result.metrics
+    assert "ts" not in result.summary
 
 
 def test_rtmp_published_to_avwatch_listening(clip: Path, sender: list):
@@ -370,7 +370,7 @@ def test_srt_bytes_reach_the_ts_analyser_as_they_were_sent(clip: Path, sender: l
     result = check(f"srt://127.0.0.1:{port}", CONFIG, ["black"], duration_s=3.5)
     errors = [i for i in result.incidents if i.type == "ts_cc_error"]
     assert [i.key for i in errors] == [f"{video:#06x}"] * 3
-    assert result.metrics["ts"]["packets"] > 500
+    assert result.summary["ts"]["packets"] > 500
 
 
 def paced_write(process: subprocess.Popen[bytes], data: bytes, seconds: float) -> None:
@@ -397,7 +397,7 @@ def test_hls_master_playlist_follows_its_best_rendition(http_root: str, hls_dir:
     )
     result = check(f"{http_root}/master.m3u8", CONFIG, ["black"])
     assert frames_and_black(result) == (100, [pytest.approx(1.0, abs=0.05)])
-    assert result.metrics["ts"]["packets"] > 0
+    assert result.summary["ts"]["packets"] > 0
 
 
 def test_missing_hls_playlist_is_a_clear_error(http_root: str):

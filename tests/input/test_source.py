@@ -91,7 +91,7 @@ def test_every_packet_of_a_ts_file_reaches_the_analyser(make, tmp_path, seconds)
     plain = np.flatnonzero((pid == 0x100) & (p[:, 3] & 0x20 == 0))  # no PCR to lose with it
     damaged = tmp_path / "late_loss.ts"
     damaged.write_bytes(np.delete(p, plain[-20], axis=0).tobytes())
-    ts = check(str(damaged), None, ["black"]).metrics["ts"]
+    ts = check(str(damaged), None, ["black"]).summary["ts"]
     assert ts["packets"] == len(p) - 1
     assert ts["errors"] == {"ts_cc_error": 1}
 

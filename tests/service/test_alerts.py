@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from avwatch.service.alerts import OutboxDispatcher, alert_rows
 from avwatch.service.config import HookSpec, ServiceConfig, WebhookSpec
+from avwatch.service.messages import IncidentUpdate
 from avwatch.service.store import OutboxRow, Store
 
 INCIDENT = {"id": "abc", "stream": "news", "type": "black", "severity": "error"}
@@ -111,18 +112,19 @@ def test_a_flapping_incident_type_is_stored_but_not_alerted(tmp_path: Path):
     service = Service(config)
     service.store = Store.open(service.database)  # no workers needed: messages by hand
     for n in range(FLAP_OPENS + 2):
-        body = {
-            **INCIDENT,
-            "id": f"i{n}",
-            "detector": "black",
-            "start": float(n),
-            "end": None,
-            "started_at": 1_800_000_000.0 + n,
-            "ended_at": None,
-            "open": True,
-            "details": {},
-        }
-        service._on_message({"kind": "incident", "incident": body})
+        update = IncidentUpdate(
+            id=f"i{n}",
+            stream=INCIDENT["stream"],
+            type=INCIDENT["type"],
+            severity=INCIDENT["severity"],
+            detector="black",
+            start=float(n),
+            end=None,
+            started_at=1_800_000_000.0 + n,
+            ended_at=None,
+            open=True,
+        )
+        service._on_message(update)
     total, rows = service.store.incidents()
     assert total == FLAP_OPENS + 2  # every incident is kept
     flagged = sorted(r.id for r in rows if r.details.get("flapping"))

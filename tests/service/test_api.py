@@ -158,3 +158,15 @@ def test_private_reads_take_the_token_in_the_header_or_the_query(tmp_path: Path)
         assert client.get("/api/streams", params={"token": "wrong"}).status_code == 401
         assert client.get("/api/streams", headers=AUTH).status_code == 200
         assert client.get("/api/streams", params={"token": TOKEN}).status_code == 200
+
+
+def test_plots_are_what_the_detectors_and_the_monitor_declare(api: httpx.Client):
+    plots = api.get("/api/plots").json()
+    by_signal = {name: plot for plot in plots for name in plot["signals"]}
+    # A detector's own declaration, with the setting its target line reads.
+    loudness = by_signal["short_term_lufs"]
+    assert loudness["detector"] == "loudness" and loudness["target_setting"] == "target_lufs"
+    assert by_signal["black_ratio"]["min"] == 0.0 and by_signal["black_ratio"]["max"] == 1.0
+    # The monitor's own signals come last, with no detector.
+    assert [p["signals"] for p in plots[-3:]] == [["bitrate_bps"], ["ts_errors"], ["lag_s"]]
+    assert {p["detector"] for p in plots[-3:]} == {None}

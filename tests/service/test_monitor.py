@@ -13,6 +13,7 @@ from servicekit import wait_for
 
 from avwatch.analysis.analyzer import StreamAnalyzer
 from avwatch.service.config import ServiceConfig, StreamSpec
+from avwatch.service.messages import IncidentUpdate, StatusReport, StreamStatus, WorkerMessage
 from avwatch.service.monitor import StreamMonitor, encode_png
 
 
@@ -21,23 +22,21 @@ class Messages:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.all: list[dict[str, Any]] = []
+        self.all: list[WorkerMessage] = []
 
-    def emit(self, message: dict[str, Any]) -> None:
+    def emit(self, message: WorkerMessage) -> None:
         with self.lock:
             self.all.append(message)
 
-    def incidents(self, type_: str | None = None) -> list[dict[str, Any]]:
+    def incidents(self, type_: str | None = None) -> list[IncidentUpdate]:
         with self.lock:
             return [
-                m["incident"]
-                for m in self.all
-                if m["kind"] == "incident" and type_ in (None, m["incident"]["type"])
+                m for m in self.all if isinstance(m, IncidentUpdate) and type_ in (None, m.type)
             ]
 
-    def statuses(self) -> list[dict[str, Any]]:
+    def statuses(self) -> list[StreamStatus]:
         with self.lock:
-            return [m["status"] for m in self.all if m["kind"] == "status"]
+            return [m.status for m in self.all if isinstance(m, StatusReport)]
 
 
 def slow_analysis(monkeypatch: Any, seconds_per_sample: float) -> None:
@@ -62,14 +61,14 @@ def test_slow_analysis_drops_counts_and_raises_monitor_overload(make, monkeypatc
         opened = wait_for("monitor_overload", lambda: messages.incidents("monitor_overload"), 15)
         wait_for(
             "an overloaded status",
-            lambda: any(s["state"] == "overloaded" for s in messages.statuses()),
+            lambda: any(s.state == "overloaded" for s in messages.statuses()),
             10,
         )
     finally:
         monitor.stop()
-    assert opened[0]["severity"] == "critical"
+    assert opened[0].severity == "critical"
     assert monitor.dropped_samples > 0
-    types = {incident["type"] for incident in messages.incidents()}
+    types = {incident.type for incident in messages.incidents()}
     # Samples avwatch dropped are a break in its own view, not dropped frames of the stream.
     assert "dropped_frames" not in types
 
@@ -87,7 +86,7 @@ def test_a_whole_input_batch_fits_the_queue(make, monkeypatch):
         wait_for("four statuses (about 6 s)", lambda: len(messages.statuses()) >= 4, 20)
     finally:
         monitor.stop()
-    assert sum(s["fps"] for s in messages.statuses()[1:]) > 0  # it did analyse pictures
+    assert sum(s.fps for s in messages.statuses()[1:]) > 0  # it did analyse pictures
     assert monitor.dropped_samples == 0
     assert messages.incidents("monitor_overload") == []
 
@@ -104,20 +103,19 @@ def test_a_remediation_command_gets_the_incident_on_stdin(tmp_path):
     )
     service = Service(config)
     service.store = Store.open(service.database)
-    body = {
-        "id": "x1",
-        "stream": "news",
-        "type": "black",
-        "severity": "error",
-        "detector": "black",
-        "start": 1.0,
-        "end": None,
-        "started_at": 1_800_000_000.0,
-        "ended_at": None,
-        "open": True,
-        "details": {},
-    }
-    service._on_message({"kind": "incident", "incident": body})
+    update = IncidentUpdate(
+        id="x1",
+        stream="news",
+        type="black",
+        severity="error",
+        detector="black",
+        start=1.0,
+        end=None,
+        started_at=1_800_000_000.0,
+        ended_at=None,
+        open=True,
+    )
+    service._on_message(update)
     text = wait_for("the hook's output", lambda: out.exists() and out.read_text(), 10)
     assert '"id": "x1"' in text
     assert '"type": "black"' in text
@@ -169,7 +167,7 @@ def test_transport_findings_at_the_end_of_a_session_reach_the_incidents(make):
         stop.set()
         sender.join(timeout=10)
         monitor.stop()
-    assert found[0]["key"] == f"{int(values[np.argmax(counts)]):#06x}"
+    assert found[0].key == f"{int(values[np.argmax(counts)]):#06x}"
 
 
 def test_thumbnails_are_lossless_png():

@@ -11,7 +11,7 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from avwatch.analysis.incidents import IncidentTracker
@@ -19,15 +19,14 @@ from avwatch.config import EngineConfig, detector_config
 from avwatch.detectors.base import Detector, select
 from avwatch.errors import ConfigError
 from avwatch.transport.analyser import TsEvent
-from avwatch.transport.causes import TransportCauses
+from avwatch.transport.tr101290 import defect_events
 from avwatch.types import (
     AudioBlock,
     DecodeIssue,
-    DefectEvent,
     MediaTime,
     Sample,
-    Severity,
     StreamInfo,
+    TransportFinding,
     VideoFrame,
 )
 
@@ -42,11 +41,6 @@ ProgressCallback = Callable[[MediaTime], None]
 # working set in the CPU caches for a while (check's CPU on 60 s of 576i: 6% less
 # for H.264, 15% less for MPEG-2, than sample by sample).
 ANALYSIS_BATCH = 32
-
-# ETSI TR 101 290 first-priority checks: the stream cannot be decoded reliably.
-TS_FIRST_PRIORITY = frozenset(
-    {"ts_sync_loss", "ts_pat_error", "ts_cc_error", "ts_pmt_error", "ts_pid_error"}
-)
 
 
 @dataclass
@@ -83,20 +77,19 @@ class StreamAnalyzer:
         self.detectors: list[Detector[Any]] = []
         self.skipped: dict[str, str] = {}
         for key, cls in classes.items():
-            missing = [k for k in sorted(cls.needs) if not info.has(k)]
-            if missing:
-                self.skipped[key] = f"no {' or '.join(missing)} in the input"
+            declined = cls.accepts(info)
+            if declined is not None:
+                self.skipped[key] = declined
                 continue
             self.detectors.append(cls(detector_config(cls, config.detectors.get(key)), info))
         self._video = [d for d in self.detectors if "video" in (d.reads or d.needs)]
         self._audio = [d for d in self.detectors if "audio" in (d.reads or d.needs)]
+        self._transport = [d for d in self.detectors if d.takes_transport()]
         self.tracker = tracker or IncidentTracker(config.merge_gap_s)
         self.stats = DecodeStats()
         self.profile = profile
         self.detector_seconds: dict[str, float] = defaultdict(float)
         self.ts_summary: dict[str, Any] | None = None
-        self.causes = TransportCauses()
-        self._damage_start: dict[str, MediaTime] = {}  # open corruption, by key
         self.latest_frame: VideoFrame | None = None
 
     def feed_batch(self, samples: Sequence[Sample]) -> None:
@@ -131,19 +124,11 @@ class StreamAnalyzer:
         seconds; ``t0`` is the first displayed frame's PTS in the same seconds)."""
         for ts_event in events:
             at = max(0.0, (ts_event.time if ts_event.time is not None else t0) - t0)
-            severity = Severity.ERROR if ts_event.type in TS_FIRST_PRIORITY else Severity.WARNING
-            key = "" if ts_event.pid is None else f"{ts_event.pid:#06x}"
-            self.causes.add(ts_event.type, at, ts_event.pid, ts_event.packet)
-            details = {
-                "pid": ts_event.pid,
-                "count": 1,
-                "packet": ts_event.packet,
-                **ts_event.details,
-            }
-            for phase in ("start", "end"):
-                self.tracker.feed(
-                    DefectEvent(ts_event.type, phase, at, "ts", severity, key, details)
-                )
+            finding = TransportFinding(ts_event.type, at, ts_event.pid, ts_event.packet)
+            for d in self._transport:
+                self._call(d, d.on_transport, finding)
+            for event in defect_events(finding, ts_event.details):
+                self.tracker.feed(event)
         events.clear()
 
     def _note_issue(self, issue: DecodeIssue) -> None:
@@ -169,18 +154,8 @@ class StreamAnalyzer:
             method(arg)
         if detector.events:
             for event in detector.events:
-                self.tracker.feed(self._with_cause(event) if event.type == "corruption" else event)
+                self.tracker.feed(event)
             detector.events.clear()
-
-    def _with_cause(self, event: DefectEvent) -> DefectEvent:
-        """A damaged picture, with the transport findings behind it (if any)."""
-        start = self._damage_start.setdefault(event.key, event.time)
-        if event.phase == "end":
-            del self._damage_start[event.key]
-        transport = self.causes.between(start, event.time)
-        if not transport:
-            return event
-        return replace(event, details={**event.details, "transport": transport})
 
     def flush(self, end: MediaTime | None = None) -> None:
         end = self.stats.end if end is None else end
@@ -188,7 +163,8 @@ class StreamAnalyzer:
             self._call(d, d.flush, end)
         self.tracker.close_all(end)
 
-    def metrics(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
+        """The report's ``metrics``: decoding, every detector's summary, TR 101 290."""
         out: dict[str, Any] = {
             "decode": {
                 "video_frames": self.stats.video_frames,

@@ -46,7 +46,9 @@ def make_reader(
 class CheckResult:
     info: StreamInfo
     incidents: list[Incident]
-    metrics: dict[str, Any]
+    summary: dict[str, Any]
+    """Whole-stream figures: decoding, each detector's summary, TR 101 290 (the
+    report's ``metrics``)."""
     duration_s: MediaTime
     video_frames: int
     wall_s: float
@@ -119,13 +121,13 @@ def check(
     return CheckResult(
         info=reader.info,
         incidents=analyzer.tracker.sorted(),
-        metrics=analyzer.metrics(),
+        summary=analyzer.summary(),
         duration_s=end if end is not None else analyzer.stats.end,
         video_frames=analyzer.stats.video_frames,
         wall_s=time.perf_counter() - wall0,
         cpu_s=time.process_time() - cpu0,
         detector_seconds=dict(analyzer.detector_seconds),
         signals={
-            name: list(series) for d in analyzer.detectors for name, series in d.metrics.items()
+            name: list(series) for d in analyzer.detectors for name, series in d.signals.items()
         },
     )

@@ -9,24 +9,11 @@ from rich.table import Table
 
 from avwatch import __version__
 from avwatch.analysis.check import CheckResult
+from avwatch.detectors.base import available_detectors
+from avwatch.transport.tr101290 import CHECKS
 from avwatch.types import Severity
 
 __all__ = ["build_report", "print_report", "print_ts_report", "worst_severity"]
-
-# ETSI TR 101 290 checks in the order of the standard, with avwatch's counter names.
-TR101290_ROWS = [
-    ("1.1", "TS_sync_loss", "ts_sync_loss"),
-    ("1.2", "Sync_byte_error", "sync_byte_error"),
-    ("1.3", "PAT_error", "ts_pat_error"),
-    ("1.4", "Continuity_count_error", "ts_cc_error"),
-    ("1.5", "PMT_error", "ts_pmt_error"),
-    ("1.6", "PID_error", "ts_pid_error"),
-    ("2.1", "Transport_error", "ts_tei"),
-    ("2.2", "CRC_error", "ts_crc_error"),
-    ("2.3", "PCR_error (repetition / discontinuity)", "ts_pcr_error"),
-    ("2.4", "PCR_accuracy_error (constant-bitrate streams)", "ts_pcr_accuracy"),
-    ("2.5", "PTS_error", "ts_pts_error"),
-]
 
 
 def build_report(result: CheckResult) -> dict[str, Any]:
@@ -60,7 +47,7 @@ def build_report(result: CheckResult) -> dict[str, Any]:
         "avwatch_version": __version__,
         "media": media,
         "events": [i.to_report() for i in result.incidents],
-        "metrics": result.metrics,
+        "metrics": result.summary,
     }
 
 
@@ -78,7 +65,7 @@ def print_ts_report(report: dict[str, Any], console: Console) -> None:
     table = Table(title=f"ETSI TR 101 290 — {ts['packets']} packets")
     for column in ("", "check", "count"):
         table.add_column(column, justify="right" if column == "count" else "left")
-    for number, name, key in TR101290_ROWS:
+    for number, name, key in CHECKS:
         count = ts["errors"].get(key, 0)
         table.add_row(number, name, f"[red]{count}[/red]" if count else "0")
     console.print(table)
@@ -123,12 +110,11 @@ def print_report(report: dict[str, Any], console: Console) -> None:
                 details,
             )
         console.print(table)
-    loud = report["metrics"].get("loudness")
-    if loud:
-        console.print(
-            f"loudness: integrated {loud['integrated_lufs']} LUFS (target {loud['target_lufs']}), "
-            f"range {loud['loudness_range_lu']} LU, true peak {loud['true_peak_dbtp']} dBTP"
-        )
+    detectors = available_detectors()
+    for key, summary in report["metrics"].items():
+        if key in detectors and summary:
+            for line in detectors[key].report_lines(summary):
+                console.print(line, highlight=False, markup=False)
     issues = report["metrics"]["decode"]["issues"]
     if issues:
         console.print("decoder: " + ", ".join(f"{k} x{v}" for k, v in sorted(issues.items())))

@@ -2,8 +2,15 @@
 
 A detector is a small, pure, single-stream state machine: it is fed analysis
 samples in PTS order, appends typed start/end events to ``self.events`` (the
-pipeline drains them), records per-frame metrics for plots, and ``flush()``
+analyzer drains them), records per-sample ``signals`` for plots, and ``flush()``
 closes whatever is open. No I/O, threads or wall clock inside.
+
+Everything about a detector lives in its module: which inputs it ``accepts``,
+the transport findings it takes (``on_transport``), the ``plots`` its signals
+are drawn in (the dashboard reads them), its ``summary`` for the report and the
+``report_lines`` that summary prints as text. Words: ``signals`` are per-sample
+series, ``summary`` is the report's whole-stream figures, and ``metrics`` are
+Prometheus's alone.
 
 Detectors are found through the ``avwatch.detectors`` entry point group; the
 built-ins are registered there exactly like an outside plugin.
@@ -15,6 +22,7 @@ import functools
 import logging
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -29,6 +37,7 @@ from avwatch.types import (
     MediaTime,
     Severity,
     StreamInfo,
+    TransportFinding,
     VideoFrame,
 )
 
@@ -36,6 +45,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "Detector",
     "DetectorConfig",
+    "Plot",
     "RunTracker",
     "available_detectors",
     "load_detector",
@@ -44,7 +54,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "avwatch.detectors"
-METRIC_HISTORY = 36_000  # ten minutes at 60 samples a second
+SIGNAL_HISTORY = 36_000  # ten minutes at 60 samples a second
 # Containers with a millisecond time base (Matroska, FLV) round every PTS: audio
 # frames then sit up to 1 ms apart or overlap. Gaps this small are not gaps, and a
 # run this much shorter than a minimum duration meets it.
@@ -60,6 +70,18 @@ class DetectorConfig(BaseModel):
 ConfigT = TypeVar("ConfigT", bound=DetectorConfig)
 
 
+@dataclass(frozen=True, slots=True)
+class Plot:
+    """One plot on a stream's page: the signals drawn in it, and its scale."""
+
+    title: str
+    signals: tuple[str, ...]
+    min: float | None = None
+    max: float | None = None
+    target_setting: str | None = None
+    """A setting of the same detector drawn as a horizontal line (``target_lufs``)."""
+
+
 class Detector(Generic[ConfigT]):
     """Base class; subclasses set the class attributes and override the ``on_*`` they need."""
 
@@ -71,12 +93,30 @@ class Detector(Generic[ConfigT]):
     emits: ClassVar[tuple[str, ...]]
     Config: ClassVar[type[DetectorConfig]]
     description: ClassVar[str] = ""
+    plots: ClassVar[tuple[Plot, ...]] = ()
+    """Where the signals it records are drawn; a signal in no plot is refused."""
 
     def __init__(self, config: ConfigT, info: StreamInfo) -> None:
         self.config = config
         self.info = info
         self.events: list[DefectEvent] = []
-        self.metrics: dict[str, deque[tuple[MediaTime, float]]] = {}
+        self.signals: dict[str, deque[tuple[MediaTime, float]]] = {}
+
+    @classmethod
+    def accepts(cls, info: StreamInfo) -> str | None:
+        """Why this detector cannot judge the stream (None: it can). By default a
+        stream must carry every media kind in ``needs``; a detector may decline more."""
+        missing = [k for k in sorted(cls.needs) if not info.has(k)]
+        return f"no {' or '.join(missing)} in the input" if missing else None
+
+    @classmethod
+    def takes_transport(cls) -> bool:
+        return cls.on_transport is not Detector.on_transport
+
+    @classmethod
+    def report_lines(cls, summary: dict[str, Any]) -> list[str]:
+        """Lines of text ``avwatch check`` prints from this detector's ``summary``."""
+        return []
 
     def on_video(self, frame: VideoFrame) -> None:
         """Called for each video frame, in presentation order."""
@@ -87,11 +127,15 @@ class Detector(Generic[ConfigT]):
     def on_issue(self, issue: DecodeIssue) -> None:
         """Called for decoder trouble (errors, discontinuities)."""
 
+    def on_transport(self, finding: TransportFinding) -> None:
+        """Called for each TR 101 290 finding, before the pictures decoded from the
+        bytes after it; only for detectors that override it."""
+
     def flush(self, end: MediaTime) -> None:
         """End of stream (or reconnect): close open intervals at ``end`` at the latest."""
 
     def summary(self) -> dict[str, Any]:
-        """Whole-stream measurements for the report's ``metrics``."""
+        """Whole-stream figures, under the detector's key in the report's ``metrics``."""
         return {}
 
     # -- helpers for subclasses --------------------------------------------------
@@ -130,11 +174,13 @@ class Detector(Generic[ConfigT]):
             self.emit(type_, phase, time, severity, key, **details)
 
     def record(self, name: str, time: MediaTime, value: float) -> None:
-        """Keep a per-sample metric for plots: the latest ``METRIC_HISTORY`` values only,
+        """Keep a per-sample signal for plots: the latest ``SIGNAL_HISTORY`` values only,
         so a detector's memory stays flat on a stream that runs for months."""
-        series = self.metrics.get(name)
+        series = self.signals.get(name)
         if series is None:
-            series = self.metrics[name] = deque(maxlen=METRIC_HISTORY)
+            if not any(name in plot.signals for plot in self.plots):
+                raise DetectorError(f"{self.key}: signal {name!r} is in none of its plots")
+            series = self.signals[name] = deque(maxlen=SIGNAL_HISTORY)
         series.append((time, value))
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from avwatch.detectors.base import Detector, DetectorConfig, RunTracker
+from avwatch.detectors.base import Detector, DetectorConfig, Plot, RunTracker
 from avwatch.types import MediaTime, Severity, StreamInfo, VideoFrame
 
 
@@ -49,6 +49,7 @@ class BlackDetector(Detector[BlackConfig]):
     emits = ("black",)
     Config = BlackConfig
     description = "Black picture (flat and dark), as distinct from a dark scene."
+    plots = (Plot("Black (share of dark pixels)", ("black_ratio",), min=0.0, max=1.0),)
 
     def __init__(self, config: BlackConfig, info: StreamInfo) -> None:
         super().__init__(config, info)

@@ -12,7 +12,10 @@ The damage the reports announce lasts until the next keyframe refreshes the
 picture (MEDIA.md trap 5), so a ``corruption`` event
 runs from the first report to that keyframe, or ``max_propagation_s`` after the
 last report when no keyframe comes (intra-refresh streams). Details count the
-reports and say which signals told of the damage (``signals``).
+reports and say which signals told of the damage (``signals``), and, where the
+TS analyser saw the bytes, the transport findings behind it (``transport``:
+by type, how many, on which PIDs, the first packet numbers; see
+``transport/causes.py``).
 
 The decoder's silent losses count too: a picture whose packet went in and
 never came out (``frame_lost``), and a packet the demuxer found damaged in
@@ -49,7 +52,16 @@ import numpy.typing as npt
 from pydantic import Field
 
 from avwatch.detectors.base import Detector, DetectorConfig
-from avwatch.types import DecodeIssue, LumaPlane, MediaTime, Severity, StreamInfo, VideoFrame
+from avwatch.transport.causes import TransportCauses
+from avwatch.types import (
+    DecodeIssue,
+    LumaPlane,
+    MediaTime,
+    Severity,
+    StreamInfo,
+    TransportFinding,
+    VideoFrame,
+)
 
 CELL = 8  # analysis pixels a side: about a macroblock at SD, two at 1080p
 
@@ -97,7 +109,9 @@ class CorruptionDetector(Detector[CorruptionConfig]):
         self.last_report: MediaTime = 0.0
         self.reports = 0
         self.total_reports = 0
-        self.signals: dict[str, int] = {}  # what told of the open damage, by kind
+        self.told_by: dict[str, int] = {}  # what told of the open damage, by kind
+        self.causes = TransportCauses()
+        self.damage_start: MediaTime = 0.0
         self.suspect_at: MediaTime | None = None  # a damaged packet, not yet shown to matter
         self.next_time: MediaTime | None = None
         self.recent: list[LumaPlane] = []  # the last two pictures (references, not copies)
@@ -114,7 +128,7 @@ class CorruptionDetector(Detector[CorruptionConfig]):
     def _damage(self, at: MediaTime, why: str) -> None:
         self.total_reports += 1
         self.reports += 1
-        self.signals[why] = self.signals.get(why, 0) + 1
+        self.told_by[why] = self.told_by.get(why, 0) + 1
         self.last_report = max(self.last_report, at)
         if not self.open:
             self.open = True
@@ -122,9 +136,18 @@ class CorruptionDetector(Detector[CorruptionConfig]):
             suspect = self.suspect_at
             if suspect is not None and at - suspect <= self.config.confirm_within_s:
                 start = min(at, suspect)  # a damaged packet just before: the damage began there
-                self.signals["corrupt_packet"] = 1
-            self.emit("corruption", "start", start, Severity.ERROR)
+                self.told_by["corrupt_packet"] = 1
+            self.damage_start = start
+            self.emit("corruption", "start", start, Severity.ERROR, **self._transport(start))
         self.suspect_at = None
+
+    def on_transport(self, finding: TransportFinding) -> None:
+        self.causes.add(finding.type, finding.time, finding.pid, finding.packet)
+
+    def _transport(self, until: MediaTime) -> dict[str, Any]:
+        """The ``transport`` detail: findings from just before the damage to ``until``."""
+        found = self.causes.between(self.damage_start, until)
+        return {"transport": found} if found else {}
 
     def on_video(self, frame: VideoFrame) -> None:
         expected = self.next_time
@@ -166,10 +189,11 @@ class CorruptionDetector(Detector[CorruptionConfig]):
             at,
             Severity.ERROR,
             reports=self.reports,
-            signals=self.signals,
+            signals=self.told_by,
             **area,
+            **self._transport(at),
         )
-        self.open, self.reports, self.signals = False, 0, {}
+        self.open, self.reports, self.told_by = False, 0, {}
 
     def summary(self) -> dict[str, int]:
         return {"decoder_reports": self.total_reports}

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
-from avwatch.detectors.base import Detector, DetectorConfig, RunTracker
+from avwatch.detectors.base import Detector, DetectorConfig, Plot, RunTracker
 from avwatch.types import MediaTime, Severity, StreamInfo, VideoFrame
 
 BLOCK = 16
@@ -53,6 +53,7 @@ class FreezeDetector(Detector[FreezeConfig]):
     emits = ("freeze",)
     Config = FreezeConfig
     description = "Frozen picture, robust to re-encoding noise and to small motion."
+    plots = (Plot("Motion (largest block change, levels)", ("motion",), min=0.0),)
 
     def __init__(self, config: FreezeConfig, info: StreamInfo) -> None:
         super().__init__(config, info)

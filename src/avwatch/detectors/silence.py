@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import Field
 
 from avwatch.detectors._windows import BoolArray, per_window, runs, window_edges
-from avwatch.detectors.base import Detector, DetectorConfig, RunTracker
+from avwatch.detectors.base import Detector, DetectorConfig, Plot, RunTracker
 from avwatch.types import AudioBlock, MediaTime, Severity, StreamInfo
 
 
@@ -40,6 +40,7 @@ class SilenceDetector(Detector[SilenceConfig]):
     emits = ("silence",)
     Config = SilenceConfig
     description = "Silence of the whole programme or of single channels."
+    plots = (Plot("Audio level (dBFS)", ("level_dbfs",), max=0.0),)
 
     def __init__(self, config: SilenceConfig, info: StreamInfo) -> None:
         super().__init__(config, info)

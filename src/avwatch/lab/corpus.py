@@ -42,6 +42,7 @@ from avwatch.errors import AvwatchError
 from avwatch.lab.damage import Damage, audio_truth, damage_ts, picture_truth, transport_truth
 from avwatch.lab.realmedia import SPEECH, VTEST, fetch
 from avwatch.lab.synth import ClipSpec, Defect, make_clip, offset_truth
+from avwatch.lab.truth import TruthEvent
 
 log = logging.getLogger(__name__)
 
@@ -243,19 +244,19 @@ def _with_recordings(fields: dict[str, Any], real_files: dict[str, str]) -> dict
     return fields | {k: real_files[v] for k, v in named.items()}
 
 
-def sync_truth(spec: ClipSpec) -> list[dict[str, Any]]:
+def sync_truth(spec: ClipSpec) -> list[TruthEvent]:
     """``av_sync`` alarms the truth calls for: spans whose offset is beyond the
     detector's default limits (BT.1359)."""
     limits = AvSyncConfig()
     return [
-        {"type": "av_sync", "start": span["start"], "end": span["end"], "details": span}
+        {"type": "av_sync", "start": span["start"], "end": span["end"], "details": dict(span)}
         for span in offset_truth(spec)
         if span["offset_ms"] > limits.max_audio_late_ms
         or span["offset_ms"] < -limits.max_audio_early_ms
     ]
 
 
-def programme_truth(spec: ClipSpec) -> list[dict[str, Any]]:
+def programme_truth(spec: ClipSpec) -> list[TruthEvent]:
     """Truth that follows from the programme as a whole: a clip mixed far from the EBU
     target is off target from start to end (as the loudness detector's defaults judge)."""
     if spec.audio_codec and abs(spec.level_lufs - TARGET_LUFS) > SHORT_TERM_TOLERANCE_LU:
@@ -302,7 +303,7 @@ def build(directory: Path, quick: bool = False) -> list[Path]:
     return written
 
 
-def _damaged_clip(path: Path, spec: ClipSpec, damages: list[Damage]) -> list[dict[str, Any]]:
+def _damaged_clip(path: Path, spec: ClipSpec, damages: list[Damage]) -> list[TruthEvent]:
     """A clean TS with ``damages`` applied to its bytes; returns the measured truth."""
     clean = path.with_name(f".{path.stem}.clean.ts")
     try:

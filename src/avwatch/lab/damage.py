@@ -26,6 +26,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from avwatch.lab.truth import TruthEvent
 from avwatch.transport.analyser import NULL_PID, PAT_PID, PCR_INTERVAL_S, PSI_INTERVAL_S, TS_PACKET
 
 __all__ = ["Damage", "audio_truth", "damage_ts", "picture_truth", "transport_truth"]
@@ -86,13 +87,13 @@ def first_picture_s(path: Path) -> float:
     raise ValueError(f"{path}: no pictures")
 
 
-def damage_ts(clean: Path, damaged: Path, damages: list[Damage]) -> list[dict[str, Any]]:
+def damage_ts(clean: Path, damaged: Path, damages: list[Damage]) -> list[TruthEvent]:
     """Write ``damaged`` from ``clean``; returns the transport truth events."""
     p = np.frombuffer(clean.read_bytes(), np.uint8).reshape(-1, TS_PACKET).copy()
     pids, video, media_s = _timeline(p, clean)
     rng = np.random.default_rng(1)
     keep = np.ones(len(p), bool)
-    truth = []
+    truth: list[TruthEvent] = []
     starts_pes = (p[:, 1] & 0x40) != 0
     for d in damages:
         if d.kind in ("pat_gap", "pmt_gap"):
@@ -135,13 +136,13 @@ def _cut_continuity_truth(
     pids: npt.NDArray[np.int64],
     media_s: npt.NDArray[np.float64],
     gone: npt.NDArray[np.bool_],
-) -> list[dict[str, Any]]:
+) -> list[TruthEvent]:
     """The continuity errors a cut leaves on the elementary streams' PIDs: one where each
     PID resumes, unless a multiple of 16 of its packets went (the counter is then in step).
     The tables' PIDs are measured on the result by ``transport_truth``; null packets
     carry no counter."""
     table_pids = {PAT_PID, _pmt_pid(p, pids), NULL_PID}
-    events = []
+    events: list[TruthEvent] = []
     resume = np.flatnonzero(gone)[-1] + 1
     for pid in np.unique(pids[gone]).tolist():
         after = np.flatnonzero(pids[resume:] == pid)
@@ -168,7 +169,7 @@ def _pmt_pid(p: Packets, pids: npt.NDArray[np.int64]) -> int:
     raise ValueError("the PAT names no programme")
 
 
-def transport_truth(path: Path, merge_gap_s: float) -> list[dict[str, Any]]:
+def transport_truth(path: Path, merge_gap_s: float) -> list[TruthEvent]:
     """What a TS file's packets say, measured by a parse of its own and the PCR clock:
 
     - ``ts_pcr_error`` where the interval to the next PCR is over TR 101 290's 40 ms
@@ -181,7 +182,7 @@ def transport_truth(path: Path, merge_gap_s: float) -> list[dict[str, Any]]:
     """
     p = np.frombuffer(path.read_bytes(), np.uint8).reshape(-1, TS_PACKET)
     pids, _, media_s = _timeline(p, path)
-    events: list[dict[str, Any]] = []
+    events: list[TruthEvent] = []
     pcrs = np.unique(media_s[~np.isnan(media_s)]).tolist()
     for a, b in pairwise(pcrs):
         if b - a > PCR_INTERVAL_S + 1e-6:
@@ -205,7 +206,7 @@ def transport_truth(path: Path, merge_gap_s: float) -> list[dict[str, Any]]:
     return events
 
 
-def _event(type_: str, at: float, pid: int) -> dict[str, Any]:
+def _event(type_: str, at: float, pid: int) -> TruthEvent:
     return {"type": type_, "start": at, "end": at, "details": {"pid": pid}}
 
 
@@ -230,7 +231,7 @@ def _pictures(path: Path) -> dict[int, npt.NDArray[np.uint8]]:
     return out
 
 
-def picture_truth(clean: Path, damaged: Path, loss_after_s: float) -> list[dict[str, Any]]:
+def picture_truth(clean: Path, damaged: Path, loss_after_s: float) -> list[TruthEvent]:
     """``corruption`` events: runs of frames whose picture differs from the clean decode
     (PSNR under ``DAMAGED_PSNR_DB``) or is missing from the damaged one. Runs of missing
     frames are ``dropped_frames`` too, or ``video_loss`` when they last ``loss_after_s``
@@ -268,7 +269,7 @@ def picture_truth(clean: Path, damaged: Path, loss_after_s: float) -> list[dict[
     return corruption + dropped
 
 
-def audio_truth(clean: Path, damaged: Path, loss_after_s: float) -> list[dict[str, Any]]:
+def audio_truth(clean: Path, damaged: Path, loss_after_s: float) -> list[TruthEvent]:
     """``audio_loss`` where the damaged file's audio packets leave a hole of
     ``loss_after_s`` or longer (media seconds, t = 0 at the clean file's first picture)."""
     t0 = first_picture_s(clean)
@@ -280,7 +281,7 @@ def audio_truth(clean: Path, damaged: Path, loss_after_s: float) -> list[dict[st
             for packet in container.demux(audio=0)
             if packet.pts is not None and packet.duration
         )
-    events = []
+    events: list[TruthEvent] = []
     for (start, duration), (resumed, _) in pairwise(spans):
         if resumed - (start + duration) >= loss_after_s - 1e-6:
             ended, back = round(start + duration - t0, 4), round(resumed - t0, 4)
@@ -302,9 +303,9 @@ def _block_psnr(
     return (99.0 if worst == 0 else float(10 * np.log10(255**2 / worst))), damaged_share
 
 
-def _runs(frames: list[tuple[float, Any]], rate: float) -> list[dict[str, Any]]:
+def _runs(frames: list[tuple[float, Any]], rate: float) -> list[TruthEvent]:
     """Consecutive frames (start seconds, value) joined into [start, end) events."""
-    events: list[dict[str, Any]] = []
+    events: list[TruthEvent] = []
     for start, value in frames:
         if events and start - events[-1]["end"] < 0.5 / rate:
             events[-1]["end"] = round(start + 1 / rate, 4)

@@ -208,7 +208,7 @@ def evaluate_dir(
         else:
             result = check(str(path), config, keys)
             found = [i.to_report() for i in result.incidents]
-            sync = result.metrics.get("av_sync")
+            sync = result.summary.get("av_sync")
             if sync and truth.get("av_offsets"):
                 kind = offsets.setdefault(truth.get("sync_content", "other"), OffsetScore())
                 kind.files += 1

@@ -25,6 +25,7 @@ from av.video.stream import VideoStream
 
 from avwatch.detectors.loudness.meter import LoudnessMeter
 from avwatch.errors import ConfigError, reason
+from avwatch.lab.truth import OffsetSpan, TruthEvent
 
 __all__ = ["ClipSpec", "Defect", "make_clip", "offset_truth", "parse_defect"]
 
@@ -395,11 +396,11 @@ def _encoder(name: str, kind: str) -> None:
         raise ConfigError(f"{name!r} encodes {codec.type}, not {kind}")
 
 
-def make_clip(path: str | Path, spec: ClipSpec) -> list[dict[str, Any]]:
+def make_clip(path: str | Path, spec: ClipSpec) -> list[TruthEvent]:
     """Encode the clip to ``path`` (container from its extension); returns the truth events.
     A spec that cannot be made is refused (ConfigError) before anything is written."""
     _validate(spec)
-    truth: list[dict[str, Any]] = []
+    truth: list[TruthEvent] = []
     video_defects = [
         d for d in spec.defects if d.type in ("black", "freeze", "dropped_frames", "video_loss")
     ]
@@ -451,7 +452,7 @@ def _video_frames(
     spec: ClipSpec,
     pcm: npt.NDArray[np.float32],
     defects: list[Defect],
-    truth: list[dict[str, Any]],
+    truth: list[TruthEvent],
 ) -> Iterator[tuple[float, Any, Any]]:
     """(time, stream, frame) in time order; appends the video truth as it goes."""
     fps = float(spec.fps)
@@ -490,12 +491,10 @@ def _video_frames(
         yield t, stream, frame
 
 
-def _gap_truth(
-    skipped: list[int], resumed: int, fps: float, defects: list[Defect]
-) -> dict[str, Any]:
+def _gap_truth(skipped: list[int], resumed: int, fps: float, defects: list[Defect]) -> TruthEvent:
     start, end = skipped[0] / fps, resumed / fps
     kind = next(d.type for d in defects if d.start <= start < d.end)
-    event: dict[str, Any] = {"type": kind, "start": start, "end": end, "details": {}}
+    event: TruthEvent = {"type": kind, "start": start, "end": end, "details": {}}
     if kind == "dropped_frames":
         event["details"]["count"] = len(skipped)
     return event
@@ -515,7 +514,7 @@ def _shifted(
     return out
 
 
-def offset_truth(spec: ClipSpec) -> list[dict[str, Any]]:
+def offset_truth(spec: ClipSpec) -> list[OffsetSpan]:
     """The true A/V offset over the clip, as [start, end) spans with ``offset_ms``
     (none for a clip without both pictures and sound)."""
     if not (spec.video_codec and spec.audio_codec):
@@ -525,7 +524,8 @@ def offset_truth(spec: ClipSpec) -> list[dict[str, Any]]:
         for d in spec.defects
         if d.type == "av_offset"
     )
-    out, at = [], 0.0
+    out: list[OffsetSpan] = []
+    at = 0.0
     for start, end, offset in spans:
         if start > at:
             out.append({"start": at, "end": start, "offset_ms": 0.0})
@@ -541,7 +541,7 @@ def _audio_frames(
     spec: ClipSpec,
     pcm: npt.NDArray[np.float32],
     defects: list[Defect],
-    truth: list[dict[str, Any]],
+    truth: list[TruthEvent],
 ) -> Iterator[tuple[float, Any, Any]]:
     """(time, stream, frame) in time order; appends the audio truth."""
     rate = spec.sample_rate
@@ -591,5 +591,5 @@ def _audio_frames(
         )
 
 
-def _truth(defect: Defect, details: dict[str, Any] | None = None) -> dict[str, Any]:
+def _truth(defect: Defect, details: dict[str, Any] | None = None) -> TruthEvent:
     return {"type": defect.type, "start": defect.start, "end": defect.end, "details": details or {}}

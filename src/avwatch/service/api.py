@@ -28,6 +28,7 @@ from avwatch import __version__
 from avwatch.errors import ConfigError
 from avwatch.service.config import StreamSpec
 from avwatch.service.core import Service, StreamConflict, StreamNotFound
+from avwatch.service.events import plots
 from avwatch.service.evidence import clip_as_mp4
 from avwatch.service.store import EvidenceRow, IncidentRow
 
@@ -144,6 +145,11 @@ def create_app(service: Service) -> FastAPI:
     def settings(stream_id: str) -> dict[str, dict[str, Any]]:
         """Every detector's effective options for this stream (defaults filled in)."""
         return service.settings(stream_id)
+
+    @app.get("/api/plots", dependencies=reader)
+    def list_plots() -> list[dict[str, Any]]:
+        """The plots of a stream page: title, the signals drawn, scale, target line."""
+        return plots()
 
     @app.get("/api/streams/{stream_id}/signals", dependencies=reader)
     def signals(stream_id: str, since: float = 0.0) -> dict[str, list[list[float]]]:

@@ -30,6 +30,13 @@ from avwatch.service.alerts import (
 )
 from avwatch.service.config import ServiceConfig, StreamSpec, stream_engine_config
 from avwatch.service.events import EventHub, SignalHistory
+from avwatch.service.messages import (
+    Evidence,
+    IncidentUpdate,
+    Signals,
+    StatusReport,
+    WorkerMessage,
+)
 from avwatch.service.metrics import ServiceMetrics
 from avwatch.service.store import EvidenceRow, IncidentRow, Store, StreamRow, now_utc, utc
 from avwatch.service.workers import WorkerPool
@@ -251,28 +258,26 @@ class Service:
             self.dispatcher.wake()
 
     # -- worker messages --------------------------------------------------------------
-    def _on_message(self, message: dict[str, Any]) -> None:
-        kind = message["kind"]
-        if kind == "incident":
-            self._incident(message["incident"])
-        elif kind == "evidence":
+    def _on_message(self, message: WorkerMessage) -> None:
+        if isinstance(message, IncidentUpdate):
+            self._incident(message)
+        elif isinstance(message, Evidence):
             with self._store.session() as s:
-                if s.get(IncidentRow, message["incident"]) is not None:
+                if s.get(IncidentRow, message.incident) is not None:
                     s.add(
                         EvidenceRow(
-                            incident=message["incident"],
-                            name=message["name"],
-                            media_type=message["media_type"],
-                            data=message["data"],
+                            incident=message.incident,
+                            name=message.name,
+                            media_type=message.media_type,
+                            data=message.data,
                         )
                     )
-        elif kind == "status":
-            self._stream_status(message["stream"], message["status"])
-            if "thumbnail" in message:
-                self._thumbnails[message["stream"]] = message["thumbnail"]
+        elif isinstance(message, StatusReport):
+            self._stream_status(message.stream, message.status.as_dict(), dict(message.signals))
+            if message.thumbnail is not None:
+                self._thumbnails[message.stream] = message.thumbnail
 
-    def _stream_status(self, stream: str, status: dict[str, Any]) -> None:
-        signals = status.pop("signals", {})
+    def _stream_status(self, stream: str, status: dict[str, Any], signals: Signals) -> None:
         previous = self._status.get(stream)
         bitrate = 0.0
         if previous and status["at"] > previous["at"]:
@@ -296,24 +301,24 @@ class Service:
             self._outbox_checked = now  # one count a second, however many streams report
             self.metrics.outbox_pending.set(self.dispatcher.pending())
 
-    def _incident(self, body: dict[str, Any]) -> None:
+    def _incident(self, update: IncidentUpdate) -> None:
         event = None
         with self._store.session() as s:
-            row = s.get(IncidentRow, body["id"])
+            row = s.get(IncidentRow, update.id)
             was_open = row is not None and row.open
             if row is None:
-                row = IncidentRow(id=body["id"], stream=body["stream"])
+                row = IncidentRow(id=update.id, stream=update.stream)
                 s.add(row)
-            row.type = body["type"]
-            row.severity = body["severity"]
-            row.detector = body["detector"]
-            row.key = body.get("key", "")
-            row.start = body["start"]
-            row.end = body["end"]
-            row.started_at = utc(body["started_at"]) or now_utc()
-            row.ended_at = utc(body["ended_at"])
-            row.open = body["open"]
-            row.details = dict(body["details"])
+            row.type = update.type
+            row.severity = update.severity
+            row.detector = update.detector
+            row.key = update.key
+            row.start = update.start
+            row.end = update.end
+            row.started_at = utc(update.started_at) or now_utc()
+            row.ended_at = utc(update.ended_at)
+            row.open = update.open
+            row.details = dict(update.details)
             if row.open and not was_open:
                 event = "opened"
             elif was_open and not row.open:

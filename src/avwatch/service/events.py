@@ -1,5 +1,5 @@
 """Live updates for the dashboard: a hub that fans events out to server-sent-event
-clients, and the recent history of each stream's signals for its plots.
+clients, the recent history of each stream's signals, and the plots they are drawn in.
 
 Events are published from the service's message thread and consumed on the
 API's event loop, so each subscriber is an ``asyncio.Queue`` fed with
@@ -12,12 +12,32 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
+from dataclasses import asdict
 from typing import Any
 
-__all__ = ["EventHub", "SignalHistory"]
+from avwatch.detectors.base import Plot, available_detectors
+
+__all__ = ["MONITOR_PLOTS", "EventHub", "SignalHistory", "plots"]
 
 CLIENT_QUEUE = 1000
 HISTORY_POINTS = 1200  # per signal: ten minutes at two points a second
+
+# The signals the service measures itself (service/core.py, from each status).
+MONITOR_PLOTS = (
+    Plot("Input bitrate (bit/s)", ("bitrate_bps",), min=0.0),
+    Plot("TR 101 290 errors (this connection)", ("ts_errors",), min=0.0),
+    Plot("Lag behind real time (s)", ("lag_s",), min=0.0),
+)
+
+
+def plots() -> list[dict[str, Any]]:
+    """Every plot a stream page may show: each detector's (``detector`` names it, for
+    its ``target_setting``), then the monitor's own."""
+    declared: list[tuple[str | None, Plot]] = [
+        (key, p) for key, cls in available_detectors().items() for p in cls.plots
+    ]
+    declared += [(None, p) for p in MONITOR_PLOTS]
+    return [{**asdict(p), "detector": key} for key, p in declared]
 
 
 class EventHub:

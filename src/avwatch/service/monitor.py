@@ -16,9 +16,10 @@ a blind monitor never looks healthy.
 Where avwatch reads the transport stream itself (UDP, TS files), the TR 101
 290 analyser sees the same bytes; its findings join the detectors' incidents.
 
-Everything leaves through ``emit(message)`` as plain dicts (they cross a
-process boundary): ``incident`` (opened, changed or closed), ``evidence``
-(PNG thumbnails before and during a defect) and ``status``.
+Everything leaves through ``emit(message)`` as the typed messages of
+``service/messages.py`` (they cross a process boundary): ``IncidentUpdate``
+(opened, changed or closed), ``Evidence`` (PNG pictures before and during a
+defect, a TS clip) and ``StatusReport``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import av
 import numpy as np
@@ -44,7 +46,15 @@ from avwatch.errors import AvwatchError
 from avwatch.input.source import close_input, flush_tap, open_input
 from avwatch.service.config import StreamSpec
 from avwatch.service.evidence import PacketRing, write_clip
-from avwatch.transport.analyser import TsAnalyzer
+from avwatch.service.messages import (
+    Evidence,
+    IncidentUpdate,
+    Signals,
+    StatusReport,
+    StreamStatus,
+    WorkerMessage,
+)
+from avwatch.transport.analyser import TsAnalyzer, TsEvent
 from avwatch.types import (
     DecodeIssue,
     Incident,
@@ -60,7 +70,7 @@ __all__ = ["Emit", "StreamMonitor", "encode_png"]
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[dict[str, Any]], None]
+Emit = Callable[[WorkerMessage], None]
 
 STATUS_EVERY_S = 2.0
 MAX_BACKOFF_S = 10.0
@@ -89,6 +99,36 @@ def encode_png(luma: LumaPlane) -> bytes:
     return b"".join(bytes(p) for p in [*codec.encode(frame), *codec.encode(None)])
 
 
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """A sample on its way from the input thread to the analysis thread."""
+
+    sample: Sample
+    wall: float
+
+
+@dataclass(frozen=True, slots=True)
+class _SessionStart:
+    """A connection opened: media time starts again."""
+
+    info: StreamInfo
+    wall: float
+
+
+@dataclass(frozen=True, slots=True)
+class _SessionEnd:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _TsFindings:
+    events: list[TsEvent]
+    t0: MediaTime
+
+
+_Item: TypeAlias = _Queued | _SessionStart | _SessionEnd | _TsFindings
+
+
 class _Session:
     """A connection's worth of analysis: media time restarts with each one."""
 
@@ -115,7 +155,7 @@ class StreamMonitor:
         self.engine = engine
         self.emit = emit
         capacity = max(queue_frames, math.ceil(2 * spec.batch_s * SAMPLES_PER_S))
-        self._queue: queue.Queue[tuple[str, Any, float]] = queue.Queue(capacity)
+        self._queue: queue.Queue[_Item] = queue.Queue(capacity)
         self._gather_s = spec.batch_s * GATHER_SHARE
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -184,7 +224,7 @@ class StreamMonitor:
                 reason = f"input failed: {exc}"
             finally:
                 close_input(container)
-                self._control("end")
+                self._control(_SessionEnd())
             if self._stop.is_set():
                 break
             self.reconnects += 1
@@ -202,7 +242,7 @@ class StreamMonitor:
         streams = [*container.streams.video[:1], *container.streams.audio[:1]]
         self._ts = ts
         started = time.time()
-        self._control("session", reader.info)
+        self._control(_SessionStart(reader.info, time.time()))
         first: MediaTime | None = None
         try:
             for sample in reader.samples():
@@ -235,7 +275,7 @@ class StreamMonitor:
         """Transport findings must reach the incidents: these are never dropped."""
         if ts.events and t0 is not None:
             events, ts.events[:] = list(ts.events), []
-            self._control("ts", (events, t0))
+            self._control(_TsFindings(events, t0))
 
     def _clip(self, streams: list[Any], ring: PacketRing, incident_id: str) -> None:
         """The last seconds of input before an incident opened, as a playable TS."""
@@ -245,35 +285,26 @@ class StreamMonitor:
             log.warning("stream %s: evidence clip failed: %s", self.spec.id, exc)
             return
         if data:
-            self.emit(
-                {
-                    "kind": "evidence",
-                    "stream": self.spec.id,
-                    "incident": incident_id,
-                    "name": "clip.ts",
-                    "media_type": "video/mp2t",
-                    "data": data,
-                }
-            )
+            self.emit(Evidence(self.spec.id, incident_id, "clip.ts", "video/mp2t", data))
 
     def _offer(self, sample: Sample, wall: float) -> None:
         """Queue a sample for analysis; never wait: when full, drop it and count."""
         try:
             if self._drop_pending:
                 issue = DecodeIssue(sample.time, "discontinuity", None, "avwatch dropped samples")
-                self._queue.put_nowait(("sample", issue, wall))
+                self._queue.put_nowait(_Queued(issue, wall))
                 self._drop_pending = False
-            self._queue.put_nowait(("sample", sample, wall))
+            self._queue.put_nowait(_Queued(sample, wall))
         except queue.Full:
             self.dropped_samples += 1
             self._drop_pending = True
             self._last_drop_wall = wall
 
-    def _control(self, kind: str, payload: Any = None) -> None:
+    def _control(self, item: _SessionStart | _SessionEnd | _TsFindings) -> None:
         """Session boundaries must reach the analysis thread: these wait for room."""
         while not self._stop.is_set():
             try:
-                self._queue.put((kind, payload, time.time()), timeout=0.5)
+                self._queue.put(item, timeout=0.5)
                 return
             except queue.Full:
                 continue
@@ -299,25 +330,25 @@ class StreamMonitor:
                 continue
             self._gather(items)
             samples: list[tuple[Sample, float]] = []
-            for kind, payload, wall in items:
-                if kind == "sample":
-                    samples.append((payload, wall))
-                    frames_since += isinstance(payload, VideoFrame)
+            for item in items:
+                if isinstance(item, _Queued):
+                    samples.append((item.sample, item.wall))
+                    frames_since += isinstance(item.sample, VideoFrame)
                     continue
                 self._analyse(samples)
-                if kind == "session":
-                    self._open_session(payload, wall)
-                elif kind == "end" and self._session is not None:
+                if isinstance(item, _SessionStart):
+                    self._open_session(item.info, item.wall)
+                elif isinstance(item, _SessionEnd) and self._session is not None:
                     self._session.analyzer.flush()
                     self._session = None
-                elif kind == "ts" and self._session is not None:
-                    self._session.analyzer.feed_ts(*payload)
+                elif isinstance(item, _TsFindings) and self._session is not None:
+                    self._session.analyzer.feed_ts(item.events, item.t0)
             self._analyse(samples)
         if self._session is not None:
             self._session.analyzer.flush()
         self._close_monitor_incidents(time.time())
 
-    def _gather(self, items: list[tuple[str, Any, float]]) -> None:
+    def _gather(self, items: list[_Item]) -> None:
         """Add to ``items`` what the input hands on in the next moments (GATHER_SHARE
         of ``batch_s``), up to ANALYSIS_BATCH: samples in a row are analysed as one batch
         (StreamAnalyzer.feed_batch), everything else in its place. A batched input
@@ -422,18 +453,12 @@ class StreamMonitor:
             "during": None if during is None else during.luma,
         }
         for name, luma in pictures.items():
-            if luma is None:
-                continue
-            self.emit(
-                {
-                    "kind": "evidence",
-                    "stream": self.spec.id,
-                    "incident": incident_id,
-                    "name": f"{name}.png",
-                    "media_type": "image/png",
-                    "data": encode_png(luma),
-                }
-            )
+            if luma is not None:
+                self.emit(
+                    Evidence(
+                        self.spec.id, incident_id, f"{name}.png", "image/png", encode_png(luma)
+                    )
+                )
 
     def _monitor_incident(self, type_: str, wall: float, **details: Any) -> Incident:
         incident = Incident(type_, 0.0, None, Severity.CRITICAL, "monitor", details=details)
@@ -454,25 +479,30 @@ class StreamMonitor:
 
     def _incident_message(
         self, incident: Incident, started_at: float, ended_at: float | None
-    ) -> dict[str, Any]:
-        body = incident.to_report()
-        body.update(
+    ) -> IncidentUpdate:
+        report = incident.to_report()  # media times rounded as in a check's report
+        return IncidentUpdate(
             id=incident.id,
             stream=self.spec.id,
-            key=incident.key,
+            type=incident.type,
+            severity=incident.severity.value,
+            detector=incident.detector,
+            start=report["start"],
+            end=report["end"],
             started_at=started_at,
             ended_at=ended_at,
             open=incident.end is None,
+            details=incident.details,
+            key=incident.key,
         )
-        return {"kind": "incident", "stream": self.spec.id, "incident": body}
 
     # -- status ------------------------------------------------------------------------
-    def _signals(self, session: _Session) -> dict[str, list[list[float]]]:
+    def _signals(self, session: _Session) -> Signals:
         """What the detectors measured since the last status, for plots: per metric,
         [wall time, min, max] per ``SIGNAL_BUCKET_S`` (a defect shows in the envelope)."""
-        out: dict[str, list[list[float]]] = {}
+        out: Signals = {}
         for detector in session.analyzer.detectors:
-            for name, series in detector.metrics.items():
+            for name, series in detector.signals.items():
                 last = self._signal_sent.get(name, -math.inf)
                 fresh = []
                 for t, value in reversed(series):
@@ -494,27 +524,35 @@ class StreamMonitor:
 
     def _status(self, fps: float) -> None:
         now, session, latest = time.time(), self._session, self._current_luma
-        status: dict[str, Any] = {
-            "state": "overloaded" if self._overload is not None else self.state,
-            "fps": round(fps, 2),
-            "lag_s": round(self.lag_s, 3),
-            "bytes_read": self.bytes_read,
-            "dropped_samples": self.dropped_samples,
-            "reconnects": self.reconnects,
-            "last_data_at": self.last_data_wall,
-            "last_error": self.last_error,
-            "at": now,
-        }
-        if self._ts is not None and self._ts.packet_index:
-            status["ts"] = {"packets": self._ts.packet_index, "errors": dict(self._ts.counts)}
-        if session is not None:
-            status["detector_seconds"] = dict(session.analyzer.detector_seconds)
-            status["signals"] = self._signals(session)
-            status["media"] = {
+        ts = self._ts
+        status = StreamStatus(
+            state="overloaded" if self._overload is not None else self.state,
+            fps=round(fps, 2),
+            lag_s=round(self.lag_s, 3),
+            bytes_read=self.bytes_read,
+            dropped_samples=self.dropped_samples,
+            reconnects=self.reconnects,
+            last_data_at=self.last_data_wall,
+            last_error=self.last_error,
+            at=now,
+            ts=(
+                {"packets": ts.packet_index, "errors": dict(ts.counts)}
+                if ts is not None and ts.packet_index
+                else None
+            ),
+            detector_seconds=None if session is None else dict(session.analyzer.detector_seconds),
+            media=None
+            if session is None
+            else {
                 "video": None if session.info.video is None else session.info.video.codec,
                 "audio": None if session.info.audio is None else session.info.audio.codec,
-            }
-        message: dict[str, Any] = {"kind": "status", "stream": self.spec.id, "status": status}
-        if latest is not None:
-            message["thumbnail"] = encode_png(latest)
-        self.emit(message)
+            },
+        )
+        self.emit(
+            StatusReport(
+                self.spec.id,
+                status,
+                signals={} if session is None else self._signals(session),
+                thumbnail=None if latest is None else encode_png(latest),
+            )
+        )

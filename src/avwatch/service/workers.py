@@ -28,11 +28,19 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from avwatch.service.messages import (
+    ExitWorker,
+    StartStream,
+    StopStream,
+    WorkerCommand,
+    WorkerMessage,
+)
+
 __all__ = ["WorkerPool"]
 
 log = logging.getLogger(__name__)
 
-OnMessage = Callable[[dict[str, Any]], None]
+OnMessage = Callable[[WorkerMessage], None]
 OnRestart = Callable[[int, list[str]], None]
 
 WATCHDOG_S = 0.5
@@ -45,7 +53,7 @@ class _Sender:
         self.connection = connection
         self.lock = threading.Lock()
 
-    def put(self, message: dict[str, Any]) -> None:
+    def put(self, message: WorkerMessage) -> None:
         with self.lock:
             self.connection.send(message)
 
@@ -71,19 +79,19 @@ def worker_main(
     sender = _Sender(out)
     monitors: dict[str, StreamMonitor] = {}
     while True:
-        op, *args = commands.get()
-        if op == "start":
-            spec = StreamSpec.model_validate(args[0])
-            engine = EngineConfig.model_validate(args[1])
+        command: WorkerCommand = commands.get()
+        if isinstance(command, StartStream):
+            spec = StreamSpec.model_validate(command.spec)
+            engine = EngineConfig.model_validate(command.engine)
             if spec.id in monitors:
                 monitors.pop(spec.id).stop()
             monitor = StreamMonitor(spec, engine, sender.put, queue_frames=queue_frames)
             monitors[spec.id] = monitor
             monitor.start()
-        elif op == "stop":
-            if args[0] in monitors:
-                monitors.pop(args[0]).stop()
-        elif op == "exit":
+        elif isinstance(command, StopStream):
+            if command.stream in monitors:
+                monitors.pop(command.stream).stop()
+        elif isinstance(command, ExitWorker):
             for monitor in monitors.values():
                 monitor.stop()
             out.close()
@@ -155,7 +163,7 @@ class WorkerPool:
             workers = list(self._workers)
         for worker in workers:
             if worker.process.is_alive():
-                worker.commands.put(("exit",))
+                worker.commands.put(ExitWorker())
         deadline = time.monotonic() + timeout
         for worker in workers:
             worker.process.join(max(0.1, deadline - time.monotonic()))
@@ -173,7 +181,7 @@ class WorkerPool:
             current = self._worker_of(stream_id)
             worker = current or min(self._workers, key=lambda w: (len(w.streams), w.index))
             worker.streams[stream_id] = (spec, engine)
-            worker.commands.put(("start", spec, engine))
+            worker.commands.put(StartStream(spec, engine))
             return worker.index
 
     def remove(self, stream_id: str) -> None:
@@ -181,7 +189,7 @@ class WorkerPool:
             worker = self._worker_of(stream_id)
             if worker is not None:
                 del worker.streams[stream_id]
-                worker.commands.put(("stop", stream_id))
+                worker.commands.put(StopStream(stream_id))
 
     def describe(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -236,7 +244,7 @@ class WorkerPool:
                     fresh.restarts = worker.restarts + 1
                     self._workers[worker.index] = fresh
                     for spec, engine in fresh.streams.values():
-                        fresh.commands.put(("start", spec, engine))
+                        fresh.commands.put(StartStream(spec, engine))
             for worker in dead:
                 if self.on_restart:
                     self.on_restart(worker.index, sorted(worker.streams))
@@ -269,8 +277,8 @@ class WorkerPool:
             self._deliver(message)
         return bool(ready)
 
-    def _deliver(self, message: dict[str, Any]) -> None:
+    def _deliver(self, message: WorkerMessage) -> None:
         try:
             self.on_message(message)
         except Exception:  # one bad message must not stop the others
-            log.exception("handling a %s message failed", message.get("kind"))
+            log.exception("handling a %s message failed", type(message).__name__)

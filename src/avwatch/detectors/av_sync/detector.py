@@ -30,7 +30,7 @@ import numpy.typing as npt
 from pydantic import Field
 
 from avwatch.detectors.av_sync.correlation import AudioLevels, OffsetEstimate, estimate_offset
-from avwatch.detectors.base import Detector, DetectorConfig, RunTracker
+from avwatch.detectors.base import Detector, DetectorConfig, Plot, RunTracker
 from avwatch.types import AudioBlock, MediaTime, Severity, StreamInfo, VideoFrame
 
 Box = tuple[int, int, int, int]  # x, y, width, height of the mouth region
@@ -98,6 +98,10 @@ class AvSyncDetector(Detector[AvSyncConfig]):
     emits = ("av_sync",)
     Config = AvSyncConfig
     description = "Audio/video offset (lip sync) from patterns, cuts and mouths; BT.1359 limits."
+    plots = (
+        Plot("A/V offset (ms, + = audio late)", ("av_offset_ms",)),
+        Plot("A/V sync confidence (correlation at the offset)", ("av_sync_confidence",)),
+    )
 
     def __init__(self, config: AvSyncConfig, info: StreamInfo) -> None:
         super().__init__(config, info)
@@ -263,7 +267,7 @@ class AvSyncDetector(Detector[AvSyncConfig]):
         self._end_segment(self.video_end if tail else None)
 
     def summary(self) -> dict[str, Any]:
-        offsets = [offset for _, offset in self.metrics.get("av_offset_ms", ())]
+        offsets = [offset for _, offset in self.signals.get("av_offset_ms", ())]
         return {
             "offset_ms": round(_median(offsets), 1) if offsets else None,
             "estimates": self.estimates,

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from avwatch.detectors.base import Detector, DetectorConfig, RunTracker
+from avwatch.detectors.base import Detector, DetectorConfig, Plot, RunTracker
 from avwatch.detectors.loudness.meter import LoudnessMeter
 from avwatch.types import AudioBlock, MediaTime, Severity, StreamInfo
 
@@ -80,6 +80,13 @@ class LoudnessDetector(Detector[LoudnessConfig]):
     emits = ("loudness",)
     Config = LoudnessConfig
     description = "Loudness off target: short-term drift, programme integrated, true peak."
+    plots = (
+        Plot(
+            "Loudness (LUFS): momentary, short-term, target",
+            ("momentary_lufs", "short_term_lufs"),
+            target_setting="target_lufs",
+        ),
+    )
 
     def __init__(self, config: LoudnessConfig, info: StreamInfo) -> None:
         super().__init__(config, info)
@@ -176,6 +183,14 @@ class LoudnessDetector(Detector[LoudnessConfig]):
         if self.config.max_true_peak_dbtp is not None and peak > self.config.max_true_peak_dbtp:
             span = (("start", start), ("end", end))
             self._emit(span, measure="true_peak", dbtp=round(peak, 2))
+
+    @classmethod
+    def report_lines(cls, summary: dict[str, Any]) -> list[str]:
+        return [
+            f"loudness: integrated {summary['integrated_lufs']} LUFS "
+            f"(target {summary['target_lufs']}), range {summary['loudness_range_lu']} LU, "
+            f"true peak {summary['true_peak_dbtp']} dBTP"
+        ]
 
     def summary(self) -> dict[str, Any]:
         integrated = self.meter.integrated_lufs()

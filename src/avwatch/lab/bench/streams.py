@@ -43,6 +43,7 @@ from avwatch.lab.bench.live_decode import DecodeTrial, decode_live_trial
 from avwatch.lab.bench.throughput import decode_only
 from avwatch.lab.synth import ClipSpec, make_clip
 from avwatch.service.config import ServiceConfig, StreamSpec
+from avwatch.service.messages import StatusReport, StreamStatus, WorkerMessage
 from avwatch.service.workers import WorkerPool, cpus_to_pin
 
 __all__ = [
@@ -146,13 +147,13 @@ def _rss_mb(pid: int | None) -> float | None:
 def live_trial(clip: Path, streams: int, seconds: float, workers: int, fps: float) -> Trial:
     """Run ``streams`` looping copies of ``clip`` through worker processes; did they keep up?"""
     lock = threading.Lock()
-    window: dict[str, list[dict[str, Any]]] = {}
+    window: dict[str, list[StreamStatus]] = {}
     measuring = threading.Event()
 
-    def collect(message: dict[str, Any]) -> None:
-        if message["kind"] == "status" and measuring.is_set():
+    def collect(message: WorkerMessage) -> None:
+        if isinstance(message, StatusReport) and measuring.is_set():
             with lock:
-                window.setdefault(message["stream"], []).append(message["status"])
+                window.setdefault(message.stream, []).append(message.status)
 
     service = ServiceConfig()  # as the service runs streams: one decoder thread each
     engine = service.engine
@@ -172,12 +173,12 @@ def live_trial(clip: Path, streams: int, seconds: float, workers: int, fps: floa
         pool.stop()
     with lock:
         reports = {k: v for k, v in window.items() if v}
-    lags = [s["lag_s"] for rs in reports.values() for s in rs]
+    lags = [s.lag_s for rs in reports.values() for s in rs]
     # A status's fps covers the 2 s before it; the first one of the window may include
     # start-up, so each stream's steady rate is its median report.
-    fps_seen = [sorted(s["fps"] for s in rs)[len(rs) // 2] for rs in reports.values() if rs]
+    fps_seen = [sorted(s.fps for s in rs)[len(rs) // 2] for rs in reports.values() if rs]
     # Dropped within the window: start-up (probing, the first GOP) is not the steady state.
-    dropped = sum(rs[-1]["dropped_samples"] - rs[0]["dropped_samples"] for rs in reports.values())
+    dropped = sum(rs[-1].dropped_samples - rs[0].dropped_samples for rs in reports.values())
     rss = None
     if None not in idle and None not in busy:
         rss = (sum(b for b in busy if b) - sum(i for i in idle if i)) / streams

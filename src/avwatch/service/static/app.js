@@ -5,16 +5,9 @@
 const SEVERE = new Set(["error", "critical"]);
 const THUMB_REFRESH_MS = 3000;
 const PLOT_WINDOW_S = 300;
-const PLOTS = [
-  { title: "Black (share of dark pixels)", series: ["black_ratio"], min: 0, max: 1 },
-  { title: "Motion (largest block change, levels)", series: ["motion"], min: 0 },
-  { title: "Loudness (LUFS): momentary, short-term, target", series: ["momentary_lufs", "short_term_lufs"], target: "loudness" },
-  { title: "Audio level (dBFS)", series: ["level_dbfs"], max: 0 },
-  { title: "Input bitrate (bit/s)", series: ["bitrate_bps"], min: 0 },
-  { title: "TR 101 290 errors (this connection)", series: ["ts_errors"], min: 0 },
-  { title: "A/V offset (ms, + = audio late)", series: ["av_offset_ms"] },
-  { title: "Lag behind real time (s)", series: ["lag_s"], min: 0 },
-];
+// The plots of a stream page, as the detectors and the monitor declare them (/api/plots):
+// { title, signals, min, max, target_setting, detector }.
+let PLOTS = [];
 const COLOURS = ["#58a6ff", "#f0883e", "#3fb950", "#d2a8ff"];
 
 const state = {
@@ -39,6 +32,10 @@ async function api(path, options = {}) {
     throw new Error(body.detail ? JSON.stringify(body.detail) : response.statusText);
   }
   return response.status === 204 ? null : response.json();
+}
+
+async function loadPlots() {
+  PLOTS = await api("/api/plots");
 }
 
 async function loadStreams() {
@@ -233,7 +230,7 @@ function drawPlot(canvas, plot, signals, incidents, now, target) {
   g.scale(ratio, ratio);
   g.clearRect(0, 0, width, height);
   // The last five minutes, or less while there is less: the data fills the width.
-  const first = Math.min(...plot.series.map((name) => (signals[name] || [[now]])[0][0]));
+  const first = Math.min(...plot.signals.map((name) => (signals[name] || [[now]])[0][0]));
   const start = Math.max(now - PLOT_WINDOW_S, Math.min(first, now - 30));
   const x = (t) => ((t - start) / (now - start)) * width;
   // Incidents of this stream as bands on the time axis.
@@ -243,8 +240,8 @@ function drawPlot(canvas, plot, signals, incidents, now, target) {
     const b = i.ended_at ? Date.parse(i.ended_at) / 1000 : now;
     if (b >= start) g.fillRect(x(Math.max(a, start)), 0, Math.max(2, x(b) - x(Math.max(a, start))), height);
   }
-  let lo = plot.min, hi = plot.max;
-  const points = plot.series.flatMap((name) => (signals[name] || []).filter((p) => p[0] >= start));
+  let lo = plot.min ?? undefined, hi = plot.max ?? undefined;
+  const points = plot.signals.flatMap((name) => (signals[name] || []).filter((p) => p[0] >= start));
   const values = points.flatMap((p) => [p[1], p[2]]).filter((v) => Number.isFinite(v));
   if (target !== undefined) values.push(target);
   if (lo === undefined) lo = values.length ? Math.min(...values) : 0;
@@ -255,7 +252,7 @@ function drawPlot(canvas, plot, signals, incidents, now, target) {
     g.strokeStyle = "#8b95a1"; g.setLineDash([4, 4]);
     g.beginPath(); g.moveTo(0, y(target)); g.lineTo(width, y(target)); g.stroke(); g.setLineDash([]);
   }
-  plot.series.forEach((name, k) => {
+  plot.signals.forEach((name, k) => {
     const series = (signals[name] || []).filter((p) => p[0] >= start);
     g.strokeStyle = COLOURS[k % COLOURS.length];
     g.beginPath();
@@ -277,18 +274,18 @@ function streamView(root, id) {
   const img = el("img", { alt: "" });
   const info = el("div", { id: "stream-info" });
   const list = el("ul", { id: "stream-incidents" });
-  const settings = el("pre", { id: "settings" });
-  let target = -23;
-  const canvases = PLOTS.map((plot) => el("canvas", { dataset: { series: plot.series.join(",") } }));
+  const settingsText = el("pre", { id: "settings" });
+  let settings = {};  // every detector's effective options: where target lines come from
+  const canvases = PLOTS.map((plot) => el("canvas", { dataset: { series: plot.signals.join(",") } }));
   root.append(
     el("div", { class: "stream-head" }, img, info),
     el("div", { class: "plots" }, PLOTS.map((plot, k) =>
       el("div", { class: "plot", hidden: "" }, el("h3", {}, plot.title), canvases[k]))),
     el("h2", {}, "Incidents, last five minutes"), list,
-    el("h2", {}, "Detector settings"), settings);
+    el("h2", {}, "Detector settings"), settingsText);
   api(`/api/streams/${encodeURIComponent(id)}/settings`).then((all) => {
-    settings.textContent = JSON.stringify(all, null, 2);
-    target = all.loudness?.target_lufs ?? target;
+    settingsText.textContent = JSON.stringify(all, null, 2);
+    settings = all;
   });
 
   function paintInfo() {
@@ -312,10 +309,11 @@ function streamView(root, id) {
     const now = Date.now() / 1000;
     PLOTS.forEach((plot, k) => {
       // A signal this stream does not have (no audio, no TS, no A/V sync) gets no plot.
-      const present = plot.series.some((name) => (signals[name] || []).length);
+      const present = plot.signals.some((name) => (signals[name] || []).length);
       canvases[k].parentElement.hidden = !present;
       if (!present) return;
-      drawPlot(canvases[k], plot, signals, incidents, now, plot.target ? target : undefined);
+      const target = plot.target_setting ? settings[plot.detector]?.[plot.target_setting] : undefined;
+      drawPlot(canvases[k], plot, signals, incidents, now, target ?? undefined);
       canvases[k].dataset.incidents = String(incidents.length);
     });
   }
@@ -435,7 +433,7 @@ async function start() {
 
 async function refresh() {
   try {
-    await Promise.all([loadStreams(), loadOpenIncidents()]);
+    await Promise.all([loadStreams(), loadOpenIncidents(), loadPlots()]);
   } catch (error) {
     document.getElementById("view").replaceChildren(el("p", {}, "Cannot load: " + error.message));
     return;

@@ -1,0 +1,29 @@
+"""The ground truth a test clip is made with: what happened, and when.
+
+Written into every corpus file's ``.truth.json`` and compared with what avwatch
+found, so the shapes are JSON's: typed dicts, checked by mypy.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+__all__ = ["OffsetSpan", "TruthEvent"]
+
+
+class TruthEvent(TypedDict):
+    """A defect put into a clip (or measured on it, for transport damage), in the
+    report's event shape: media seconds, t = 0 at the first displayed picture."""
+
+    type: str
+    start: float
+    end: float
+    details: dict[str, Any]
+
+
+class OffsetSpan(TypedDict):
+    """The true A/V offset over [start, end) (positive: audio late)."""
+
+    start: float
+    end: float
+    offset_ms: float
