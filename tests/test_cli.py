@@ -213,7 +213,7 @@ def test_synth_refuses_what_it_cannot_make(tmp_path, capsys, option, says):
 def test_synth_choices_are_the_generators_own():
     from typing import get_args
 
-    from avwatch.cli import SYNTH_PICTURES, SYNTH_SOUNDS
+    from avwatch.cli.synth import SYNTH_PICTURES, SYNTH_SOUNDS
     from avwatch.lab.synth import Picture, Sound
 
     assert get_args(Picture) == SYNTH_PICTURES and get_args(Sound) == SYNTH_SOUNDS

@@ -1,19 +1,19 @@
 import pytest
 
 from avwatch.analysis.analyzer import StreamAnalyzer
-from avwatch.config import EngineConfig, load_config, merge_overrides
+from avwatch.config import EngineConfig, load_model, merge_overrides
 from avwatch.errors import ConfigError
 from avwatch.types import AudioInfo, StreamInfo
 
 
 def test_no_file_means_defaults():
-    assert load_config(None) == EngineConfig()
+    assert load_model(EngineConfig, None) == EngineConfig()
 
 
 def test_empty_file_means_defaults(tmp_path):
     path = tmp_path / "empty.yaml"
     path.write_text("")
-    assert load_config(path) == EngineConfig()
+    assert load_model(EngineConfig, path) == EngineConfig()
 
 
 @pytest.mark.parametrize(
@@ -32,12 +32,12 @@ def test_bad_config_is_a_clear_error(tmp_path, text, message):
     path = tmp_path / "avwatch.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
-        load_config(path)
+        load_model(EngineConfig, path)
 
 
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config"):
-        load_config(tmp_path / "nope.yaml")
+        load_model(EngineConfig, tmp_path / "nope.yaml")
 
 
 def test_unknown_detector_in_config_is_an_error():

@@ -12,7 +12,7 @@ A config file looks like::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -26,10 +26,13 @@ __all__ = [
     "check_detector_options",
     "detector_config",
     "explain",
-    "load_config",
+    "load_model",
     "merge_overrides",
     "read_yaml_mapping",
+    "validated",
 ]
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class EngineConfig(BaseModel):
@@ -89,15 +92,20 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     return raw
 
 
-def load_config(path: str | Path | None) -> EngineConfig:
-    """Read a YAML config file (no file: all defaults)."""
-    if path is None:
-        return EngineConfig()
-    raw = read_yaml_mapping(path)
+def validated(model: type[ModelT], raw: Any, where: str | None = None) -> ModelT:
+    """``raw`` as ``model``, or a ConfigError naming every bad field (after ``where``)."""
     try:
-        return EngineConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {explain(exc)}") from exc
+        raise ConfigError(explain(exc) if where is None else f"{where}: {explain(exc)}") from exc
+
+
+def load_model(model: type[ModelT], path: str | Path | None) -> ModelT:
+    """A YAML file read as ``model`` (no file: all defaults): the engine's config for
+    ``check``, the service's for ``serve``."""
+    if path is None:
+        return model()
+    return validated(model, read_yaml_mapping(path), str(path))
 
 
 def merge_overrides(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -113,10 +121,7 @@ def merge_overrides(base: dict[str, Any], override: dict[str, Any]) -> dict[str,
 
 def detector_config(cls: type[Detector[Any]], options: dict[str, Any] | None) -> DetectorConfig:
     """Validate one detector's options into its config model."""
-    try:
-        return cls.Config.model_validate(options or {})
-    except ValidationError as exc:
-        raise ConfigError(f"detector {cls.key!r}: {explain(exc)}") from exc
+    return validated(cls.Config, options or {}, f"detector {cls.key!r}")
 
 
 def check_detector_options(config: EngineConfig) -> None:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from avwatch.config import load_model
 from avwatch.errors import ConfigError
-from avwatch.service.config import load_service_config, stream_engine_config
+from avwatch.service.config import ServiceConfig, stream_engine_config
 
 YAML = """
 database: sqlite:///x.db
@@ -32,7 +33,7 @@ webhooks:
 def test_stream_overrides_merge_onto_the_globals(tmp_path: Path):
     path = tmp_path / "avwatch.yaml"
     path.write_text(YAML)
-    config = load_service_config(path)
+    config = load_model(ServiceConfig, path)
     engine = stream_engine_config(config.engine, config.streams[0])
     assert engine.merge_gap_s == 1.0
     assert engine.detectors["black"] == {"min_duration_s": 2.0, "picture_black_ratio": 0.99}
@@ -57,4 +58,4 @@ def test_bad_config_says_what_is_wrong(tmp_path: Path, text: str, says: str):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
     with pytest.raises(ConfigError, match=says):
-        load_service_config(path)
+        load_model(ServiceConfig, path)

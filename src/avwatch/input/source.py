@@ -11,6 +11,7 @@ import functools
 import io
 import logging
 import os
+import socket
 import urllib.error
 from urllib.parse import urlencode, urlsplit
 
@@ -27,6 +28,7 @@ from avwatch.transport.analyser import TsAnalyzer
 
 __all__ = [
     "NETWORK_SCHEMES",
+    "check_url",
     "close_input",
     "flush_tap",
     "input_supported",
@@ -62,6 +64,53 @@ def input_supported(scheme: str) -> bool:
     return protocol_supported(scheme) or gateway_ffmpeg(scheme) is not None
 
 
+def check_url(url: str, *, resolve_host: bool = False) -> str:
+    """Refuse, with the reason, what cannot be opened: a missing file or a directory, an
+    unknown scheme, a protocol neither PyAV nor an ffmpeg CLI can receive, and (with
+    ``resolve_host``) a host name that does not resolve. Returns the scheme, "" for a
+    local path. ``open_input`` and the service's stream validation both ask it.
+
+    Raises:
+        InputNotFound: a local file that does not exist.
+        InputUnreadable: a directory, or a scheme avwatch cannot read.
+        InputUnreachable: (``resolve_host``) the host name is not known.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in ("", "file") or len(scheme) == 1:  # "C:" on Windows
+        path = _local_path(url)
+        if not os.path.exists(path):
+            raise InputNotFound(f"{url}: no such file")
+        if os.path.isdir(path):
+            raise InputUnreadable(f"{url}: is a directory, not a media file")
+        return ""
+    if scheme not in NETWORK_SCHEMES:
+        raise InputUnreadable(
+            f"{url}: unsupported scheme {scheme!r}; use a path or one of "
+            + ", ".join(sorted(NETWORK_SCHEMES))
+        )
+    if not input_supported(scheme):
+        raise InputUnreadable(
+            f"{url}: {scheme} is not supported by this FFmpeg build, and no ffmpeg "
+            "command with it was found (pip install imageio-ffmpeg)"
+        )
+    if resolve_host and parts.hostname and not _resolves(parts.hostname):
+        raise InputUnreachable(f"{url}: host {parts.hostname!r} not found")
+    return scheme
+
+
+def _local_path(url: str) -> str:
+    return url[len("file://") :] if url[:7].lower() == "file://" else url
+
+
+def _resolves(host: str) -> bool:
+    try:
+        socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        return False
+    return True
+
+
 def _open_through_gateway(
     url: str,
     scheme: str,
@@ -72,11 +121,7 @@ def _open_through_gateway(
     batch_s: float,
 ) -> av.container.InputContainer:
     exe = gateway_ffmpeg(scheme)
-    if exe is None:
-        raise InputUnreadable(
-            f"{url}: {scheme} is not supported by this FFmpeg build, and no ffmpeg "
-            "command with it was found (pip install imageio-ffmpeg)"
-        )
+    assert exe is not None  # check_url refused the scheme otherwise
     if options:  # the CLI takes protocol options in the URL
         url += ("&" if "?" in url else "?") + urlencode(options)
     pipe = GatewayPipe(exe, url, open_timeout_s, read_timeout_s, batch_s)
@@ -226,19 +271,8 @@ def open_input(
         InputUnreachable: a network source that did not answer in time.
         InputUnreadable: the bytes are not media that can be demuxed.
     """
-    scheme = urlsplit(url).scheme.lower()
-    is_local = scheme in ("", "file") or len(scheme) == 1  # "C:" on Windows
-    if is_local:
-        path = url[len("file://") :] if scheme == "file" else url
-        if not os.path.exists(path):
-            raise InputNotFound(f"{url}: no such file")
-        if os.path.isdir(path):
-            raise InputUnreadable(f"{url}: is a directory, not a media file")
-    elif scheme not in NETWORK_SCHEMES:
-        raise InputUnreadable(
-            f"{url}: unsupported scheme {scheme!r}; use a path or one of "
-            + ", ".join(sorted(NETWORK_SCHEMES))
-        )
+    scheme = check_url(url)
+    is_local = scheme == ""
     # libavformat protocol options, e.g. udp/rtp multicast: localaddr (the interface),
     # sources (source-specific multicast); srt: mode=listener.
     options = {**_SCHEME_OPTIONS.get(scheme, {}), **(options or {})}
@@ -254,7 +288,7 @@ def open_input(
             return tapped
     target: str | TsTap = url
     if is_local and ts_analyzer is not None:
-        raw = open(path, "rb")  # noqa: SIM115 - the tap owns it and closes it
+        raw = open(_local_path(url), "rb")  # noqa: SIM115 - the tap owns it and closes it
         if looks_like_ts(raw.read(3 * 188)):
             raw.seek(0)
             target = TsTap(raw, ts_analyzer)

@@ -27,10 +27,10 @@ from sqlalchemy import select
 from avwatch import __version__
 from avwatch.errors import ConfigError
 from avwatch.service.config import StreamSpec
-from avwatch.service.core import Service, StreamConflict, StreamNotFound
+from avwatch.service.core import NotFound, Service, StreamConflict, incident_row
 from avwatch.service.events import plots
 from avwatch.service.evidence import clip_as_mp4
-from avwatch.service.store import EvidenceRow, IncidentRow
+from avwatch.service.store import EvidenceRow
 
 __all__ = ["create_app"]
 
@@ -84,8 +84,8 @@ def create_app(service: Service) -> FastAPI:
     async def _config_error(_request: Request, exc: ConfigError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
-    @app.exception_handler(StreamNotFound)
-    async def _not_found(_request: Request, exc: StreamNotFound) -> JSONResponse:
+    @app.exception_handler(NotFound)
+    async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
 
     @app.exception_handler(StreamConflict)
@@ -218,9 +218,7 @@ def create_app(service: Service) -> FastAPI:
     def get_incident(incident_id: str) -> dict[str, Any]:
         assert service.store is not None
         with service.store.session() as s:
-            row = s.get(IncidentRow, incident_id)
-            if row is None:
-                raise HTTPException(404, f"no incident {incident_id!r}")
+            row = incident_row(s, incident_id)
             names = s.scalars(
                 select(EvidenceRow.name).where(EvidenceRow.incident == incident_id)
             ).all()
@@ -253,10 +251,7 @@ def create_app(service: Service) -> FastAPI:
 
     @app.post("/api/incidents/{incident_id}/ack")
     def acknowledge(incident_id: str, who: Writer) -> dict[str, Any]:
-        row = service.acknowledge(incident_id, who)
-        if row is None:
-            raise HTTPException(404, f"no incident {incident_id!r}")
-        return row.to_api()
+        return service.acknowledge(incident_id, who).to_api()
 
     return app
 

@@ -26,13 +26,11 @@ a stream's overrides.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from avwatch.config import EngineConfig, explain, merge_overrides, read_yaml_mapping
-from avwatch.errors import ConfigError
+from avwatch.config import EngineConfig, merge_overrides, validated
 from avwatch.types import Severity
 
 __all__ = [
@@ -40,7 +38,6 @@ __all__ = [
     "ServiceConfig",
     "StreamSpec",
     "WebhookSpec",
-    "load_service_config",
     "stream_engine_config",
 ]
 
@@ -188,18 +185,4 @@ def stream_engine_config(engine: EngineConfig, stream: StreamSpec) -> EngineConf
     """The engine settings one stream runs with: the defaults, then its own overrides."""
     merged = engine.model_dump()
     merged["detectors"] = merge_overrides(engine.detectors, stream.detectors)
-    try:
-        return EngineConfig.model_validate(merged)
-    except ValidationError as exc:
-        raise ConfigError(f"stream {stream.id!r}: {explain(exc)}") from exc
-
-
-def load_service_config(path: str | Path | None) -> ServiceConfig:
-    """Read the service YAML (no file: an empty service, streams added through the API)."""
-    if path is None:
-        return ServiceConfig()
-    raw = read_yaml_mapping(path)
-    try:
-        return ServiceConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {explain(exc)}") from exc
+    return validated(EngineConfig, merged, f"stream {stream.id!r}")

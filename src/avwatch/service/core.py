@@ -9,19 +9,17 @@ API requests), the worker pool, the outbox dispatcher and the metrics.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections import defaultdict, deque
 from typing import Any
-from urllib.parse import urlsplit
 
-from pydantic import ValidationError
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from avwatch.config import check_detector_options, detector_config, explain
+from avwatch.config import check_detector_options, detector_config, validated
 from avwatch.detectors.base import available_detectors
-from avwatch.errors import AvwatchError, ConfigError
-from avwatch.input.source import NETWORK_SCHEMES, input_supported
+from avwatch.errors import AvwatchError, ConfigError, InputError
+from avwatch.input.source import check_url
 from avwatch.service.alerts import (
     OutboxDispatcher,
     alert_rows,
@@ -41,7 +39,15 @@ from avwatch.service.metrics import ServiceMetrics
 from avwatch.service.store import EvidenceRow, IncidentRow, Store, StreamRow, now_utc, utc
 from avwatch.service.workers import WorkerPool
 
-__all__ = ["Service", "StreamConflict", "StreamNotFound"]
+__all__ = [
+    "IncidentNotFound",
+    "NotFound",
+    "Service",
+    "StreamConflict",
+    "StreamNotFound",
+    "incident_row",
+    "stream_row",
+]
 
 
 # A stream whose incidents of one type open this many times within
@@ -49,7 +55,15 @@ __all__ = ["Service", "StreamConflict", "StreamNotFound"]
 FLAP_OPENS = 3
 
 
-class StreamNotFound(AvwatchError):
+class NotFound(AvwatchError):
+    """What a request named is not there (the API answers 404)."""
+
+
+class StreamNotFound(NotFound):
+    pass
+
+
+class IncidentNotFound(NotFound):
     pass
 
 
@@ -120,10 +134,7 @@ class Service:
 
     def stream(self, stream_id: str) -> StreamSpec:
         with self._store.session() as s:
-            row = s.get(StreamRow, stream_id)
-            if row is None:
-                raise StreamNotFound(f"no stream {stream_id!r}")
-            return StreamSpec.model_validate(row.spec)
+            return StreamSpec.model_validate(stream_row(s, stream_id).spec)
 
     def add_stream(self, spec: StreamSpec) -> StreamSpec:
         self.validate(spec)
@@ -140,16 +151,10 @@ class Service:
         current = self.stream(stream_id)
         if "id" in changes and changes["id"] != stream_id:
             raise ConfigError("a stream's id cannot change; delete it and add a new one")
-        try:
-            spec = StreamSpec.model_validate({**current.model_dump(), **changes})
-        except ValidationError as exc:
-            raise ConfigError(explain(exc)) from exc
+        spec = validated(StreamSpec, {**current.model_dump(), **changes})
         self.validate(spec)
         with self._store.session() as s:
-            row = s.get(StreamRow, stream_id)
-            if row is None:
-                raise StreamNotFound(f"no stream {stream_id!r}")
-            row.spec = spec.model_dump(mode="json")
+            stream_row(s, stream_id).spec = spec.model_dump(mode="json")
         assert self.pool is not None
         if spec.enabled:
             self._run(spec)
@@ -160,10 +165,7 @@ class Service:
 
     def delete_stream(self, stream_id: str) -> None:
         with self._store.session() as s:
-            row = s.get(StreamRow, stream_id)
-            if row is None:
-                raise StreamNotFound(f"no stream {stream_id!r}")
-            s.delete(row)
+            s.delete(stream_row(s, stream_id))
         assert self.pool is not None
         self.pool.remove(stream_id)
         self._status.pop(stream_id, None)
@@ -176,24 +178,10 @@ class Service:
         """Refuse what cannot work, with the reason: unknown scheme, missing file,
         unknown host, bad detector options."""
         check_detector_options(stream_engine_config(self.config.engine, spec))
-        parts = urlsplit(spec.url)
-        scheme = parts.scheme.lower()
-        if scheme in ("", "file"):
-            path = spec.url[len("file://") :] if scheme == "file" else spec.url
-            if not os.path.isfile(path):
-                raise ConfigError(f"{spec.url}: no such file")
-        elif scheme not in NETWORK_SCHEMES:
-            raise ConfigError(
-                f"{spec.url}: unsupported scheme {scheme!r}; use a path or one of "
-                + ", ".join(sorted(NETWORK_SCHEMES))
-            )
-        elif not input_supported(scheme):
-            raise ConfigError(
-                f"{spec.url}: {scheme} is not supported by this FFmpeg build, and no ffmpeg "
-                "command with it was found"
-            )
-        elif parts.hostname and not _resolves(parts.hostname):
-            raise ConfigError(f"{spec.url}: host {parts.hostname!r} not found")
+        try:
+            check_url(spec.url, resolve_host=True)
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
 
     def settings(self, stream_id: str) -> dict[str, dict[str, Any]]:
         """Every detector's effective options for a stream: defaults, engine, overrides."""
@@ -228,11 +216,9 @@ class Service:
                     row.spec = spec.model_dump(mode="json")
 
     # -- incidents --------------------------------------------------------------------
-    def acknowledge(self, incident_id: str, by: str) -> IncidentRow | None:
+    def acknowledge(self, incident_id: str, by: str) -> IncidentRow:
         with self._store.session() as s:
-            row = s.get(IncidentRow, incident_id)
-            if row is None:
-                return None
+            row = incident_row(s, incident_id)
             if row.acknowledged_at is None:
                 row.acknowledged_at = now_utc()
                 row.acknowledged_by = by
@@ -368,9 +354,15 @@ class Service:
         self.events.publish({"kind": "incident", "incident": row.to_api()})
 
 
-def _resolves(host: str) -> bool:
-    try:
-        socket.getaddrinfo(host, None)
-    except (OSError, UnicodeError):
-        return False
-    return True
+def stream_row(s: Session, stream_id: str) -> StreamRow:
+    row = s.get(StreamRow, stream_id)
+    if row is None:
+        raise StreamNotFound(f"no stream {stream_id!r}")
+    return row
+
+
+def incident_row(s: Session, incident_id: str) -> IncidentRow:
+    row = s.get(IncidentRow, incident_id)
+    if row is None:
+        raise IncidentNotFound(f"no incident {incident_id!r}")
+    return row

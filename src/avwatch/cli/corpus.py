@@ -1,0 +1,186 @@
+"""``avwatch corpus build`` (the impaired-media corpus) and ``avwatch eval`` (its score)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from avwatch.cli.common import EXIT_DEFECTS, EXIT_OK, EXIT_UNUSABLE, Commands, keys
+from avwatch.config import EngineConfig, load_model
+from avwatch.errors import ConfigError
+
+
+def register(sub: Commands) -> None:
+    cp = sub.add_parser("corpus", help="the impaired-media corpus with exact truth")
+    csub = cp.add_subparsers(dest="corpus", required=True)
+    cb = csub.add_parser("build", help="write the corpus (media + NAME.truth.json) into DIR")
+    cb.add_argument("directory")
+    cb.add_argument("--quick", action="store_true", help="small formats only (CI)")
+    cb.set_defaults(run=run_corpus)
+
+    e = sub.add_parser("eval", help="score the detectors on a corpus directory")
+    e.add_argument("directory")
+    e.add_argument("--config", metavar="FILE")
+    e.add_argument("--detectors", metavar="LIST")
+    e.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="intervals match when they overlap once widened by S seconds",
+    )
+    e.add_argument(
+        "--floors",
+        metavar="FILE",
+        help='JSON {"f1": {type: minimum F1}, "av_offset_error_median_ms": {content: ceiling}}; '
+        "exit 1 when a type falls below its floor or a content over its ceiling",
+    )
+    e.add_argument(
+        "--peer", choices=["ffmpeg"], help="also score FFmpeg's detection filters on the same files"
+    )
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(run=run_eval)
+
+
+def run_corpus(args: argparse.Namespace) -> int:
+    from avwatch.lab.corpus import build
+
+    directory = Path(args.directory)
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{directory}: not a directory")
+    written = build(directory, quick=args.quick)
+    print(f"wrote {len(written)} files with their truth to {args.directory}")
+    return EXIT_OK
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from avwatch.lab.evaluate import evaluate_dir
+
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        print(f"avwatch: error: {directory}: not a directory", file=sys.stderr)
+        return EXIT_UNUSABLE
+    result = evaluate_dir(
+        directory,
+        load_model(EngineConfig, args.config),
+        keys(args.detectors),
+        tolerance_s=args.tolerance,
+    )
+    report = result.as_dict()
+    peer = None
+    if args.peer:
+        peer = evaluate_dir(directory, tolerance_s=args.tolerance, peer=args.peer).as_dict()
+    if args.json:
+        print(
+            json.dumps(report if peer is None else {**report, "peer": {args.peer: peer}}, indent=2)
+        )
+    else:
+        console = Console()
+        table = Table(title=f"avwatch on {directory} (tolerance {args.tolerance:g} s)")
+        for column in (
+            "type",
+            "TP",
+            "FP",
+            "miss",
+            "precision",
+            "recall",
+            "F1",
+            "onset median s",
+            "onset p90 s",
+        ):
+            table.add_column(column, justify="left" if column == "type" else "right")
+        for type_, s in report["types"].items():
+            table.add_row(
+                type_,
+                str(s["tp"]),
+                str(s["fp"]),
+                str(s["fn"]),
+                f"{s['precision']:.3f}",
+                f"{s['recall']:.3f}",
+                f"{s['f1']:.3f}",
+                str(s["onset_error_median_s"]),
+                str(s["onset_error_p90_s"]),
+            )
+        console.print(table)
+        if "av_offset" in report:
+            _print_offsets(console, report["av_offset"])
+        if peer is not None:
+            _print_side_by_side(console, report, peer, args.peer)
+        for name, problems in report["files"].items():
+            for kind in ("missed", "false_alarms"):
+                label = "miss" if kind == "missed" else "false alarm"
+                for ev in problems[kind]:
+                    console.print(
+                        f"  {name}: {label} {ev['type']} {ev['start']:.3f}-{ev['end']}",
+                        highlight=False,
+                    )
+    if args.floors and _below_floors(report, json.loads(Path(args.floors).read_text())):
+        return EXIT_DEFECTS
+    return EXIT_OK
+
+
+def _below_floors(report: dict[str, Any], floors: dict[str, Any]) -> bool:
+    """Say every type whose F1 is under its floor (``f1``) and every kind of content
+    whose median A/V offset error is over its ceiling (``av_offset_error_median_ms``)."""
+    failed = False
+    for type_, floor in floors.get("f1", {}).items():
+        f1 = report["types"].get(type_, {}).get("f1")
+        if f1 is None or f1 < floor:
+            print(f"avwatch: {type_}: F1 {f1} below the floor {floor}", file=sys.stderr)
+            failed = True
+    for content, ceiling in floors.get("av_offset_error_median_ms", {}).items():
+        median = report.get("av_offset", {}).get(content, {}).get("error_median_ms")
+        if median is None or median > ceiling:
+            print(
+                f"avwatch: A/V offset on {content}: median error {median} ms over {ceiling} ms",
+                file=sys.stderr,
+            )
+            failed = True
+    return failed
+
+
+def _print_offsets(console: Console, offsets: dict[str, Any]) -> None:
+    table = Table(title="A/V offset estimates against the true offset")
+    columns = ("content", "files", "estimates", "known share", "median ms", "p90 ms", "max ms")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "content" else "right")
+    for content, s in offsets.items():
+        table.add_row(
+            content,
+            str(s["files"]),
+            str(s["estimates"]),
+            f"{s['known_share']:.3f}",
+            str(s["error_median_ms"]),
+            str(s["error_p90_ms"]),
+            str(s["error_max_ms"]),
+        )
+    console.print(table)
+
+
+def _print_side_by_side(
+    console: Console, ours: dict[str, Any], peer: dict[str, Any], name: str
+) -> None:
+    table = Table(title=f"avwatch vs {name}")
+    table.add_column("type")
+    for who in ("avwatch", name):
+        for metric in ("P", "R", "F1"):
+            table.add_column(f"{who} {metric}", justify="right")
+    for type_ in sorted(set(ours["types"]) | set(peer["types"])):
+        row = [type_]
+        for scores in (ours["types"].get(type_), peer["types"].get(type_)):
+            if scores is None:
+                row += ["-", "-", "-"]
+            else:
+                row += [
+                    f"{scores['precision']:.3f}",
+                    f"{scores['recall']:.3f}",
+                    f"{scores['f1']:.3f}",
+                ]
+        table.add_row(*row)
+    console.print(table)
