@@ -4,9 +4,8 @@ import os
 
 # One BLAS thread, set before numpy loads OpenBLAS. Parallelism comes from the
 # decoder's threads and from one stream per core; a worker OpenBLAS wakes for a
-# matrix product (true peak's interpolation) busy-waits for the next one beside
-# them: 576i H.264, 75 µs of CPU per picture, 5% of the pipeline. A value the
-# user set stays.
+# matrix product (true peak's interpolation) busy-waits beside them for the next
+# one. A value the user set stays.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from avwatch.types import DefectEvent, Incident, Severity, StreamInfo

@@ -50,8 +50,8 @@ class EngineConfig(BaseModel):
     analysis_interpolation: Literal["area", "bilinear", "fast_bilinear", "point"] = Field(
         "fast_bilinear",
         description="libswscale filter that makes the analysis picture. 'area' averages "
-        "every source pixel but reads all of them: at 1080p it costs about 1 ms a frame "
-        "more than 'fast_bilinear' (memory traffic), a quarter of the decode itself.",
+        "every source pixel but reads all of them: at 1080p it costs a good part of the "
+        "decode itself in memory traffic.",
     )
     decoder_threads: int = Field(
         0,

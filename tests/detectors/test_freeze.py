@@ -7,7 +7,7 @@ FRAME = 1 / 25
 
 
 def test_freeze_of_noisy_content_is_found_to_the_frame(make):
-    # Grain makes the encoder refine the repeated picture over several frames (MEDIA.md trap 3).
+    # Grain makes the encoder refine a repeated picture over frames (docs/media.md trap 3).
     path, truth = make(
         "freeze",
         duration_s=14,

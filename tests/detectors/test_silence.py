@@ -32,7 +32,7 @@ def test_one_dead_channel_of_a_stereo_pair(make):
 
 
 def test_quiet_speech_is_not_silence(make):
-    # Mixed 20 dB low: a loudness problem, not silence (MEDIA.md trap 7).
+    # Mixed 20 dB low: a loudness problem, not silence (docs/media.md trap 7).
     path, _ = make("quiet_speech", duration_s=10, video_codec=None, sound="speech", level_lufs=-43)
     assert of_type(run(path, ["silence"]), "silence") == []
 

@@ -62,9 +62,9 @@ _MAX_PREROLL_SAMPLES = 500
 MAX_REORDER_S = 2.0  # a picture comes out at most this long after a later one went in
 MAX_OWED = 256  # pictures owed by the decoder that are remembered
 # Audio reaches the detectors in blocks this long. Each detector call costs a fixed
-# part (a dozen numpy calls) beside its per-sample work: with 0.4 s instead of 0.1 s
-# the main thread spends ~100 µs less per 576i picture (of ~750), while detection
-# stays per 10 ms window and an audio incident is seen at most 0.3 s later.
+# part (a dozen numpy calls) beside its per-sample work, so fewer, longer blocks
+# are cheaper; detection stays per 10 ms window, and an audio incident is seen at
+# most one block later.
 AUDIO_BLOCK_S = 0.4
 
 _INT_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
@@ -104,9 +104,8 @@ def frames_to_float32(frames: list[av.audio.frame.AudioFrame]) -> PcmBlock:
 
     Planar float (AAC, MP3, Opus, AC-3 decode to it) is copied plane by plane
     straight into place, a block at a time. Converting each frame as it came
-    (``to_ndarray`` stacks its planes anew) and joining them cost twice as much:
-    56-66 µs against 30 a picture on 576i H.264 with AAC, as video decoding
-    between audio frames leaves the caches cold.
+    (``to_ndarray`` stacks its planes anew) and joining them costs twice as much,
+    as video decoding between audio frames leaves the caches cold.
     """
     first = frames[0]
     if first.format.name == "fltp" and len(first.planes) == first.layout.nb_channels:
@@ -212,9 +211,9 @@ class MediaReader:
             audio=audio_info,
         )
         # One scaler for the whole stream: libswscale's context is built once and
-        # reused (frame.reformat() would rebuild it for every new frame, ~3 ms at 1080p).
+        # reused (frame.reformat() would rebuild it for every new frame).
         self._scaler = VideoReformatter()
-        # Looked up once: PyAV resolves a name on every call (3 µs a picture).
+        # Looked up once: PyAV would resolve the name on every call.
         self._interpolation = Interpolation[interpolation.upper()]
         self.t0: float | None = None
         self._last_time: dict[MediaKind, float] = {"video": 0.0, "audio": 0.0}
@@ -311,9 +310,9 @@ class MediaReader:
                 height=self.info.video.analysis_height,
                 format="gray",
                 interpolation=self._interpolation,
-                # One thread: the shrink is ~0.1 ms, and swscale's own slice threads
-                # (PyAV's default) spend 1.5-2.5x that CPU waking up beside the
-                # decoder's threads. Parallelism comes from decoding and from streams.
+                # One thread: the shrink is short, and swscale's own slice threads
+                # (PyAV's default) spend more CPU waking up beside the decoder's
+                # threads than they save. Parallelism comes from decoding and streams.
                 threads=1,
             ).to_ndarray()  # type: ignore[assignment]  # "gray" is uint8
             sample: Any = VideoFrame(seconds, self._frame_duration, luma, bool(frame.key_frame))

@@ -1,7 +1,7 @@
 """Fixed 10 ms analysis windows over an audio block, computed for the whole block at once.
 
 Windows restart at each block so that time always comes from the block's PTS,
-never from counting samples across blocks (MEDIA.md, trap 2).
+never from counting samples across blocks (docs/media.md trap 2).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Audio loss: audio stops arriving while the programme goes on. A gap in audio
-PTS is loss, not silence (MEDIA.md trap 7). Exposed as ``audio_loss`` events."""
+PTS is loss, not silence (docs/media.md trap 7). Exposed as ``audio_loss`` events."""
 
 from __future__ import annotations
 

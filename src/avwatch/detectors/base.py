@@ -241,7 +241,7 @@ def available_detectors() -> dict[str, type[Detector[Any]]]:
 
 @functools.cache
 def _registered() -> dict[str, type[Detector[Any]]]:
-    # Once per process: reading the installed packages' metadata takes ~5 ms, and a
+    # Once per process: reading the installed packages' metadata is slow, and a
     # monitor builds its detectors anew for every connection (a looping file: each loop).
     found: dict[str, type[Detector[Any]]] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):

@@ -3,7 +3,7 @@
 Metric: per 10 ms window, how many samples lie at or above ``level_dbfs``
 (near full scale) — ``clipped_samples``. A clean loud master touches its peak
 for a sample or two per cycle; a clipped one sits on it. After a lossy codec
-the flat tops become ringing that overshoots full scale (MEDIA.md trap 4: 1.05
+the flat tops become ringing that overshoots full scale (docs/media.md trap 4: 1.05
 seen after AAC), so the test counts samples near or above full scale rather
 than samples at exactly ±1.0.
 """

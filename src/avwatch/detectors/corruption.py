@@ -9,7 +9,7 @@ errors that still parse as valid syntax show; with FFmpeg's own checks the
 corpus's ``small_h264`` bit errors at 11 s went unreported.
 
 The damage the reports announce lasts until the next keyframe refreshes the
-picture (MEDIA.md trap 5), so a ``corruption`` event
+picture (docs/media.md trap 5), so a ``corruption`` event
 runs from the first report to that keyframe, or ``max_propagation_s`` after the
 last report when no keyframe comes (intra-refresh streams). Details count the
 reports and say which signals told of the damage (``signals``), and, where the

@@ -5,7 +5,7 @@ Metric: the RMS level of each channel per 10 ms window, in dBFS (recorded as
 is a ``silence`` event with ``channels: "all"``; one dead channel while the
 others carry sound (a broken leg of a stereo pair) is a ``silence`` event
 naming that channel. LFE is ignored by default: it is legitimately quiet most
-of the time. A programme mixed low is a loudness problem, not silence (MEDIA.md
+of the time. A programme mixed low is a loudness problem, not silence (docs/media.md
 trap 7): the threshold is far below any real programme level.
 """
 

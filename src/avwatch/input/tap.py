@@ -70,8 +70,8 @@ class TsTap(io.RawIOBase):
 
     def read(self, size: int | None = -1) -> bytes:
         """What PyAV calls: the bytes read are handed on as they are. Through
-        ``RawIOBase.read`` and ``readinto`` they were copied three more times, which cost
-        38 µs of CPU a picture on a 6 Mb/s 576i TS (as much as analysing them)."""
+        ``RawIOBase.read`` and ``readinto`` they were copied three more times, which
+        cost as much as analysing them."""
         if self.failed:
             # The end, after an error: libavformat may read again before PyAV raises
             # the error it holds, and PyAV prints a second one, traceback and all.

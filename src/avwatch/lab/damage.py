@@ -4,7 +4,7 @@ The transport truth follows from what was done to the packets (a run of lost
 video packets is one continuity error where it ends; a flagged packet is a
 transport error). The picture truth is measured, because which frames a lost
 packet really damages depends on the codec, the GOP and the decoder's
-concealment (MEDIA.md trap 5): the damaged and the clean file are both decoded
+concealment (docs/media.md trap 5): the damaged and the clean file are both decoded
 and compared frame by frame (luma matched by PTS). A frame whose worst 16x16
 block is under ``DAMAGED_PSNR_DB``, or that is missing from the damaged decode,
 is damaged; runs of damaged frames are the ``corruption`` truth, runs of missing

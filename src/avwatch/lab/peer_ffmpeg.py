@@ -6,11 +6,11 @@ channels), ebur128 short-term readings → loudness (with the loudness
 detector's default rule: more than 6 LU off -23 LUFS for 10 s), blockdetect →
 corruption (frames whose blockiness stands 1.5x over the file's median, two
 frames or more: blockdetect measures compression blockiness, so this is the
-best use of it, and MEDIA.md trap 5 says not to expect much). FFmpeg has no
+best use of it, and docs/media.md trap 5 says not to expect much). FFmpeg has no
 filter for dropped frames, losses, clipping events or A/V offset; those types
 count as missed for the peer. The FFmpeg binary comes from the imageio-ffmpeg package.
 ``-copyts`` keeps PTS as they are, and times are shifted onto avwatch's
-t = 0 (the first displayed video frame; MEDIA.md trap 1).
+t = 0 (the first displayed video frame; docs/media.md trap 1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Real recordings for the corpus, taken from Debian packages (MEDIA.md lists them).
+"""Real recordings for the corpus, taken from Debian packages (docs/media.md lists them).
 
 Only package registries are reachable here, so real media comes out of .deb
 files: ``apt-get download`` the package, extract the one file with

@@ -144,9 +144,8 @@ class ServiceConfig(BaseModel):
     pin_workers: bool = Field(
         True,
         description="Pin each worker process to one CPU, round robin, when every CPU gets "
-        "a worker: its streams' decoders then find their data in that core's cache "
-        "(576i, 34 streams on 2 cores: 5-8% less CPU, and they kept up where unpinned "
-        "workers fell behind). Linux only.",
+        "a worker: its streams' decoders then find their data in that core's cache. "
+        "Linux only.",
     )
     queue_frames: int = Field(
         50,

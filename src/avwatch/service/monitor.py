@@ -89,8 +89,8 @@ SIGNAL_BUCKET_S = 0.5
 
 def encode_png(luma: LumaPlane) -> bytes:
     """A grey analysis picture as PNG, by libavcodec's encoder. Every stream sends one
-    with each status: zlib's fastest level costs a third of its default's CPU (1.0
-    against 3.4 ms at 320x180 with film grain) for 5% more bytes."""
+    with each status: zlib's fastest level costs a third of its default's CPU for a
+    few per cent more bytes."""
     codec = av.CodecContext.create("png", "w")
     codec.width, codec.height = int(luma.shape[1]), int(luma.shape[0])
     codec.pix_fmt = "gray"
@@ -352,12 +352,11 @@ class StreamMonitor:
         """Add to ``items`` what the input hands on in the next moments (GATHER_SHARE
         of ``batch_s``), up to ANALYSIS_BATCH: samples in a row are analysed as one batch
         (StreamAnalyzer.feed_batch), everything else in its place. A batched input
-        decodes a burst of samples at once; taken as they came, the analysis ran on
-        batches of 1.1 samples on average (576i, batch_s 0.2), now on the whole burst.
+        decodes a burst of samples at once; taken as they came, the analysis would
+        run on batches of one sample.
 
         It sleeps through that moment once and then takes what came: waiting sample
-        by sample woke this thread for each one (720p, 24 streams: about 1.5% more
-        CPU)."""
+        by sample would wake this thread for each one."""
         if self._queue.qsize() + len(items) < ANALYSIS_BATCH:
             self._stop.wait(self._gather_s)
         while len(items) < ANALYSIS_BATCH:

@@ -36,8 +36,7 @@ from avwatch.types import AudioBlock, MediaTime, Severity, StreamInfo, VideoFram
 Box = tuple[int, int, int, int]  # x, y, width, height of the mouth region
 MIN_FACE_PX = 24  # the cascade's own training size
 # While no face is found, searches slow down, to one every sixth interval (12 s by
-# default): a search costs 3.4-4.5 ms on a busy core (cascade and pictures out of the
-# caches), 25-33 µs a 576i picture at one search in 6 s. A face coming into view after
+# default): a search is the costliest step of lip sync. A face coming into view after
 # a long faceless stretch is then found up to 12 s later; a lip-sync alarm needs an
 # 8 s window and a 3 s run in any case.
 MAX_BACKOFF = 6
@@ -303,9 +302,8 @@ class _MouthFinder:
     The search runs on a picture made just small enough that the smallest face
     worth watching (``min_face_height_ratio`` of the picture height) meets the
     cascade's 24-pixel window: a talking head is large, and a smaller search
-    picture costs a fraction (about 3-9 ms at 213x120 instead of 7-45 ms at
-    320x180). A face lost for one search keeps its last place: the cascade
-    misses now and then on a face that has not moved.
+    picture costs a fraction of the analysis picture's. A face lost for one search
+    keeps its last place: the cascade misses now and then on a face that has not moved.
     """
 
     def __init__(self, interval_s: float, min_face_height_ratio: float) -> None:

@@ -1,6 +1,6 @@
 """Throughput benchmark: what the pipeline costs on top of decoding.
 
-Decoding is the floor (DESIGN.md, "Cost"). ``throughput`` decodes a file three
+Decoding is the floor (docs/architecture.md, "Cost"). ``throughput`` decodes a file three
 ways — decode only; decode plus the analysis samples (small grey picture,
 float audio); the full pipeline with every detector — and reports frames per
 CPU-second (user + system time of the process, all threads, best of ``repeat``
