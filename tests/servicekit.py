@@ -1,5 +1,6 @@
-"""Real components for the service tests: a webhook receiver and a PostgreSQL
-server, both on loopback, both stopping by themselves."""
+"""Components for the service tests: a webhook receiver and a PostgreSQL server, both
+real, on loopback, both stopping by themselves; and a recording worker pool for API
+tests that need no stream monitored."""
 
 from __future__ import annotations
 
@@ -19,6 +20,32 @@ from typing import Any
 
 import httpx
 from helpers import free_port
+
+
+class RecordingPool:
+    """The service's ``Workers`` without processes: records what it was told to run."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, dict[str, Any]] = {}  # stream id -> its spec
+        self.removed: list[str] = []
+
+    def start(self) -> None:
+        pass
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.running.clear()
+
+    def assign(self, stream_id: str, spec: dict[str, Any], engine: dict[str, Any]) -> int:
+        self.running[stream_id] = spec
+        return 0
+
+    def remove(self, stream_id: str) -> None:
+        self.running.pop(stream_id, None)
+        self.removed.append(stream_id)
+
+    def describe(self) -> list[dict[str, Any]]:
+        streams = sorted(self.running)
+        return [{"index": 0, "pid": None, "alive": True, "streams": streams, "restarts": 0}]
 
 
 class WebhookReceiver:

@@ -1,4 +1,7 @@
-"""The HTTP API on loopback: stream CRUD, auth, and clear 4xx for bad input."""
+"""The HTTP API on loopback: stream CRUD, auth, and clear 4xx for bad input.
+
+No stream is monitored here: the service runs on a recording pool, not worker
+processes (tests/service/test_service_live.py runs the whole thing)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servicekit import incidents
+from servicekit import RecordingPool, incidents
 
 from avwatch.input.source import input_supported
 from avwatch.lab.synth import ClipSpec, make_clip
@@ -20,10 +23,16 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+def pool() -> RecordingPool:
+    return RecordingPool()
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory, pool: RecordingPool) -> Iterator[httpx.Client]:
     folder = tmp_path_factory.mktemp("api")
-    config = ServiceConfig(database=f"sqlite:///{folder / 'api.db'}", api_token=TOKEN, workers=1)
-    with BackgroundServer(Service(config)) as server, httpx.Client(base_url=server.url) as client:
+    config = ServiceConfig(database=f"sqlite:///{folder / 'api.db'}", api_token=TOKEN)
+    service = Service(config, pool=pool)
+    with BackgroundServer(service) as server, httpx.Client(base_url=server.url) as client:
         yield client
 
 
@@ -34,7 +43,9 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_stream_lifecycle_create_read_change_delete(api: httpx.Client, clip: Path):
+def test_stream_lifecycle_create_read_change_delete(
+    api: httpx.Client, pool: RecordingPool, clip: Path
+):
     created = api.post(
         "/api/streams",
         json={"id": "cam-1", "url": str(clip), "loop": True, "detectors": {"black": {}}},
@@ -43,14 +54,17 @@ def test_stream_lifecycle_create_read_change_delete(api: httpx.Client, clip: Pat
     assert created.status_code == 201, created.text
     assert created.json()["name"] == "cam-1"
     assert [s["id"] for s in api.get("/api/streams").json()] == ["cam-1"]
+    assert pool.running["cam-1"]["url"] == str(clip)  # put on a worker
     changed = api.patch("/api/streams/cam-1", json={"name": "Camera 1"}, headers=AUTH)
     assert changed.status_code == 200
     assert api.get("/api/streams/cam-1").json()["name"] == "Camera 1"
+    assert pool.running["cam-1"]["name"] == "Camera 1"  # re-run with the change
     assert (
         api.post("/api/streams", json={"id": "cam-1", "url": str(clip)}, headers=AUTH).status_code
         == 409
     )
     assert api.delete("/api/streams/cam-1", headers=AUTH).status_code == 204
+    assert "cam-1" not in pool.running and "cam-1" in pool.removed
     assert api.get("/api/streams/cam-1").status_code == 404
     assert api.delete("/api/streams/cam-1", headers=AUTH).status_code == 404
 
@@ -129,8 +143,11 @@ def test_openapi_is_published(api: httpx.Client):
 
 
 def test_without_a_configured_token_changes_are_disabled(tmp_path: Path):
-    config = ServiceConfig(database=f"sqlite:///{tmp_path / 'x.db'}", workers=1)
-    with BackgroundServer(Service(config)) as server, httpx.Client(base_url=server.url) as client:
+    config = ServiceConfig(database=f"sqlite:///{tmp_path / 'x.db'}")
+    with (
+        BackgroundServer(Service(config, pool=RecordingPool())) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
         response = client.post("/api/streams", json={"id": "z", "url": "udp://127.0.0.1:5000"})
         assert response.status_code == 403
         assert "no api_token" in response.text
@@ -151,9 +168,12 @@ def test_srt_is_taken_through_the_gateway_when_pyav_lacks_it(api: httpx.Client):
 
 def test_private_reads_take_the_token_in_the_header_or_the_query(tmp_path: Path):
     config = ServiceConfig(
-        database=f"sqlite:///{tmp_path / 'p.db'}", api_token=TOKEN, public_reads=False, workers=1
+        database=f"sqlite:///{tmp_path / 'p.db'}", api_token=TOKEN, public_reads=False
     )
-    with BackgroundServer(Service(config)) as server, httpx.Client(base_url=server.url) as client:
+    with (
+        BackgroundServer(Service(config, pool=RecordingPool())) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
         assert client.get("/api/streams").status_code == 401
         assert client.get("/api/streams", params={"token": "wrong"}).status_code == 401
         assert client.get("/api/streams", headers=AUTH).status_code == 200

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from avwatch.errors import ConfigError
-from avwatch.service.store import Base, IncidentRow, Store
+from avwatch.service.store import MIGRATIONS, Base, IncidentRow, Store, StreamRow
 
 
 def test_migrated_schema_is_exactly_the_models(tmp_path: Path):
@@ -23,8 +24,17 @@ def test_migrated_schema_is_exactly_the_models(tmp_path: Path):
 
 def test_opening_twice_migrates_once(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 's.db'}"
-    Store.open(url).close()
-    Store.open(url).close()
+    first = Store.open(url)
+    with first.session() as s:
+        s.add(StreamRow(id="kept", spec={"id": "kept", "url": "x.ts"}))
+    first.close()
+    again = Store.open(url)  # finds the schema at head: nothing to run, nothing lost
+    with again.engine.connect() as connection:
+        versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    assert versions == [(ScriptDirectory(str(MIGRATIONS)).get_current_head(),)]
+    with again.session() as s:
+        assert s.get(StreamRow, "kept") is not None
+    again.close()
 
 
 def test_incident_filters_and_pages(tmp_path: Path):

@@ -37,7 +37,7 @@ from avwatch.service.messages import (
 )
 from avwatch.service.metrics import ServiceMetrics
 from avwatch.service.store import EvidenceRow, IncidentRow, Store, StreamRow, now_utc, utc
-from avwatch.service.workers import WorkerPool
+from avwatch.service.workers import WorkerPool, Workers
 
 __all__ = [
     "IncidentNotFound",
@@ -72,13 +72,16 @@ class StreamConflict(AvwatchError):
 
 
 class Service:
-    def __init__(self, config: ServiceConfig, *, database: str | None = None) -> None:
+    def __init__(
+        self, config: ServiceConfig, *, database: str | None = None, pool: Workers | None = None
+    ) -> None:
+        """``pool``: where streams run; by default, worker processes made at ``start``."""
         self.config = config
         self.database = database or config.database
         self.metrics = ServiceMetrics()
         self.started_at = time.time()
         self.store: Store | None = None
-        self.pool: WorkerPool | None = None
+        self.pool: Workers | None = pool
         self.dispatcher: OutboxDispatcher | None = None
         self._status: dict[str, dict[str, Any]] = {}
         self._thumbnails: dict[str, bytes] = {}
@@ -100,13 +103,14 @@ class Service:
         }
         self.dispatcher = OutboxDispatcher(self.store, secrets)
         self.dispatcher.start()
-        self.pool = WorkerPool(
-            self.config.workers or os.cpu_count() or 1,
-            self._on_message,
-            on_restart=self._on_worker_restart,
-            queue_frames=self.config.queue_frames,
-            pin=self.config.pin_workers,
-        )
+        if self.pool is None:
+            self.pool = WorkerPool(
+                self.config.workers or os.cpu_count() or 1,
+                self._on_message,
+                on_restart=self._on_worker_restart,
+                queue_frames=self.config.queue_frames,
+                pin=self.config.pin_workers,
+            )
         self.pool.start()
         for spec in self.streams():
             if spec.enabled:

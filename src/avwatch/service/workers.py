@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, Protocol
 
 from avwatch.service.messages import (
     ExitWorker,
@@ -36,7 +36,7 @@ from avwatch.service.messages import (
     WorkerMessage,
 )
 
-__all__ = ["WorkerPool"]
+__all__ = ["WorkerPool", "Workers"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,25 @@ OnMessage = Callable[[WorkerMessage], None]
 OnRestart = Callable[[int, list[str]], None]
 
 WATCHDOG_S = 0.5
+
+
+class Workers(Protocol):
+    """Where the service's streams run: ``WorkerPool`` (local processes) is the
+    default; tests that need no monitoring pass a fake."""
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float = 10.0) -> None: ...
+
+    def assign(self, stream_id: str, spec: dict[str, Any], engine: dict[str, Any]) -> int:
+        """Run (or re-run with new settings) a stream; returns its worker's index."""
+        ...
+
+    def remove(self, stream_id: str) -> None: ...
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Each worker: index, pid, alive, streams, restarts."""
+        ...
 
 
 class _Sender:
