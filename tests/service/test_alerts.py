@@ -102,7 +102,8 @@ def test_unreachable_receiver_backs_off(tmp_path: Path):
 
 
 def test_a_flapping_incident_type_is_stored_but_not_alerted(tmp_path: Path):
-    from avwatch.service.core import FLAP_OPENS, Service
+    from avwatch.service.alerts import FLAP_OPENS
+    from avwatch.service.core import Service
 
     config = ServiceConfig(
         database=f"sqlite:///{tmp_path / 'f.db'}",

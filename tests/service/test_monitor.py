@@ -13,8 +13,9 @@ from servicekit import wait_for
 
 from avwatch.analysis.analyzer import StreamAnalyzer
 from avwatch.service.config import ServiceConfig, StreamSpec
+from avwatch.service.evidence import encode_png
 from avwatch.service.messages import IncidentUpdate, StatusReport, StreamStatus, WorkerMessage
-from avwatch.service.monitor import StreamMonitor, encode_png
+from avwatch.service.monitor import StreamMonitor
 
 
 class Messages:

@@ -11,6 +11,9 @@ store.
 
 A remediation hook runs when an incident of its type opens on its stream: a URL
 goes through the same outbox; a command runs with the incident JSON on stdin.
+
+``FlapGuard`` holds back the alerts of an incident type that keeps coming back
+on a stream: those incidents are stored, flagged ``flapping``, not alerted.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ import json
 import logging
 import subprocess
 import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -29,15 +35,46 @@ from sqlalchemy import func, select
 
 from avwatch import __version__
 from avwatch.service.config import HookSpec, ServiceConfig
-from avwatch.service.store import OutboxRow, Store, now_utc
+from avwatch.service.store import IncidentRow, OutboxRow, Store, now_utc
 from avwatch.types import Severity
 
-__all__ = ["OutboxDispatcher", "alert_rows", "run_command_hook", "sign"]
+__all__ = ["FLAP_OPENS", "FlapGuard", "OutboxDispatcher", "alert_rows", "run_command_hook", "sign"]
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 300.0
 DELIVERY_TIMEOUT_S = 5.0
+# A stream whose incidents of one type open this many times within
+# ``flap_window_s`` is flapping: later opens are stored but not alerted.
+FLAP_OPENS = 3
+
+
+class FlapGuard:
+    def __init__(self, window_s: float, on_held_back: Callable[[], None]) -> None:
+        self.window_s = window_s
+        self.on_held_back = on_held_back
+        self._opens: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._silenced: set[str] = set()  # incident ids whose alerts are held back
+
+    def holds_back(self, row: IncidentRow, event: str) -> bool:
+        """Whether the alert of this incident's ``event`` ("opened", "closed") is held
+        back; an open that makes the stream flap is flagged in the row's details."""
+        if event == "closed":
+            return row.id in self._silenced
+        opens = self._opens[(row.stream, row.type)]
+        now = time.monotonic()
+        while opens and now - opens[0] > self.window_s:
+            opens.popleft()
+        opens.append(now)
+        if len(opens) > FLAP_OPENS:
+            self._silenced.add(row.id)
+            row.details = {**row.details, "flapping": True}
+            self.on_held_back()
+            return True
+        return False
+
+    def silenced(self, incident_id: str) -> bool:
+        return incident_id in self._silenced
 
 
 def sign(secret: str, body: bytes) -> str:

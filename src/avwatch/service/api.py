@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import av
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
@@ -28,8 +28,8 @@ from avwatch import __version__
 from avwatch.errors import ConfigError
 from avwatch.service.config import StreamSpec
 from avwatch.service.core import NotFound, Service, StreamConflict, incident_row
-from avwatch.service.events import plots
 from avwatch.service.evidence import clip_as_mp4
+from avwatch.service.signals import plots
 from avwatch.service.store import EvidenceRow
 
 __all__ = ["create_app"]
@@ -92,11 +92,23 @@ def create_app(service: Service) -> FastAPI:
     async def _conflict(_request: Request, exc: StreamConflict) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
 
-    def stream_view(spec: StreamSpec) -> dict[str, Any]:
-        return {**spec.model_dump(mode="json"), "status": service.status(spec.id)}
+    for routes in (_health, _streams, _live, _incidents):
+        app.include_router(routes(service, reader))
+    # The dashboard: plain files, no build step.
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    # -- health and metrics ---------------------------------------------------------
-    @app.get("/healthz")
+    @app.get("/", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    return app
+
+
+def _health(service: Service, reader: list[Any]) -> APIRouter:
+    """Health for load balancers and Prometheus metrics."""
+    router = APIRouter()
+
+    @router.get("/healthz")
     def healthz() -> dict[str, Any]:
         workers = service.workers()
         healthy = bool(workers) and all(w["alive"] for w in workers)
@@ -107,33 +119,42 @@ def create_app(service: Service) -> FastAPI:
             "workers": workers,
         }
 
-    @app.get("/metrics", dependencies=reader)
+    @router.get("/metrics", dependencies=reader)
     def metrics() -> Response:
         return Response(service.metrics.render(), media_type="text/plain; version=0.0.4")
 
-    # -- streams --------------------------------------------------------------------
-    @app.get("/api/streams", dependencies=reader)
+    return router
+
+
+def _streams(service: Service, reader: list[Any]) -> APIRouter:
+    """Streams: add, read, change, remove; their picture and effective settings."""
+    router = APIRouter()
+
+    def stream_view(spec: StreamSpec) -> dict[str, Any]:
+        return {**spec.model_dump(mode="json"), "status": service.status(spec.id)}
+
+    @router.get("/api/streams", dependencies=reader)
     def list_streams() -> list[dict[str, Any]]:
         return [stream_view(spec) for spec in service.streams()]
 
-    @app.post("/api/streams", status_code=201)
+    @router.post("/api/streams", status_code=201)
     def add_stream(spec: StreamSpec, _who: Writer) -> dict[str, Any]:
         return stream_view(service.add_stream(spec))
 
-    @app.get("/api/streams/{stream_id}", dependencies=reader)
+    @router.get("/api/streams/{stream_id}", dependencies=reader)
     def get_stream(stream_id: str) -> dict[str, Any]:
         return stream_view(service.stream(stream_id))
 
-    @app.patch("/api/streams/{stream_id}")
+    @router.patch("/api/streams/{stream_id}")
     def patch_stream(stream_id: str, changes: dict[str, Any], _who: Writer) -> dict[str, Any]:
         return stream_view(service.update_stream(stream_id, changes))
 
-    @app.delete("/api/streams/{stream_id}", status_code=204)
+    @router.delete("/api/streams/{stream_id}", status_code=204)
     def delete_stream(stream_id: str, _who: Writer) -> Response:
         service.delete_stream(stream_id)
         return Response(status_code=204)
 
-    @app.get("/api/streams/{stream_id}/thumbnail.png", dependencies=reader)
+    @router.get("/api/streams/{stream_id}/thumbnail.png", dependencies=reader)
     def thumbnail(stream_id: str) -> Response:
         service.stream(stream_id)
         png = service.thumbnail(stream_id)
@@ -141,23 +162,30 @@ def create_app(service: Service) -> FastAPI:
             raise HTTPException(404, "no picture yet")
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
-    @app.get("/api/streams/{stream_id}/settings", dependencies=reader)
+    @router.get("/api/streams/{stream_id}/settings", dependencies=reader)
     def settings(stream_id: str) -> dict[str, dict[str, Any]]:
         """Every detector's effective options for this stream (defaults filled in)."""
         return service.settings(stream_id)
 
-    @app.get("/api/plots", dependencies=reader)
+    return router
+
+
+def _live(service: Service, reader: list[Any]) -> APIRouter:
+    """What a stream page draws: the plots, recent signals, and server-sent events."""
+    router = APIRouter()
+
+    @router.get("/api/plots", dependencies=reader)
     def list_plots() -> list[dict[str, Any]]:
         """The plots of a stream page: title, the signals drawn, scale, target line."""
         return plots()
 
-    @app.get("/api/streams/{stream_id}/signals", dependencies=reader)
+    @router.get("/api/streams/{stream_id}/signals", dependencies=reader)
     def signals(stream_id: str, since: float = 0.0) -> dict[str, list[list[float]]]:
         """Recent detector signals: per name, [unix time, min, max] every 0.5 s."""
         service.stream(stream_id)
         return service.signals.get(stream_id, since)
 
-    @app.get("/api/events", dependencies=reader)
+    @router.get("/api/events", dependencies=reader)
     async def events(request: Request) -> StreamingResponse:
         """Server-sent events: ``status`` (every 2 s per stream), ``incident``, ``streams``."""
         queue = service.events.subscribe()
@@ -179,15 +207,14 @@ def create_app(service: Service) -> FastAPI:
             stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
         )
 
-    # -- dashboard ------------------------------------------------------------------
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return router
 
-    @app.get("/", include_in_schema=False)
-    def dashboard() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
 
-    # -- incidents ------------------------------------------------------------------
-    @app.get("/api/incidents", dependencies=reader)
+def _incidents(service: Service, reader: list[Any]) -> APIRouter:
+    """Incidents: query, one with its evidence, acknowledge."""
+    router = APIRouter()
+
+    @router.get("/api/incidents", dependencies=reader)
     def list_incidents(
         stream: str | None = None,
         type: str | None = None,
@@ -214,7 +241,7 @@ def create_app(service: Service) -> FastAPI:
             "items": [row.to_api() for row in rows],
         }
 
-    @app.get("/api/incidents/{incident_id}", dependencies=reader)
+    @router.get("/api/incidents/{incident_id}", dependencies=reader)
     def get_incident(incident_id: str) -> dict[str, Any]:
         assert service.store is not None
         with service.store.session() as s:
@@ -228,7 +255,7 @@ def create_app(service: Service) -> FastAPI:
         ]
         return body
 
-    @app.get("/api/incidents/{incident_id}/evidence/{name}", dependencies=reader)
+    @router.get("/api/incidents/{incident_id}/evidence/{name}", dependencies=reader)
     def evidence(incident_id: str, name: str) -> Response:
         """Stored evidence by name; ``clip.mp4`` is ``clip.ts`` remuxed for browsers."""
         assert service.store is not None
@@ -249,11 +276,11 @@ def create_app(service: Service) -> FastAPI:
                 raise HTTPException(422, f"the clip cannot be remuxed to MP4: {exc}") from exc
         return Response(data, media_type=media_type)
 
-    @app.post("/api/incidents/{incident_id}/ack")
+    @router.post("/api/incidents/{incident_id}/ack")
     def acknowledge(incident_id: str, who: Writer) -> dict[str, Any]:
         return service.acknowledge(incident_id, who).to_api()
 
-    return app
+    return router
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections import defaultdict, deque
 from typing import Any
 
 from sqlalchemy import func, select
@@ -21,13 +20,14 @@ from avwatch.detectors.base import available_detectors
 from avwatch.errors import AvwatchError, ConfigError, InputError
 from avwatch.input.source import check_url
 from avwatch.service.alerts import (
+    FlapGuard,
     OutboxDispatcher,
     alert_rows,
     matching_hooks,
     run_command_hook,
 )
 from avwatch.service.config import ServiceConfig, StreamSpec, stream_engine_config
-from avwatch.service.events import EventHub, SignalHistory
+from avwatch.service.events import EventHub
 from avwatch.service.messages import (
     Evidence,
     IncidentUpdate,
@@ -36,7 +36,8 @@ from avwatch.service.messages import (
     WorkerMessage,
 )
 from avwatch.service.metrics import ServiceMetrics
-from avwatch.service.store import EvidenceRow, IncidentRow, Store, StreamRow, now_utc, utc
+from avwatch.service.signals import SignalHistory
+from avwatch.service.store import EvidenceRow, IncidentRow, Store, StreamRow, now_utc
 from avwatch.service.workers import WorkerPool, Workers
 
 __all__ = [
@@ -48,11 +49,6 @@ __all__ = [
     "incident_row",
     "stream_row",
 ]
-
-
-# A stream whose incidents of one type open this many times within
-# ``flap_window_s`` is flapping: later opens are stored but not alerted.
-FLAP_OPENS = 3
 
 
 class NotFound(AvwatchError):
@@ -85,8 +81,7 @@ class Service:
         self.dispatcher: OutboxDispatcher | None = None
         self._status: dict[str, dict[str, Any]] = {}
         self._thumbnails: dict[str, bytes] = {}
-        self._recent_opens: dict[tuple[str, str], deque[float]] = defaultdict(deque)
-        self._silenced: set[str] = set()  # incident ids whose alerts are held back
+        self.flaps = FlapGuard(config.flap_window_s, self.metrics.alerts_suppressed.inc)
         self._outbox_checked = 0.0
         self.events = EventHub()
         self.signals = SignalHistory()
@@ -299,21 +294,12 @@ class Service:
             if row is None:
                 row = IncidentRow(id=update.id, stream=update.stream)
                 s.add(row)
-            row.type = update.type
-            row.severity = update.severity
-            row.detector = update.detector
-            row.key = update.key
-            row.start = update.start
-            row.end = update.end
-            row.started_at = utc(update.started_at) or now_utc()
-            row.ended_at = utc(update.ended_at)
-            row.open = update.open
-            row.details = dict(update.details)
+            row.update_from(update)
             if row.open and not was_open:
                 event = "opened"
             elif was_open and not row.open:
                 event = "closed"
-            if event and not self._flapping(row, event):
+            if event and not self.flaps.holds_back(row, event):
                 s.add_all(alert_rows(self.config, event, row.to_api()))
             s.flush()
             open_count = s.scalar(
@@ -328,27 +314,11 @@ class Service:
         self.metrics.open_incidents.labels(row.stream, row.type).set(open_count or 0)
         if event and self.dispatcher is not None:
             self.dispatcher.wake()
-        if event == "opened" and row.id not in self._silenced:
+        if event == "opened" and not self.flaps.silenced(row.id):
             for hook in matching_hooks(self.config.hooks, row.to_api()):
                 if hook.command is not None:
                     run_command_hook(hook, row.to_api())
         self._notify(row)
-
-    def _flapping(self, row: IncidentRow, event: str) -> bool:
-        """Hold back the alerts of an incident type that keeps coming back."""
-        if event == "closed":
-            return row.id in self._silenced
-        opens = self._recent_opens[(row.stream, row.type)]
-        now = time.monotonic()
-        while opens and now - opens[0] > self.config.flap_window_s:
-            opens.popleft()
-        opens.append(now)
-        if len(opens) > FLAP_OPENS:
-            self._silenced.add(row.id)
-            row.details = {**row.details, "flapping": True}
-            self.metrics.alerts_suppressed.inc()
-            return True
-        return False
 
     def _on_worker_restart(self, worker: int, streams: list[str]) -> None:
         self.metrics.worker_restarts.inc()

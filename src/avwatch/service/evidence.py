@@ -1,4 +1,5 @@
-"""Evidence clips: the last seconds of a stream's input, kept as a playable file.
+"""Evidence of an incident: the last seconds of the input as a playable clip, and
+pictures from before and during the defect.
 
 ``PacketRing`` holds references to the demuxed packets of the last
 ``seconds`` (they are decoded already; keeping them costs the compressed
@@ -6,6 +7,10 @@ bitrate, ~1 MB a second at 8 Mb/s, and no copy). ``write_clip`` remuxes a
 snapshot into MPEG-TS, starting at a video keyframe so that any player can
 open it. Remuxing works for every input (UDP, RTMP, RTSP, HLS, files) since it
 needs packets, not transport bytes.
+
+``RecentPictures`` keeps an analysis picture every half second of media for
+the "before" picture; ``encode_png`` makes PNG of them (and of each status's
+thumbnail).
 """
 
 from __future__ import annotations
@@ -16,10 +21,47 @@ from collections import deque
 from typing import Any
 
 import av
+import numpy as np
 
-__all__ = ["PacketRing", "clip_as_mp4", "write_clip"]
+from avwatch.types import LumaPlane, MediaTime
+
+__all__ = ["PacketRing", "RecentPictures", "clip_as_mp4", "encode_png", "write_clip"]
 
 JUMP_BACK_S = 1.0
+PICTURE_EVERY_S = 0.5
+PICTURES_KEPT = 12
+
+
+def encode_png(luma: LumaPlane) -> bytes:
+    """A grey analysis picture as PNG, by libavcodec's encoder. Every stream sends one
+    with each status: zlib's fastest level costs a third of its default's CPU for a
+    few per cent more bytes."""
+    codec = av.CodecContext.create("png", "w")
+    codec.width, codec.height = int(luma.shape[1]), int(luma.shape[0])
+    codec.pix_fmt = "gray"
+    codec.options = {"compression_level": "1"}
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(luma), format="gray")
+    return b"".join(bytes(p) for p in [*codec.encode(frame), *codec.encode(None)])
+
+
+class RecentPictures:
+    """An analysis picture every ``PICTURE_EVERY_S`` of media, the last ``PICTURES_KEPT``
+    (references to the decoded pictures, not copies)."""
+
+    def __init__(self) -> None:
+        self._kept: deque[tuple[MediaTime, LumaPlane]] = deque(maxlen=PICTURES_KEPT)
+
+    def add(self, time: MediaTime, luma: LumaPlane) -> None:
+        if not self._kept or time - self._kept[-1][0] >= PICTURE_EVERY_S:
+            self._kept.append((time, luma))
+
+    def before(self, start: MediaTime) -> LumaPlane | None:
+        """The latest picture from at least ``PICTURE_EVERY_S`` before ``start``."""
+        earlier = [luma for t, luma in self._kept if t <= start - PICTURE_EVERY_S]
+        return earlier[-1] if earlier else None
+
+    def clear(self) -> None:
+        self._kept.clear()
 
 
 class PacketRing:

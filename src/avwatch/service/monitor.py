@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import av
-import numpy as np
 
 from avwatch.analysis.analyzer import ANALYSIS_BATCH, StreamAnalyzer
 from avwatch.analysis.check import make_reader
@@ -45,15 +44,15 @@ from avwatch.config import EngineConfig
 from avwatch.errors import AvwatchError
 from avwatch.input.source import close_input, flush_tap, open_input
 from avwatch.service.config import StreamSpec
-from avwatch.service.evidence import PacketRing, write_clip
+from avwatch.service.evidence import PacketRing, RecentPictures, encode_png, write_clip
 from avwatch.service.messages import (
     Evidence,
     IncidentUpdate,
-    Signals,
     StatusReport,
     StreamStatus,
     WorkerMessage,
 )
+from avwatch.service.signals import SignalBuckets
 from avwatch.transport.analyser import TsAnalyzer, TsEvent
 from avwatch.types import (
     DecodeIssue,
@@ -66,7 +65,7 @@ from avwatch.types import (
     VideoFrame,
 )
 
-__all__ = ["Emit", "StreamMonitor", "encode_png"]
+__all__ = ["Emit", "StreamMonitor"]
 
 log = logging.getLogger(__name__)
 
@@ -76,27 +75,11 @@ STATUS_EVERY_S = 2.0
 MAX_BACKOFF_S = 10.0
 # How long overload stays open after the last dropped sample.
 OVERLOAD_HOLD_S = 10.0
-# One thumbnail kept per half second of media, for "before the defect" evidence.
-THUMB_EVERY_S = 0.5
-THUMB_HISTORY = 12
 # The analysis waits up to this share of ``batch_s`` for the rest of an input batch.
 GATHER_SHARE = 0.25
 # Samples a second at most in a usual stream (60 pictures, ten audio blocks): a
 # stream's queue holds two input batches of them, so that batching alone drops nothing.
 SAMPLES_PER_S = 70
-SIGNAL_BUCKET_S = 0.5
-
-
-def encode_png(luma: LumaPlane) -> bytes:
-    """A grey analysis picture as PNG, by libavcodec's encoder. Every stream sends one
-    with each status: zlib's fastest level costs a third of its default's CPU for a
-    few per cent more bytes."""
-    codec = av.CodecContext.create("png", "w")
-    codec.width, codec.height = int(luma.shape[1]), int(luma.shape[0])
-    codec.pix_fmt = "gray"
-    codec.options = {"compression_level": "1"}
-    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(luma), format="gray")
-    return b"".join(bytes(p) for p in [*codec.encode(frame), *codec.encode(None)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +120,7 @@ class _Session:
         self.analyzer = analyzer
         self.anchor_wall = wall
         self.anchor_media: MediaTime | None = None
+        self.signals = SignalBuckets(self.wall_of)
 
     def wall_of(self, t: MediaTime) -> float:
         return self.anchor_wall + (t - (self.anchor_media or 0.0))
@@ -176,9 +160,8 @@ class StreamMonitor:
         self._clip_requests: deque[str] = deque()
         # Analysis state, owned by the analysis thread.
         self._session: _Session | None = None
-        self._thumbs: deque[tuple[MediaTime, LumaPlane]] = deque(maxlen=THUMB_HISTORY)
+        self._pictures = RecentPictures()  # for "before the defect" evidence
         self._current_luma: LumaPlane | None = None
-        self._signal_sent: dict[str, MediaTime] = {}  # metric -> last time sent
         self._ts: TsAnalyzer | None = None  # the current connection's, read for status
         self.lag_s = 0.0
 
@@ -374,8 +357,7 @@ class StreamMonitor:
         )
         analyzer = StreamAnalyzer(info, self.engine, tracker=tracker, profile=True)
         self._session = _Session(info, analyzer, wall)
-        self._signal_sent.clear()  # media time starts again
-        self._thumbs.clear()
+        self._pictures.clear()  # media time starts again
 
     def _analyse(self, samples: list[tuple[Sample, float]]) -> None:
         """Samples in a row, with their arrival times, analysed as one batch; empties
@@ -389,8 +371,7 @@ class StreamMonitor:
         for sample, _ in samples:
             if isinstance(sample, VideoFrame):
                 self._current_luma = sample.luma
-                if not self._thumbs or sample.time - self._thumbs[-1][0] >= THUMB_EVERY_S:
-                    self._thumbs.append((sample.time, sample.luma))
+                self._pictures.add(sample.time, sample.luma)
         session.analyzer.feed_batch([sample for sample, _ in samples])
         self._watch_lag(session, samples[-1][0].time, time.time())
         samples.clear()
@@ -444,11 +425,10 @@ class StreamMonitor:
             self._clip_requests.append(incident.id)
 
     def _evidence(self, incident_id: str, start: MediaTime) -> None:
-        before = [luma for t, luma in self._thumbs if t <= start - THUMB_EVERY_S]
         assert self._session is not None  # incidents come from a session's tracker
         during = self._session.analyzer.latest_frame
         pictures = {
-            "before": before[-1] if before else None,
+            "before": self._pictures.before(start),
             "during": None if during is None else during.luma,
         }
         for name, luma in pictures.items():
@@ -496,31 +476,6 @@ class StreamMonitor:
         )
 
     # -- status ------------------------------------------------------------------------
-    def _signals(self, session: _Session) -> Signals:
-        """What the detectors measured since the last status, for plots: per metric,
-        [wall time, min, max] per ``SIGNAL_BUCKET_S`` (a defect shows in the envelope)."""
-        out: Signals = {}
-        for detector in session.analyzer.detectors:
-            for name, series in detector.signals.items():
-                last = self._signal_sent.get(name, -math.inf)
-                fresh = []
-                for t, value in reversed(series):
-                    if t <= last:
-                        break
-                    fresh.append((t, value))
-                if not fresh:
-                    continue
-                fresh.reverse()
-                self._signal_sent[name] = fresh[-1][0]
-                buckets: dict[int, list[float]] = {}
-                for t, value in fresh:
-                    buckets.setdefault(int(t // SIGNAL_BUCKET_S), []).append(value)
-                out[name] = [
-                    [round(session.wall_of(k * SIGNAL_BUCKET_S), 3), min(v), max(v)]
-                    for k, v in buckets.items()
-                ]
-        return out
-
     def _status(self, fps: float) -> None:
         now, session, latest = time.time(), self._session, self._current_luma
         ts = self._ts
@@ -551,7 +506,9 @@ class StreamMonitor:
             StatusReport(
                 self.spec.id,
                 status,
-                signals={} if session is None else self._signals(session),
+                signals={}
+                if session is None
+                else session.signals.fresh(session.analyzer.detectors),
                 thumbnail=None if latest is None else encode_png(latest),
             )
         )

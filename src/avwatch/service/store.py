@@ -37,6 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from avwatch.errors import ConfigError
+from avwatch.service.messages import IncidentUpdate
 
 __all__ = [
     "EvidenceRow",
@@ -92,6 +93,19 @@ class IncidentRow(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     acknowledged_at: Mapped[dt.datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(80))
+
+    def update_from(self, update: IncidentUpdate) -> None:
+        """Take what a monitor says of the incident now."""
+        self.type = update.type
+        self.severity = update.severity
+        self.detector = update.detector
+        self.key = update.key
+        self.start = update.start
+        self.end = update.end
+        self.started_at = utc(update.started_at) or now_utc()
+        self.ended_at = utc(update.ended_at)
+        self.open = update.open
+        self.details = dict(update.details)
 
     def to_api(self) -> dict[str, Any]:
         return {
