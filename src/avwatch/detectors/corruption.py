@@ -36,10 +36,9 @@ Not evidence on its own: damage the decoder hides from every signal, even with
 strict checks, is not found. Reference-free picture cues
 (macroblock-aligned edges, refresh spikes) were measured on the corpus and did
 not separate such damage from ordinary content changes (blinks, cuts, a graphic
-that jumps) well enough to raise an alarm on. For the refresh: the share of
-cells a keyframe repairs (the measure above) was 0.14 at the end of the damage
-FFmpeg's own checks miss (``small_h264`` bit errors, 11-12 s), while 34 of the
-corpus's 1159 clean keyframes reach 0.14-0.8 (pulldown, frame gaps, a
+that jumps) well enough to raise an alarm on: the share of cells a keyframe
+repairs (the measure above) after damage that FFmpeg's own checks miss is
+smaller than on a fair number of clean keyframes (pulldown, frame gaps, a
 low-bitrate stream's keyframe pumping, cuts).
 """
 

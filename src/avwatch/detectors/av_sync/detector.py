@@ -283,9 +283,9 @@ _per_thread = threading.local()
 
 
 def _face_cascade() -> Any:
-    """OpenCV's frontal-face cascade, loaded once per thread: reading its XML takes
-    ~12 ms, and a monitor builds its detectors anew for every connection (a looping
-    file: each loop). One per thread, as OpenCV does not promise that one classifier
+    """OpenCV's frontal-face cascade, loaded once per thread: reading its XML is slow,
+    and a monitor builds its detectors anew for every connection (a looping file:
+    each loop). One per thread, as OpenCV does not promise that one classifier
     may search in two threads at once."""
     cascade = getattr(_per_thread, "face_cascade", None)
     if cascade is None:

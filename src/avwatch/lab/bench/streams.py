@@ -13,7 +13,7 @@ fewer are tried until one count keeps up and one does not, then the gap is
 halved down to one stream. Memory per stream is the workers' resident memory
 over what they use idle, divided by the streams.
 
-Decoding alone is then found live the same way (bench_live_decode.py): paced
+Decoding alone is then found live the same way (bench/live_decode.py): paced
 copies of the clip in the same process layout, decoding only. Streams decoded
 live among many cost more CPU each than one decoded in a row, analysed or not,
 so the ratio the run reports is live count to live count; the ratio to the
@@ -21,8 +21,8 @@ decode-only count by CPU is printed beside it.
 
 The clip outlasts a trial, so no stream reaches its end while it is measured: a
 looping file is opened anew at each end (probing, a new decoder, new detectors),
-which a live stream never is, and with a 10 s clip that cost a monitor about 3%
-more CPU than the steady state being measured.
+which a live stream never is, and with a short clip that costs a monitor
+measurably more CPU than the steady state being measured.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ float audio); the full pipeline with every detector — and reports frames per
 CPU-second (user + system time of the process, all threads, best of ``repeat``
 runs per stage), so the numbers do not depend on how many cores are free.
 
-On a shared machine (a VM with busy neighbours) one run's CPU time can vary by
-10-15%, and the best of each stage may come from different moments. So the ratio
+On a shared machine (a VM with busy neighbours) one run's CPU time varies by
+several per cent, and the best of each stage may come from different moments. So the ratio
 is also given paired: decode-only and full pipeline run back to back in each
 round, and the median of the rounds' ratios is reported beside the best-of one.
 """
