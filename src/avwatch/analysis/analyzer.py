@@ -7,7 +7,6 @@ does not ask for it.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -31,10 +30,6 @@ from avwatch.types import (
 )
 
 __all__ = ["ANALYSIS_BATCH", "DecodeStats", "StreamAnalyzer"]
-
-log = logging.getLogger(__name__)
-
-ProgressCallback = Callable[[MediaTime], None]
 
 # Samples decoded before the detectors take them, each over the whole batch: about
 # a second of SD video with its audio, so that decoder and detectors each keep their
