@@ -132,6 +132,8 @@ IssueKind: TypeAlias = Literal[
     "demux_error",
     "corrupt_packet",  # the demuxer found the packet damaged (a continuity error inside it)
     "frame_lost",  # the decoder took a picture's packet and never gave the picture out
+    "no_decoder",  # a stream whose codec this FFmpeg cannot decode: left out
+    "stream_added",  # a stream appeared mid-file (damage, or a PMT change): not read
 ]
 
 

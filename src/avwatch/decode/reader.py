@@ -61,6 +61,7 @@ DEFAULT_ANALYSIS_WIDTH = 320
 _MAX_PREROLL_SAMPLES = 500
 MAX_REORDER_S = 2.0  # a picture comes out at most this long after a later one went in
 MAX_OWED = 256  # pictures owed by the decoder that are remembered
+MAX_DEMUX_RESTARTS = 1000  # streams appearing mid-file, each costing a new demux
 # Audio reaches the detectors in blocks this long. Each detector call costs a fixed
 # part (a dozen numpy calls) beside its per-sample work, so fewer, longer blocks
 # are cheaper; detection stays per 10 ms window, and an audio incident is seen at
@@ -161,8 +162,11 @@ class MediaReader:
         error_detection: ErrorDetection = STRICT_ERROR_DETECTION,
     ) -> None:
         self.container = container
-        self.video = container.streams.video[0] if container.streams.video else None
-        self.audio = container.streams.audio[0] if container.streams.audio else None
+        # The first stream of each kind that can be decoded; one that cannot (an unknown
+        # or damaged codec id has no codec context) is left out and reported.
+        self._undecodable: list[DecodeIssue] = []
+        self.video = self._decodable(container.streams.video, "video")
+        self.audio = self._decodable(container.streams.audio, "audio")
         wraps = container.format.name in ("mpegts", "mpegtsraw")
         self._clocks: dict[MediaKind, PtsClock] = {}
         video_info = audio_info = None
@@ -229,8 +233,11 @@ class MediaReader:
     # -- public ---------------------------------------------------------------------
     def samples(self) -> Iterator[Sample]:
         """All samples in demux order (each kind in PTS order), ending with the decoders flushed."""
+        for issue in self._undecodable:
+            yield from self._place(issue)
         streams = [s for s in (self.video, self.audio) if s is not None]
         packets = self.container.demux(streams)
+        restarts = 0
         while True:
             try:
                 packet = next(packets)
@@ -239,6 +246,26 @@ class MediaReader:
                     self._on_packet(packet)
             except StopIteration:
                 break
+            except IndexError:
+                # PyAV's demuxer fails on a packet of a stream that appeared after the
+                # open (damaged bytes, a PMT that changed): that packet is dropped, and a
+                # new demux knows the stream and leaves it out.
+                restarts += 1
+                if restarts > MAX_DEMUX_RESTARTS:
+                    yield from self._place(
+                        DecodeIssue(
+                            self._last_time_any(), "demux_error", None, "streams keep appearing"
+                        )
+                    )
+                    yield from self._drain_decoders()
+                    break
+                yield from self._place(
+                    DecodeIssue(
+                        self._last_time_any(), "stream_added", None, "a stream appeared mid-file"
+                    )
+                )
+                packets = self.container.demux(streams)
+                continue
             except (av.error.FFmpegError, OSError) as exc:
                 # A truncated file or a dropped connection: report it and stop.
                 yield from self._place(
@@ -412,6 +439,15 @@ class MediaReader:
         assert self.t0 is not None and not isinstance(sample, DecodeIssue)
         sample.time = absolute - self.t0
         self._last_time["video" if isinstance(sample, VideoFrame) else "audio"] = sample.time
+
+    def _decodable(self, streams: Any, kind: MediaKind) -> Any:
+        for stream in streams:
+            if stream.codec_context is not None:
+                return stream
+            self._undecodable.append(
+                DecodeIssue(0.0, "no_decoder", kind, f"stream #{stream.index}: no decoder")
+            )
+        return None
 
     def _last_time_any(self) -> float:
         return max(self._last_time.values())

@@ -105,9 +105,20 @@ class Detector(Generic[ConfigT]):
     @classmethod
     def accepts(cls, info: StreamInfo) -> str | None:
         """Why this detector cannot judge the stream (None: it can). By default a
-        stream must carry every media kind in ``needs``; a detector may decline more."""
+        stream must carry every media kind in ``needs``, and audio its sample rate and
+        channels (a stream cut short may name audio it never carried); a detector may
+        decline more."""
         missing = [k for k in sorted(cls.needs) if not info.has(k)]
-        return f"no {' or '.join(missing)} in the input" if missing else None
+        if missing:
+            return f"no {' or '.join(missing)} in the input"
+        audio = info.audio
+        if (
+            "audio" in cls.needs
+            and audio is not None
+            and not (audio.sample_rate > 0 < audio.channels)
+        ):
+            return "the audio's sample rate or channels are unknown (no audio was read)"
+        return None
 
     @classmethod
     def takes_transport(cls) -> bool:
