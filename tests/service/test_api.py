@@ -5,6 +5,7 @@ processes (tests/service/test_service_live.py runs the whole thing)."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -190,3 +191,64 @@ def test_plots_are_what_the_detectors_and_the_monitor_declare(api: httpx.Client)
     # The monitor's own signals come last, with no detector.
     assert [p["signals"] for p in plots[-3:]] == [["bitrate_bps"], ["ts_errors"], ["lag_s"]]
     assert {p["detector"] for p in plots[-3:]} == {None}
+
+
+def test_a_token_in_any_characters_is_an_answer_not_a_server_error(api: httpx.Client):
+    body = {"id": "w", "url": "udp://127.0.0.1:5000"}
+    for token in ("bearer-é-ü", "\u2603" * 40):
+        headers = {"Authorization": f"Bearer {token}".encode()}
+        assert api.post("/api/streams", json=body, headers=headers).status_code == 401
+        assert api.get("/api/streams", params={"token": token}).status_code == 200  # public
+
+
+def test_query_numbers_are_bounded(api: httpx.Client):
+    response = api.get("/api/incidents", params={"offset": "99999999999999999999999"})
+    assert response.status_code == 422, response.text
+
+
+def test_an_empty_token_is_no_token(tmp_path: Path):
+    config = ServiceConfig(
+        database=f"sqlite:///{tmp_path / 'e.db'}", api_token="", public_reads=False
+    )
+    service = Service(config, pool=RecordingPool())
+    with BackgroundServer(service) as server, httpx.Client(base_url=server.url) as client:
+        assert client.get("/api/streams", params={"token": ""}).status_code == 401
+        assert client.get("/api/streams", params={"token": "x"}).status_code == 401
+        body = {"id": "e", "url": "udp://127.0.0.1:5000"}
+        response = client.post("/api/streams", json=body, headers={"Authorization": "Bearer x"})
+        assert response.status_code == 403 and "no api_token" in response.text
+
+
+def _raw_post(url: str, head: str) -> bytes:
+    """Send only the head of a POST (its body never comes) and read the answer."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(head.encode())
+        sock.shutdown(socket.SHUT_WR)  # no body will follow
+        return sock.recv(65536)
+
+
+def test_a_change_is_refused_before_its_body_is_read(api: httpx.Client):
+    url = str(api.base_url).rstrip("/")
+    head = (
+        "POST /api/streams HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 200000000\r\n\r\n"
+    )
+    # No token: refused at once, without waiting for 200 MB.
+    assert _raw_post(url, head).startswith(b"HTTP/1.1 401")
+    # With the token, a body over the limit is refused by its length alone.
+    authorised = head.replace("Host: x\r\n", f"Host: x\r\nAuthorization: Bearer {TOKEN}\r\n")
+    assert _raw_post(url, authorised).startswith(b"HTTP/1.1 413")
+
+
+def test_a_chunked_body_over_the_limit_is_cut_off(api: httpx.Client):
+    def chunks():
+        for _ in range(3):
+            yield b" " * (600 * 1024)
+
+    response = api.post(
+        "/api/streams",
+        content=chunks(),
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413

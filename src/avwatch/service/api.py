@@ -23,6 +23,8 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from avwatch import __version__
 from avwatch.errors import ConfigError
@@ -40,18 +42,81 @@ _bearer = HTTPBearer(auto_error=False)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
+# A stream spec or a PATCH is a few kilobytes; nothing the API takes comes near this.
+MAX_BODY_BYTES = 1 << 20
+
+
 def _token_ok(service: Service, presented: str | None) -> bool:
+    """Compared as bytes, in constant time: any text a client sends is an answer, not a
+    500 (compare_digest refuses non-ASCII str). An empty token is no token."""
     token = service.config.api_token
+    expected = b"" if token is None else token.get_secret_value().encode()
     return (
-        token is not None
+        bool(expected)
         and presented is not None
-        and hmac.compare_digest(presented, token.get_secret_value())
+        and hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), expected)
     )
+
+
+class _GuardWrites:
+    """A change is refused before its body is read: without the token (401, or 403 when
+    changes are disabled), or with a body over MAX_BODY_BYTES (413). FastAPI reads and
+    parses a body before it runs the endpoint's dependencies."""
+
+    def __init__(self, app: ASGIApp, service: Service) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        scheme, _, presented = headers.get("authorization", "").partition(" ")
+        refusal: tuple[int, str] | None = None
+        if self.service.config.api_token is None or not (
+            self.service.config.api_token.get_secret_value()
+        ):
+            refusal = (403, "changes are disabled: no api_token is configured")
+        elif scheme.lower() != "bearer" or not _token_ok(self.service, presented):
+            refusal = (401, "a valid bearer token is needed for changes")
+        elif _declared_length(headers) > MAX_BODY_BYTES:
+            refusal = (413, f"the body is over {MAX_BODY_BYTES} bytes")
+        if refusal is not None:
+            response = JSONResponse({"detail": refusal[1]}, status_code=refusal[0])
+            await response(scope, receive, send)
+            return
+        await self.app(scope, _limited(receive), send)
+
+
+def _declared_length(headers: Headers) -> int:
+    """Content-Length as sent; one that is not a number counts as too long."""
+    try:
+        return int(headers.get("content-length") or 0)
+    except ValueError:
+        return MAX_BODY_BYTES + 1
+
+
+def _limited(receive: Receive) -> Receive:
+    """A body sent without a length (chunked) is cut off at MAX_BODY_BYTES."""
+    seen = 0
+
+    async def limited() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY_BYTES:
+                raise HTTPException(413, f"the body is over {MAX_BODY_BYTES} bytes")
+        return message
+
+    return limited
 
 
 def _can_write(request: Request, credentials: Credentials) -> str:
     service: Service = request.app.state.service
-    if service.config.api_token is None:
+    token = service.config.api_token
+    if token is None or not token.get_secret_value():
         raise HTTPException(403, "changes are disabled: no api_token is configured")
     if not _token_ok(service, credentials.credentials if credentials else None):
         raise HTTPException(401, "a valid bearer token is needed for changes")
@@ -78,6 +143,7 @@ def create_app(service: Service) -> FastAPI:
         description="Audio/video quality monitor: streams, incidents, evidence.",
     )
     app.state.service = service
+    app.add_middleware(_GuardWrites, service=service)
     reader = [Depends(_can_read)]
 
     @app.exception_handler(ConfigError)
@@ -222,7 +288,7 @@ def _incidents(service: Service, reader: list[Any]) -> APIRouter:
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     ) -> dict[str, Any]:
         assert service.store is not None
         total, rows = service.store.incidents(
