@@ -51,3 +51,38 @@ def test_merge_overrides_is_deep():
     merged = merge_overrides(base, {"black": {"min_duration_s": 2.0}})
     assert merged == {"black": {"min_duration_s": 2.0, "picture_black_ratio": 0.9}, "freeze": {}}
     assert base["black"]["min_duration_s"] == 1.0
+
+
+def _alias_bomb(under: str) -> str:
+    """Nine aliases of nine aliases, eight times over: 9**9 values once expanded."""
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    return "\n".join(lines) + f"\n{under}\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"analysis_width: 320\n\xff\xfe\n", r"not UTF-8 text \(byte 20\)"),
+        (b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested more than 64 deep"),
+        (b"analysis_width: [1, 2\n", "not valid YAML at line 2, column 1: expected ','"),
+        (_alias_bomb("detectors: {black: *a8}").encode(), "aliases are expanded"),
+        (b"x" * (2 << 20), "not a config file"),
+    ],
+    ids=["not-utf8", "deep", "syntax", "alias-bomb", "huge"],
+)
+def test_any_bytes_give_one_clear_line(tmp_path, data, message):
+    path = tmp_path / "avwatch.yaml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError, match=message) as raised:
+        load_model(EngineConfig, path)
+    assert "\n" not in str(raised.value)
+
+
+def test_the_service_config_refuses_an_alias_bomb_as_check_does(tmp_path):
+    from avwatch.service.config import ServiceConfig
+
+    path = tmp_path / "serve.yaml"
+    path.write_text(_alias_bomb("engine: {detectors: {black: *a8}}"))
+    with pytest.raises(ConfigError, match="aliases are expanded"):
+        load_model(ServiceConfig, path)

@@ -77,19 +77,74 @@ class EngineConfig(BaseModel):
     )
 
 
+# A config is a few kilobytes. These bounds turn hostile or broken files (a YAML alias
+# bomb, thousands of nested brackets) into one clear line instead of memory or a crash.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_DEPTH = 64
+MAX_VALUES = 100_000  # values in the document once every alias is expanded
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses nesting deeper than MAX_DEPTH while composing."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise ConfigError(f"nested more than {MAX_DEPTH} deep")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
-    """A YAML file whose top level is a mapping (an empty file is an empty one)."""
+    """A YAML file whose top level is a mapping (an empty file is an empty one). Any
+    bytes give a mapping or one line of ConfigError that says what is wrong."""
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from exc
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: over {MAX_CONFIG_BYTES} bytes; not a config file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        raw = yaml.load(text, Loader=_BoundedLoader)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = "" if mark is None else f" at line {mark.line + 1}, column {mark.column + 1}"
+        raise ConfigError(f"{path}: not valid YAML{where}: {exc.problem}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
+    if _expanded_size(raw, MAX_VALUES) > MAX_VALUES:
+        raise ConfigError(f"{path}: over {MAX_VALUES} values once its aliases are expanded")
     return raw
+
+
+def _expanded_size(value: Any, budget: int) -> int:
+    """How many values ``value`` holds with shared parts counted each time they appear;
+    stops counting past ``budget``, so an alias bomb costs no more than that."""
+    count, stack = 0, [value]
+    while stack and count <= budget:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
 
 
 def validated(model: type[ModelT], raw: Any, where: str | None = None) -> ModelT:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,18 @@ def test_incident_filters_and_pages(tmp_path: Path):
 def test_bad_database_url_is_a_config_error():
     with pytest.raises(ConfigError, match="database"):
         Store.open("nosuchdialect://x")
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("sqlite:////no/such/dir/s.db", "OperationalError: unable to open database file"),
+        ("postgresql+psycopg://u:secret@127.0.0.1:9/x", "u:***@127.0.0.1:9/x: OperationalError"),
+    ],
+    ids=["sqlite-no-dir", "postgres-down"],
+)
+def test_a_database_that_cannot_be_opened_is_one_line_without_its_password(url, says):
+    with pytest.raises(ConfigError, match=re.escape(says)) as raised:
+        Store.open(url)
+    assert "\n" not in str(raised.value) and "secret" not in str(raised.value)
+    assert "sqlalche.me" not in str(raised.value)

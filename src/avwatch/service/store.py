@@ -32,7 +32,7 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -174,7 +174,7 @@ class Store:
         try:
             engine = create_engine(url, pool_pre_ping=True)
         except (SQLAlchemyError, ValueError, ImportError) as exc:
-            raise ConfigError(f"database {url!r}: {exc}") from exc
+            raise ConfigError(f"database {_shown(url)}: {_one_line(exc)}") from exc
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         try:
@@ -184,7 +184,7 @@ class Store:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except SQLAlchemyError as exc:
-            raise ConfigError(f"database {engine.url!r}: {exc.__class__.__name__}: {exc}") from exc
+            raise ConfigError(f"database {_shown(url)}: {_one_line(exc)}") from exc
         return cls(engine)
 
     @contextmanager
@@ -236,3 +236,17 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def _shown(url: str) -> str:
+    """The URL as it may be printed: its password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (SQLAlchemyError, ValueError):
+        return "(an unparsable URL)"
+
+
+def _one_line(exc: BaseException) -> str:
+    """The driver's own message on one line, without SQLAlchemy's link to its docs."""
+    cause = getattr(exc, "orig", None) or exc
+    return f"{type(cause).__name__}: {' '.join(str(cause).split())}"
