@@ -16,10 +16,12 @@ half a message and hang every reader after it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import multiprocessing.process
 import os
+import queue
 import sys
 import threading
 import time
@@ -44,6 +46,7 @@ OnMessage = Callable[[WorkerMessage], None]
 OnRestart = Callable[[int, list[str]], None]
 
 WATCHDOG_S = 0.5
+PARENT_CHECK_S = 1.0  # a worker whose service died exits within this
 
 
 class Workers(Protocol):
@@ -73,14 +76,21 @@ class _Sender:
         self.lock = threading.Lock()
 
     def put(self, message: WorkerMessage) -> None:
-        with self.lock:
+        # The pool gone: nobody to tell; the worker's loop sees it and exits.
+        with self.lock, contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.connection.send(message)
 
 
 def worker_main(
-    index: int, commands: Any, out: Connection, queue_frames: int, cpu: int | None = None
+    index: int,
+    commands: Any,
+    out: Connection,
+    queue_frames: int,
+    cpu: int | None = None,
+    parent: int | None = None,
 ) -> None:
-    """The worker process: start and stop monitors as the pool says."""
+    """The worker process: start and stop monitors as the pool says; exit when the pool
+    says so, or when ``parent`` (the service's process) is gone."""
     if cpu is not None:
         # Before any import starts a thread (OpenBLAS, OpenCV): every thread inherits it.
         refused = pin_to_cpu(cpu)
@@ -98,7 +108,13 @@ def worker_main(
     sender = _Sender(out)
     monitors: dict[str, StreamMonitor] = {}
     while True:
-        command: WorkerCommand = commands.get()
+        try:
+            command: WorkerCommand = commands.get(timeout=PARENT_CHECK_S)
+        except queue.Empty:
+            if parent is not None and os.getppid() != parent:  # the service died unstopped
+                command = ExitWorker()
+            else:
+                continue
         if isinstance(command, StartStream):
             spec = StreamSpec.model_validate(command.spec)
             engine = EngineConfig.model_validate(command.engine)
@@ -236,7 +252,7 @@ class WorkerPool:
         reader, writer = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(
             target=worker_main,
-            args=(index, commands, writer, self.queue_frames, self._cpu_of(index)),
+            args=(index, commands, writer, self.queue_frames, self._cpu_of(index), os.getpid()),
             name=f"avwatch-worker-{index}",
             daemon=True,
         )
