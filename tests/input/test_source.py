@@ -6,7 +6,7 @@ import pytest
 from helpers import free_port
 
 from avwatch.errors import InputNotFound, InputUnreachable, InputUnreadable
-from avwatch.input.source import open_input
+from avwatch.input.source import open_input, redact, redact_options
 from avwatch.transport.analyser import TsAnalyzer
 
 
@@ -105,3 +105,35 @@ def test_a_ts_file_read_through_the_tap_is_closed_with_its_container(make):
     tap = source._OWNED[id(container)]
     source.close_input(container)
     assert tap.raw.closed
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("rtsp://admin:hunter2@10.1.2.3:554/cam", "rtsp://admin:***@10.1.2.3:554/cam"),
+        ("rtmp://streamkey@host/live", "rtmp://***@host/live"),
+        (
+            "srt://host:9000?mode=caller&passphrase=hunter2hunter2",
+            "srt://host:9000?mode=caller&passphrase=***",
+        ),
+        ("https://cdn/x.m3u8?token=abc&v=2", "https://cdn/x.m3u8?token=***&v=2"),
+        ("udp://239.1.1.1:5000?localaddr=10.0.0.2", "udp://239.1.1.1:5000?localaddr=10.0.0.2"),
+        ("/media/clip:1.ts", "/media/clip:1.ts"),
+    ],
+    ids=["password", "user-only", "srt-passphrase", "token-query", "nothing-secret", "path"],
+)
+def test_redact_hides_credentials_and_secret_parameters(url, shown):
+    assert redact(url) == shown
+    assert redact_options({"passphrase": "x", "mode": "listener"}) == {
+        "passphrase": "***",
+        "mode": "listener",
+    }
+
+
+def test_an_error_never_shows_the_password():
+    port = free_port()
+    url = f"rtsp://admin:hunter2@127.0.0.1:{port}/cam?token=abc"
+    with pytest.raises(InputUnreachable) as raised:
+        open_input(url, open_timeout_s=2, read_timeout_s=2)
+    assert "hunter2" not in str(raised.value) and "abc" not in str(raised.value)
+    assert "admin:***@127.0.0.1" in str(raised.value)

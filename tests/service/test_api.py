@@ -252,3 +252,24 @@ def test_a_chunked_body_over_the_limit_is_cut_off(api: httpx.Client):
         headers={**AUTH, "Content-Type": "application/json"},
     )
     assert response.status_code == 413
+
+
+def test_readers_never_see_credentials_of_a_stream(api: httpx.Client, pool: RecordingPool):
+    body = {
+        "id": "secret-cam",
+        "url": "rtsp://admin:hunter2@127.0.0.1:8554/cam?token=abc",
+        "input_options": {"passphrase": "pass-phrase-1", "rtsp_transport": "tcp"},
+    }
+    assert api.post("/api/streams", json=body, headers=AUTH).status_code == 201
+    try:
+        for response in (api.get("/api/streams"), api.get("/api/streams/secret-cam")):
+            assert "hunter2" not in response.text and "abc" not in response.text
+            assert "pass-phrase-1" not in response.text
+        shown = api.get("/api/streams/secret-cam").json()
+        assert shown["url"] == "rtsp://admin:***@127.0.0.1:8554/cam?token=***"
+        assert shown["input_options"] == {"passphrase": "***", "rtsp_transport": "tcp"}
+        # A change keeps the real URL: the redaction is only what readers see.
+        assert api.patch("/api/streams/secret-cam", json={"name": "Cam"}, headers=AUTH).is_success
+        assert pool.running["secret-cam"]["url"] == body["url"]
+    finally:
+        assert api.delete("/api/streams/secret-cam", headers=AUTH).status_code == 204

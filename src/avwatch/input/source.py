@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import urllib.error
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import av
 import av.container
@@ -34,6 +34,8 @@ __all__ = [
     "input_supported",
     "open_input",
     "protocol_supported",
+    "redact",
+    "redact_options",
 ]
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,43 @@ def input_supported(scheme: str) -> bool:
     return protocol_supported(scheme) or gateway_ffmpeg(scheme) is not None
 
 
+# Words that mark a secret in a URL's query or an input option (SRT's passphrase,
+# tokens, keys): their values are never shown, logged or sent.
+SECRET_WORDS = ("pass", "secret", "token", "key", "auth")
+
+
+def _secret(name: str) -> bool:
+    return any(word in name.lower() for word in SECRET_WORDS)
+
+
+def redact(url: str) -> str:
+    """``url`` as it may be shown, logged or sent: a password in it (or credentials
+    without one) and the values of secret query parameters replaced by ``***``."""
+    parts = urlsplit(url)
+    if len(parts.scheme) <= 1:
+        return url  # a path
+    netloc = parts.netloc
+    if "@" in netloc:
+        credentials, host = netloc.rsplit("@", 1)
+        user, has_password, _ = credentials.partition(":")
+        netloc = f"{user}:***@{host}" if has_password else f"***@{host}"
+    query = parts.query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(_secret(k) for k, _ in pairs):
+        query = urlencode([(k, "***" if _secret(k) else v) for k, v in pairs], safe="*")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def redact_options(options: dict[str, str]) -> dict[str, str]:
+    return {k: "***" if _secret(k) else v for k, v in options.items()}
+
+
+def _redacted(url: str, exc: InputError) -> InputError:
+    """The same error, its message showing ``url`` redacted."""
+    shown = redact(url)
+    return exc if shown == url else type(exc)(str(exc).replace(url, shown))
+
+
 def check_url(url: str, *, resolve_host: bool = False) -> str:
     """Refuse, with the reason, what cannot be opened: a missing file or a directory, an
     unknown scheme, a protocol neither PyAV nor an ffmpeg CLI can receive, and (with
@@ -75,6 +114,13 @@ def check_url(url: str, *, resolve_host: bool = False) -> str:
         InputUnreadable: a directory, or a scheme avwatch cannot read.
         InputUnreachable: (``resolve_host``) the host name is not known.
     """
+    try:
+        return _check_url(url, resolve_host)
+    except InputError as exc:
+        raise _redacted(url, exc) from None
+
+
+def _check_url(url: str, resolve_host: bool) -> str:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme in ("", "file") or len(scheme) == 1:  # "C:" on Windows
@@ -271,6 +317,20 @@ def open_input(
         InputUnreachable: a network source that did not answer in time.
         InputUnreadable: the bytes are not media that can be demuxed.
     """
+    try:
+        return _open_input(url, open_timeout_s, read_timeout_s, ts_analyzer, options, batch_s)
+    except InputError as exc:
+        raise _redacted(url, exc) from exc.__cause__
+
+
+def _open_input(
+    url: str,
+    open_timeout_s: float,
+    read_timeout_s: float,
+    ts_analyzer: TsAnalyzer | None,
+    options: dict[str, str] | None,
+    batch_s: float,
+) -> av.container.InputContainer:
     scheme = check_url(url)
     is_local = scheme == ""
     # libavformat protocol options, e.g. udp/rtp multicast: localaddr (the interface),

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from avwatch import __version__
 from avwatch.errors import ConfigError
+from avwatch.input.source import redact, redact_options
 from avwatch.service.config import StreamSpec
 from avwatch.service.core import NotFound, Service, StreamConflict, incident_row
 from avwatch.service.evidence import clip_as_mp4
@@ -197,7 +198,13 @@ def _streams(service: Service, reader: list[Any]) -> APIRouter:
     router = APIRouter()
 
     def stream_view(spec: StreamSpec) -> dict[str, Any]:
-        return {**spec.model_dump(mode="json"), "status": service.status(spec.id)}
+        """A stream as readers see it: credentials in its URL and secret options hidden."""
+        return {
+            **spec.model_dump(mode="json"),
+            "url": redact(spec.url),
+            "input_options": redact_options(spec.input_options),
+            "status": service.status(spec.id),
+        }
 
     @router.get("/api/streams", dependencies=reader)
     def list_streams() -> list[dict[str, Any]]:

@@ -42,7 +42,7 @@ from avwatch.analysis.check import make_reader
 from avwatch.analysis.incidents import IncidentTracker
 from avwatch.config import EngineConfig
 from avwatch.errors import AvwatchError
-from avwatch.input.source import close_input, flush_tap, open_input
+from avwatch.input.source import close_input, flush_tap, open_input, redact
 from avwatch.service.config import StreamSpec
 from avwatch.service.evidence import PacketRing, RecentPictures, encode_png, write_clip
 from avwatch.service.messages import (
@@ -293,6 +293,9 @@ class StreamMonitor:
                 continue
 
     def _input_down(self, reason: str) -> None:
+        # The reason reaches the status, the logs and input_loss's details (webhooks):
+        # never with the URL's credentials, whichever error wrote it.
+        reason = reason.replace(self.spec.url, redact(self.spec.url))
         self.state = "input_lost"
         self.last_error = reason
         log.warning("stream %s: %s", self.spec.id, reason)
