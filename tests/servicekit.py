@@ -1,6 +1,6 @@
 """Components for the service tests: a webhook receiver and a PostgreSQL server, both
 real, on loopback, both stopping by themselves; and a recording worker pool for API
-tests that need no stream monitored."""
+tests that need no stream monitored, and a collector of what a monitor emits."""
 
 from __future__ import annotations
 
@@ -20,6 +20,30 @@ from typing import Any
 
 import httpx
 from helpers import free_port
+
+from avwatch.service.messages import IncidentUpdate, StatusReport, StreamStatus, WorkerMessage
+
+
+class Messages:
+    """What a monitor emits, collected from its threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.all: list[WorkerMessage] = []
+
+    def emit(self, message: WorkerMessage) -> None:
+        with self.lock:
+            self.all.append(message)
+
+    def incidents(self, type_: str | None = None) -> list[IncidentUpdate]:
+        with self.lock:
+            return [
+                m for m in self.all if isinstance(m, IncidentUpdate) and type_ in (None, m.type)
+            ]
+
+    def statuses(self) -> list[StreamStatus]:
+        with self.lock:
+            return [m.status for m in self.all if isinstance(m, StatusReport)]
 
 
 class RecordingPool:

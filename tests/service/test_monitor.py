@@ -9,35 +9,13 @@ from typing import Any
 
 import av
 import numpy as np
-from servicekit import wait_for
+from servicekit import Messages, wait_for
 
 from avwatch.analysis.analyzer import StreamAnalyzer
 from avwatch.service.config import ServiceConfig, StreamSpec
 from avwatch.service.evidence import encode_png
-from avwatch.service.messages import IncidentUpdate, StatusReport, StreamStatus, WorkerMessage
+from avwatch.service.messages import IncidentUpdate
 from avwatch.service.monitor import StreamMonitor
-
-
-class Messages:
-    """What a monitor emits, collected from its threads."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.all: list[WorkerMessage] = []
-
-    def emit(self, message: WorkerMessage) -> None:
-        with self.lock:
-            self.all.append(message)
-
-    def incidents(self, type_: str | None = None) -> list[IncidentUpdate]:
-        with self.lock:
-            return [
-                m for m in self.all if isinstance(m, IncidentUpdate) and type_ in (None, m.type)
-            ]
-
-    def statuses(self) -> list[StreamStatus]:
-        with self.lock:
-            return [m.status for m in self.all if isinstance(m, StatusReport)]
 
 
 def slow_analysis(monkeypatch: Any, seconds_per_sample: float) -> None:

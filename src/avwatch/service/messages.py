@@ -2,7 +2,8 @@
 
 The pool sends a worker commands (``StartStream``, ``StopStream``, ``ExitWorker``)
 over a queue; a worker's monitors send the pool ``IncidentUpdate``,
-``Evidence`` and ``StreamStatus`` over the worker's pipe. All are frozen
+``Evidence`` and ``StreamStatus`` over the worker's pipe, and the worker itself a
+``Heartbeat`` every second. All are frozen
 dataclasses, pickled on the way; frames never cross.
 """
 
@@ -16,6 +17,7 @@ from avwatch.types import MediaTime
 __all__ = [
     "Evidence",
     "ExitWorker",
+    "Heartbeat",
     "IncidentUpdate",
     "StartStream",
     "StatusReport",
@@ -96,6 +98,13 @@ class StatusReport:
 
 
 WorkerMessage: TypeAlias = IncidentUpdate | Evidence | StatusReport
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """A worker's main loop is turning: sent every second, consumed by the pool."""
+
+    worker: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,6 +138,7 @@ class StreamMonitor:
         self.spec = spec
         self.engine = engine
         self.emit = emit
+        self.queue_frames = queue_frames
         capacity = max(queue_frames, math.ceil(2 * spec.batch_s * SAMPLES_PER_S))
         self._queue: queue.Queue[_Item] = queue.Queue(capacity)
         self._gather_s = spec.batch_s * GATHER_SHARE
@@ -164,11 +165,19 @@ class StreamMonitor:
         self._current_luma: LumaPlane | None = None
         self._ts: TsAnalyzer | None = None  # the current connection's, read for status
         self.lag_s = 0.0
+        # Why one of its threads died, and when (wall clock): the worker restarts it.
+        self.failure: str | None = None
+        self.failed_at = 0.0
 
     # -- life cycle -------------------------------------------------------------------
     def start(self) -> None:
         for target, role in ((self._input_loop, "input"), (self._analysis_loop, "analysis")):
-            thread = threading.Thread(target=target, name=f"{role}-{self.spec.id}", daemon=True)
+            thread = threading.Thread(
+                target=self._guarded,
+                args=(target, role),
+                name=f"{role}-{self.spec.id}",
+                daemon=True,
+            )
             thread.start()
             self._threads.append(thread)
 
@@ -176,6 +185,34 @@ class StreamMonitor:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout)
+
+    def restarted(self) -> StreamMonitor:
+        """A new monitor of the same stream, after one of this one's threads died: the
+        failure is a ``monitor_failure`` incident, opened when it happened and closed
+        now; the incidents this monitor left open are closed, as by a stop."""
+        self.stop()
+        session = self._session
+        if session is not None:  # its analysis thread may be the one that died
+            session.analyzer.tracker.close_all(session.analyzer.stats.end)
+        now = time.time()
+        self._close_monitor_incidents(now)
+        failure = self._monitor_incident(
+            "monitor_failure", self.failed_at, reason=self.failure, restarted=True
+        )
+        self._end_monitor_incident(failure, now)
+        fresh = StreamMonitor(self.spec, self.engine, self.emit, queue_frames=self.queue_frames)
+        fresh.reconnects = self.reconnects + 1
+        fresh.start()
+        return fresh
+
+    def _guarded(self, target: Callable[[], None], role: str) -> None:
+        """A thread that dies says so (``failure``) instead of leaving the stream blind."""
+        try:
+            target()
+        except Exception as exc:
+            log.exception("stream %s: the %s thread died", self.spec.id, role)
+            self.failed_at = time.time()
+            self.failure = f"the {role} thread died: {type(exc).__name__}: {exc}"
 
     # -- input thread ------------------------------------------------------------------
     def _input_loop(self) -> None:

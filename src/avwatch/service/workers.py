@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from avwatch.service.messages import (
     ExitWorker,
+    Heartbeat,
     StartStream,
     StopStream,
     WorkerCommand,
@@ -46,7 +47,11 @@ OnMessage = Callable[[WorkerMessage], None]
 OnRestart = Callable[[int, list[str]], None]
 
 WATCHDOG_S = 0.5
-PARENT_CHECK_S = 1.0  # a worker whose service died exits within this
+# A worker says it is turning every HEARTBEAT_S, and checks its service is there and its
+# monitors' threads alive as often. One silent for HUNG_AFTER_S (stopped, swapped out,
+# stuck) is killed and replaced like one that died.
+HEARTBEAT_S = 1.0
+HUNG_AFTER_S = 10.0
 
 
 class Workers(Protocol):
@@ -75,7 +80,7 @@ class _Sender:
         self.connection = connection
         self.lock = threading.Lock()
 
-    def put(self, message: WorkerMessage) -> None:
+    def put(self, message: WorkerMessage | Heartbeat) -> None:
         # The pool gone: nobody to tell; the worker's loop sees it and exits.
         with self.lock, contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.connection.send(message)
@@ -107,9 +112,17 @@ def worker_main(
     available_detectors()
     sender = _Sender(out)
     monitors: dict[str, StreamMonitor] = {}
+    last_beat = 0.0
     while True:
+        now = time.monotonic()
+        if now - last_beat >= HEARTBEAT_S:
+            last_beat = now
+            sender.put(Heartbeat(index))
+            for stream_id, monitor in list(monitors.items()):
+                if monitor.failure is not None:  # one of its threads died: never blind
+                    monitors[stream_id] = monitor.restarted()
         try:
-            command: WorkerCommand = commands.get(timeout=PARENT_CHECK_S)
+            command: WorkerCommand = commands.get(timeout=HEARTBEAT_S)
         except queue.Empty:
             if parent is not None and os.getppid() != parent:  # the service died unstopped
                 command = ExitWorker()
@@ -161,6 +174,7 @@ class _Worker:
     messages: Connection | None  # None once the pipe has ended
     streams: dict[str, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
     restarts: int = 0
+    heard: float = field(default_factory=time.monotonic)  # its last message, of any kind
 
 
 class WorkerPool:
@@ -172,8 +186,10 @@ class WorkerPool:
         on_restart: OnRestart | None = None,
         queue_frames: int = 50,
         pin: bool = False,
+        hung_after_s: float = HUNG_AFTER_S,
     ) -> None:
         self.count = count
+        self.hung_after_s = hung_after_s
         self.on_message = on_message
         self.on_restart = on_restart
         self.queue_frames = queue_frames
@@ -236,6 +252,7 @@ class WorkerPool:
                     "streams": sorted(w.streams),
                     "restarts": w.restarts,
                     "cpu": self._cpu_of(w.index),
+                    "silent_s": round(time.monotonic() - w.heard, 1),
                 }
                 for w in self._workers
             ]
@@ -261,9 +278,20 @@ class WorkerPool:
         return _Worker(index, process, commands, reader)
 
     def _watch(self) -> None:
-        """Restart a worker that died, and give it back its streams."""
+        """Restart a worker that died or hung, and give it back its streams."""
         while not self._stop.wait(WATCHDOG_S):
             with self._lock:
+                for worker in self._workers:
+                    silent = time.monotonic() - worker.heard
+                    if silent > self.hung_after_s and worker.process.is_alive():
+                        log.error(
+                            "worker %d (pid %s) silent for %.0f s; killing it",
+                            worker.index,
+                            worker.process.pid,
+                            silent,
+                        )
+                        worker.process.kill()
+                        worker.process.join(5)
                 dead = [w for w in self._workers if not w.process.is_alive()]
                 for worker in dead:
                     if self._stop.is_set():
@@ -309,7 +337,9 @@ class WorkerPool:
                 pipes[pipe].messages = None
                 pipe.close()
                 continue
-            self._deliver(message)
+            pipes[pipe].heard = time.monotonic()
+            if not isinstance(message, Heartbeat):
+                self._deliver(message)
         return bool(ready)
 
     def _deliver(self, message: WorkerMessage) -> None:
