@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps run test lint typecheck unit clean
+.PHONY: setup system-deps run test lint typecheck unit fuzz clean
 
 setup: $(STAMP) system-deps
 
@@ -46,6 +46,13 @@ unit: setup
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# `check` on thousands of damaged files (Hypothesis: cut short, bytes changed): any
+# internal error, crash or hang fails. 10,000 take about a minute and a half here.
+FUZZ_EXAMPLES ?= 10000
+fuzz: setup
+	AVWATCH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider \
+	    tests/properties/test_untrusted_input.py -k check_on_a_damaged_file
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

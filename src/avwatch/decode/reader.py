@@ -88,6 +88,18 @@ def pcm_to_float32(frame: av.audio.frame.AudioFrame) -> PcmBlock:
     return scaled
 
 
+def _whole_audio(frame: av.audio.frame.AudioFrame) -> bool:
+    """Whether the frame's planes hold what its format, layout and sample count say. A
+    damaged stream can decode to one that does not, and reading it (to_ndarray)
+    crashes the process."""
+    channels = frame.layout.nb_channels
+    if frame.sample_rate <= 0 or channels <= 0:
+        return False
+    size = frame.samples * frame.format.bytes
+    planes, need = (channels, size) if frame.format.is_planar else (1, size * channels)
+    return len(frame.planes) == planes and all(p.buffer_size >= need for p in frame.planes)
+
+
 def configure_video_decoder(
     stream: av.video.stream.VideoStream, threads: int, error_detection: ErrorDetection
 ) -> None:
@@ -315,6 +327,10 @@ class MediaReader:
                 yield from self._frame(kind, frame)
 
     def _frame(self, kind: MediaKind, frame: Any) -> Iterator[Sample]:
+        if kind == "audio" and not _whole_audio(frame):
+            at = self._last_time["audio"]
+            yield from self._place(DecodeIssue(at, "decode_error", "audio", "malformed frame"))
+            return
         clock = self._clocks[kind]
         if kind == "video":
             duration_ticks = round(self._frame_duration / clock.seconds_per_tick)
