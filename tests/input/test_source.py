@@ -1,3 +1,4 @@
+import os
 import socket
 import threading
 import time
@@ -137,3 +138,12 @@ def test_an_error_never_shows_the_password():
         open_input(url, open_timeout_s=2, read_timeout_s=2)
     assert "hunter2" not in str(raised.value) and "abc" not in str(raised.value)
     assert "admin:***@127.0.0.1" in str(raised.value)
+
+
+def test_a_fifo_is_refused_at_once_not_waited_on(tmp_path):
+    fifo = tmp_path / "feed.ts"
+    os.mkfifo(fifo)  # nobody ever writes to it: opening it would wait for ever
+    started = time.monotonic()
+    with pytest.raises(InputUnreadable, match="not a regular file"):
+        open_input(str(fifo))
+    assert time.monotonic() - started < 1.0

@@ -129,6 +129,12 @@ def _check_url(url: str, resolve_host: bool) -> str:
             raise InputNotFound(f"{url}: no such file")
         if os.path.isdir(path):
             raise InputUnreadable(f"{url}: is a directory, not a media file")
+        if not os.path.isfile(path):
+            # A FIFO or a device: opening or reading one waits with no deadline.
+            raise InputUnreadable(
+                f"{url}: not a regular file (a FIFO or a device); "
+                "send a live stream to avwatch over udp://, rtp:// or srt:// instead"
+            )
         return ""
     if scheme not in NETWORK_SCHEMES:
         raise InputUnreadable(
