@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from servicekit import postgres_server
+from sqlalchemy import select
 
 from avwatch.errors import ConfigError
-from avwatch.service.store import MIGRATIONS, Base, IncidentRow, Store, StreamRow
+from avwatch.service.store import MIGRATIONS, Base, EvidenceRow, IncidentRow, Store, StreamRow
 
 
 def test_migrated_schema_is_exactly_the_models(tmp_path: Path):
@@ -84,3 +87,49 @@ def test_a_database_that_cannot_be_opened_is_one_line_without_its_password(url, 
         Store.open(url)
     assert "\n" not in str(raised.value) and "secret" not in str(raised.value)
     assert "sqlalche.me" not in str(raised.value)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'e.db'}"
+    else:
+        with postgres_server() as url:
+            yield url
+
+
+def test_evidence_retention_by_age_then_size_keeps_the_newest(store_url: str):
+    store = Store.open(store_url)
+    now = dt.datetime.now(dt.UTC)
+    with store.session() as s:
+        s.add(
+            IncidentRow(
+                id="i",
+                stream="a",
+                type="black",
+                severity="error",
+                detector="black",
+                start=0.0,
+                started_at=now,
+                open=False,
+            )
+        )
+        s.flush()
+        ages = {"ancient": 40, "old": 3, "older": 4, "new": 1, "newest": 0}  # days
+        for name, days in ages.items():
+            s.add(
+                EvidenceRow(
+                    incident="i",
+                    name=name,
+                    media_type="image/png",
+                    data=b"x" * 1000,
+                    created_at=now - dt.timedelta(days=days),
+                )
+            )
+    # 30 days kept: "ancient" goes by age. 2500 bytes: newest first, "newest" and "new"
+    # fit (2000), "old" and "older" do not.
+    assert store.prune_evidence(30 * 86400, 2500) == 3
+    with store.session() as s:
+        assert sorted(s.scalars(select(EvidenceRow.name)).all()) == ["new", "newest"]
+    assert store.prune_evidence(30 * 86400, 2500) == 0  # nothing more to do
+    store.close()

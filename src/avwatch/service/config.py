@@ -162,6 +162,18 @@ class ServiceConfig(BaseModel):
         description="An incident type that reopens within this window on a stream is "
         "alerted once: flapping suppression.",
     )
+    evidence_keep_s: float = Field(
+        30 * 86400.0,
+        ge=60.0,
+        le=10 * 365 * 86400.0,
+        description="Evidence (pictures, clips) older than this is deleted.",
+    )
+    evidence_max_bytes: int = Field(
+        2 << 30,
+        ge=1 << 20,
+        description="Evidence kept in all, the newest first: a flapping stream must not "
+        "fill the disk.",
+    )
     engine: EngineConfig = Field(default_factory=EngineConfig)
     streams: list[StreamSpec] = Field(default_factory=list)
     webhooks: list[WebhookSpec] = Field(default_factory=list)

@@ -8,6 +8,8 @@ API requests), the worker pool, the outbox dispatcher and the metrics.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import time
 from typing import Any
@@ -51,6 +53,11 @@ __all__ = [
 ]
 
 
+log = logging.getLogger(__name__)
+
+EVIDENCE_PRUNE_EVERY_S = 60.0
+
+
 class NotFound(AvwatchError):
     """What a request named is not there (the API answers 404)."""
 
@@ -83,6 +90,7 @@ class Service:
         self._thumbnails: dict[str, bytes] = {}
         self.flaps = FlapGuard(config.flap_window_s, self.metrics.alerts_suppressed.inc)
         self._outbox_checked = 0.0
+        self._evidence_pruned = -math.inf
         self.events = EventHub()
         self.signals = SignalHistory()
 
@@ -285,6 +293,19 @@ class Service:
         if self.dispatcher is not None and now - self._outbox_checked > 1.0:
             self._outbox_checked = now  # one count a second, however many streams report
             self.metrics.outbox_pending.set(self.dispatcher.pending())
+        if now - self._evidence_pruned > EVIDENCE_PRUNE_EVERY_S:
+            self._evidence_pruned = now
+            self.prune_evidence()
+
+    def prune_evidence(self) -> int:
+        """Evidence retention: by age, then by total size with the newest kept."""
+        deleted = self._store.prune_evidence(
+            self.config.evidence_keep_s, self.config.evidence_max_bytes
+        )
+        if deleted:
+            self.metrics.evidence_pruned.inc(deleted)
+            log.warning("evidence retention: %d files deleted", deleted)
+        return deleted
 
     def _incident(self, update: IncidentUpdate) -> None:
         event = None

@@ -53,6 +53,9 @@ class ServiceMetrics:
         self.alerts_suppressed = Counter(
             "avwatch_alerts_suppressed", "Alerts held back as flapping", registry=r
         )
+        self.evidence_pruned = Counter(
+            "avwatch_evidence_pruned", "Evidence files deleted by retention", registry=r
+        )
         self.outbox_pending = Gauge(
             "avwatch_outbox_pending", "Alerts not delivered yet", registry=r
         )

@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Text,
     create_engine,
+    delete,
     event,
     func,
     select,
@@ -194,6 +195,28 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def prune_evidence(self, keep_s: float, max_bytes: int) -> int:
+        """Delete evidence older than ``keep_s``, then the oldest until what is left
+        holds at most ``max_bytes``; returns how many were deleted."""
+        cutoff = now_utc() - dt.timedelta(seconds=keep_s)
+        with self.session() as s:
+            aged = s.scalars(select(EvidenceRow.id).where(EvidenceRow.created_at < cutoff)).all()
+            if aged:
+                s.execute(delete(EvidenceRow).where(EvidenceRow.id.in_(aged)))
+            sizes = s.execute(
+                select(EvidenceRow.id, func.length(EvidenceRow.data)).order_by(
+                    EvidenceRow.created_at.desc(), EvidenceRow.id.desc()
+                )
+            ).all()
+            total, over = 0, []
+            for row_id, size in sizes:
+                total += size or 0
+                if total > max_bytes:
+                    over.append(row_id)
+            if over:
+                s.execute(delete(EvidenceRow).where(EvidenceRow.id.in_(over)))
+            return len(aged) + len(over)
 
     # -- queries the API and the service share -----------------------------------------
     def incidents(
