@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -403,3 +403,49 @@ def test_hls_master_playlist_follows_its_best_rendition(http_root: str, hls_dir:
 def test_missing_hls_playlist_is_a_clear_error(http_root: str):
     with pytest.raises(AvwatchError, match=r"nope\.m3u8: not found \(HTTP 404\)"):
         check(f"{http_root}/nope.m3u8", CONFIG, ["black"])
+
+
+class _Trickle(BaseHTTPRequestHandler):
+    """A TS response that starts well and then sends one byte every 0.3 s, for ever
+    (until the client goes): every socket read succeeds, the stream never moves."""
+
+    head = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp2t")
+        self.end_headers()
+        try:
+            self.wfile.write(self.head)
+            self.wfile.flush()
+            deadline = time.monotonic() + 60  # stops by itself whatever happens
+            while time.monotonic() < deadline:
+                time.sleep(0.3)
+                self.wfile.write(b"\x47")
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("head_packets", [2, 400], ids=["stalls-at-once", "stalls-mid-stream"])
+def test_a_trickling_http_source_ends_in_time(clip: Path, head_packets: int):
+    handler = type("Trickle", (_Trickle,), {"head": clip.read_bytes()[: 188 * head_packets]})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/live.ts"
+    started = time.monotonic()
+    try:
+        try:
+            result = check(url, EngineConfig(open_timeout_s=2, read_timeout_s=2), duration_s=3)
+        except AvwatchError as exc:
+            assert "stalled" in str(exc) or "cannot be reached" in str(exc)
+        else:  # what came before the stall is reported, and the stall named
+            assert result.summary["decode"]["issues"].get("demux_error") == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert time.monotonic() - started < 15

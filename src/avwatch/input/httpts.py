@@ -6,10 +6,15 @@ the file object a ``TsTap`` and PyAV read: one connection, each byte read once.
 A body that does not start with transport packets (MP4, an HTML error page)
 raises ``NotTs`` and the caller leaves the URL to libavformat. A live response
 may begin mid-packet: the bytes before the first packet boundary are skipped.
+
+Each socket read has a timeout, but a source that trickles a byte now and then
+never trips it: the reader also needs a packet's worth of bytes in every
+``timeout_s``, or it gives up as a source that stopped.
 """
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from typing import Any
 
@@ -38,8 +43,16 @@ class HttpTsReader(SequentialReader):
         self.url = url
         # One timeout for connecting and for each read (urllib sets it on the socket).
         self._response: Any = urllib.request.urlopen(url, timeout=timeout_s)
+        self.timeout_s = timeout_s
+        self._window_start = time.monotonic()
+        self._window_bytes = 0
         try:
-            head = self._response.read(PROBE_BYTES)
+            head = b""
+            while len(head) < PROBE_BYTES:
+                chunk = self._read1(PROBE_BYTES - len(head))
+                if not chunk:
+                    break
+                head += chunk
             start = packet_start(head)
             if start is None:
                 raise NotTs(f"{url}: the response is not MPEG-TS")
@@ -54,9 +67,25 @@ class HttpTsReader(SequentialReader):
             buffer[:n] = self._head[:n]
             self._head = self._head[n:]
         else:
-            n = self._response.readinto(buffer)
+            chunk = self._read1(len(buffer))
+            n = len(chunk)
+            buffer[:n] = chunk
         self.position += n
         return int(n)
+
+    def _read1(self, size: int) -> bytes:
+        """What the socket has, up to ``size`` (one read, not a wait for all of it), and
+        the progress check: a packet's worth in every ``timeout_s``, or TimeoutError."""
+        chunk: bytes = self._response.read1(size)
+        now = time.monotonic()
+        self._window_bytes += len(chunk)
+        if self._window_bytes >= TS_PACKET:
+            self._window_start, self._window_bytes = now, 0
+        elif now - self._window_start > self.timeout_s:
+            raise TimeoutError(
+                f"{self.url}: under {TS_PACKET} bytes in {self.timeout_s:g} s (a stalled source)"
+            )
+        return chunk
 
     def close(self) -> None:
         self._response.close()
