@@ -136,41 +136,55 @@ def _postgres_bin() -> Path | None:
     return Path(versions[-1]).parent if versions else None
 
 
+class PostgresServer:
+    """A throw-away PostgreSQL server in a temporary directory, that a test may stop and
+    start again (a database going down under the service).
+
+    PostgreSQL refuses to run as root: as root, the server runs as the ``postgres``
+    user that Debian's package creates.
+    """
+
+    def __init__(self) -> None:
+        bin_dir = _postgres_bin()
+        if bin_dir is None:
+            raise RuntimeError("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+        self.bin_dir = bin_dir
+        self.as_user: list[str] = []
+        self.data = Path(tempfile.mkdtemp(prefix="avwatch-pg-"))
+        if os.geteuid() == 0:
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(self.data, "postgres")
+        self.port = free_port()
+        self.url = f"postgresql+psycopg://avwatch@127.0.0.1:{self.port}/postgres"
+        self._run("initdb", "-D", str(self.data / "db"), "-A", "trust", "-U", "avwatch")
+
+    def _run(self, tool: str, *args: str) -> None:
+        command = [*self.as_user, str(self.bin_dir / tool), *args]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -h 127.0.0.1 -k {self.data} -c fsync=off"
+        db, log = str(self.data / "db"), str(self.data / "log")
+        self._run("pg_ctl", "-D", db, "-o", options, "-w", "-l", log, "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data / "db"), "-m", "immediate", "stop")
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):  # stopped by the test
+            server.stop()
+        shutil.rmtree(server.data, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def postgres_server() -> Iterator[str]:
-    """A throw-away PostgreSQL server in a temporary directory; yields its URL.
-
-    PostgreSQL refuses to run as root: as root, the server runs as the
-    ``postgres`` user that Debian's package creates.
-    """
-    bin_dir = _postgres_bin()
-    if bin_dir is None:
-        raise RuntimeError("PostgreSQL is not installed (Debian: apt-get install postgresql)")
-    as_user: list[str] = []
-    data = Path(tempfile.mkdtemp(prefix="avwatch-pg-"))
-    if os.geteuid() == 0:
-        as_user = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(data, "postgres")
-    port = free_port()
-
-    def run(*args: str) -> None:
-        subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=120)
-
-    run(str(bin_dir / "initdb"), "-D", str(data / "db"), "-A", "trust", "-U", "avwatch")
-    options = f"-p {port} -h 127.0.0.1 -k {data} -c fsync=off"
-    run(
-        str(bin_dir / "pg_ctl"),
-        "-D",
-        str(data / "db"),
-        "-o",
-        options,
-        "-w",
-        "-l",
-        str(data / "log"),
-        "start",
-    )
-    try:
-        yield f"postgresql+psycopg://avwatch@127.0.0.1:{port}/postgres"
-    finally:
-        run(str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop")
-        shutil.rmtree(data, ignore_errors=True)
+    """A throw-away PostgreSQL server; yields its URL."""
+    with postgres() as server:
+        yield server.url

@@ -183,11 +183,13 @@ def _health(service: Service, reader: list[Any]) -> APIRouter:
         healthy = bool(workers) and all(
             w["alive"] and w.get("silent_s", 0.0) < HEARTBEAT_S * 5 for w in workers
         )
+        store = service.store_health()
         return {
-            "status": "ok" if healthy else "degraded",
+            "status": "ok" if healthy and store["ok"] else "degraded",
             "version": __version__,
             "uptime_s": round(time.time() - service.started_at, 1),
             "workers": workers,
+            "store": store,
         }
 
     @router.get("/metrics", dependencies=reader)

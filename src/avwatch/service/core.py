@@ -12,9 +12,11 @@ import logging
 import math
 import os
 import time
+from collections import deque
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from avwatch.config import check_detector_options, detector_config, validated
@@ -56,6 +58,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 EVIDENCE_PRUNE_EVERY_S = 60.0
+MAX_UNSTORED = 100_000  # changes kept while the store cannot be written
 
 
 class NotFound(AvwatchError):
@@ -91,6 +94,9 @@ class Service:
         self.flaps = FlapGuard(config.flap_window_s, self.metrics.alerts_suppressed.inc)
         self._outbox_checked = 0.0
         self._evidence_pruned = -math.inf
+        # Incident changes and evidence the store could not take yet, oldest first.
+        self._unstored: deque[IncidentUpdate | Evidence] = deque()
+        self.store_error: str | None = None
         self.events = EventHub()
         self.signals = SignalHistory()
 
@@ -252,23 +258,60 @@ class Service:
 
     # -- worker messages --------------------------------------------------------------
     def _on_message(self, message: WorkerMessage) -> None:
-        if isinstance(message, IncidentUpdate):
-            self._incident(message)
-        elif isinstance(message, Evidence):
-            with self._store.session() as s:
-                if s.get(IncidentRow, message.incident) is not None:
-                    s.add(
-                        EvidenceRow(
-                            incident=message.incident,
-                            name=message.name,
-                            media_type=message.media_type,
-                            data=message.data,
-                        )
-                    )
+        if isinstance(message, IncidentUpdate | Evidence):
+            self._unstored.append(message)
+            self._store_pending()
         elif isinstance(message, StatusReport):
             self._stream_status(message.stream, message.status.as_dict(), dict(message.signals))
             if message.thumbnail is not None:
                 self._thumbnails[message.stream] = message.thumbnail
+            if self._unstored:
+                self._store_pending()  # the store may be back: try again every status
+
+    def _store_pending(self) -> None:
+        """Store incident changes and evidence in the order they came. While the store
+        cannot be written (disk full, read-only, database down) they wait here, in
+        order, and are tried again; only past MAX_UNSTORED is the oldest given up,
+        and counted."""
+        while self._unstored:
+            message = self._unstored[0]
+            try:
+                if isinstance(message, IncidentUpdate):
+                    self._incident(message)
+                else:
+                    self._evidence(message)
+            except SQLAlchemyError as exc:
+                if self.store_error is None:
+                    log.error("the store cannot be written (%s); keeping changes", exc)
+                self.store_error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+                break
+            self._unstored.popleft()
+            if self.store_error is not None and not self._unstored:
+                log.warning("the store is back: every kept change is stored")
+                self.store_error = None
+        while len(self._unstored) > MAX_UNSTORED:
+            self._unstored.popleft()
+            self.metrics.store_dropped.inc()
+        self.metrics.store_pending.set(len(self._unstored))
+
+    def store_health(self) -> dict[str, Any]:
+        return {
+            "ok": self.store_error is None,
+            "pending": len(self._unstored),
+            "error": self.store_error,
+        }
+
+    def _evidence(self, message: Evidence) -> None:
+        with self._store.session() as s:
+            if s.get(IncidentRow, message.incident) is not None:
+                s.add(
+                    EvidenceRow(
+                        incident=message.incident,
+                        name=message.name,
+                        media_type=message.media_type,
+                        data=message.data,
+                    )
+                )
 
     def _stream_status(self, stream: str, status: dict[str, Any], signals: Signals) -> None:
         previous = self._status.get(stream)
@@ -290,12 +333,15 @@ class Service:
         self.events.publish(event)
         self.metrics.stream_status(stream, status, bitrate)
         now = time.monotonic()
-        if self.dispatcher is not None and now - self._outbox_checked > 1.0:
-            self._outbox_checked = now  # one count a second, however many streams report
-            self.metrics.outbox_pending.set(self.dispatcher.pending())
-        if now - self._evidence_pruned > EVIDENCE_PRUNE_EVERY_S:
-            self._evidence_pruned = now
-            self.prune_evidence()
+        try:  # upkeep that reads the store: it waits while the store is down
+            if self.dispatcher is not None and now - self._outbox_checked > 1.0:
+                self._outbox_checked = now  # one count a second, however many streams report
+                self.metrics.outbox_pending.set(self.dispatcher.pending())
+            if now - self._evidence_pruned > EVIDENCE_PRUNE_EVERY_S:
+                self._evidence_pruned = now
+                self.prune_evidence()
+        except SQLAlchemyError as exc:
+            log.debug("store upkeep skipped: %s", exc)
 
     def prune_evidence(self) -> int:
         """Evidence retention: by age, then by total size with the newest kept."""

@@ -56,6 +56,12 @@ class ServiceMetrics:
         self.evidence_pruned = Counter(
             "avwatch_evidence_pruned", "Evidence files deleted by retention", registry=r
         )
+        self.store_pending = Gauge(
+            "avwatch_store_pending", "Incident changes waiting for the store", registry=r
+        )
+        self.store_dropped = Counter(
+            "avwatch_store_dropped", "Incident changes given up (store down too long)", registry=r
+        )
         self.outbox_pending = Gauge(
             "avwatch_outbox_pending", "Alerts not delivered yet", registry=r
         )
