@@ -133,3 +133,24 @@ def test_a_flapping_incident_type_is_stored_but_not_alerted(tmp_path: Path):
     with service.store.session() as s:
         alerted = [json.loads(r.body)["incident"]["id"] for r in s.scalars(select(OutboxRow))]
     assert alerted == [f"i{n}" for n in range(FLAP_OPENS)]
+
+
+def test_an_open_asked_about_again_is_answered_as_the_first_time():
+    # A store write retried after an outage asks again about the same open.
+    from avwatch.service.alerts import FLAP_OPENS, FlapGuard
+    from avwatch.service.store import IncidentRow
+
+    held: list[int] = []
+    guard = FlapGuard(60.0, lambda: held.append(1))
+
+    def row(n: int) -> IncidentRow:
+        return IncidentRow(id=f"i{n}", stream="news", type="black", details={})
+
+    first = row(0)
+    for _ in range(FLAP_OPENS + 2):  # the same open, over and over
+        assert guard.holds_back(first, "opened") is False
+    answers = [guard.holds_back(row(n), "opened") for n in range(1, FLAP_OPENS + 2)]
+    assert answers == [False] * (FLAP_OPENS - 1) + [True, True]
+    again = row(FLAP_OPENS)  # held back the first time: held back again, and flagged
+    assert guard.holds_back(again, "opened") is True and again.details == {"flapping": True}
+    assert len(held) == 2

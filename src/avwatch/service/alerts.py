@@ -53,25 +53,30 @@ class FlapGuard:
     def __init__(self, window_s: float, on_held_back: Callable[[], None]) -> None:
         self.window_s = window_s
         self.on_held_back = on_held_back
-        self._opens: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        # Per stream and type, the opens within the window: (when, incident id, held back).
+        self._opens: dict[tuple[str, str], deque[tuple[float, str, bool]]] = defaultdict(deque)
         self._silenced: set[str] = set()  # incident ids whose alerts are held back
 
     def holds_back(self, row: IncidentRow, event: str) -> bool:
         """Whether the alert of this incident's ``event`` ("opened", "closed") is held
-        back; an open that makes the stream flap is flagged in the row's details."""
+        back; an open that makes the stream flap is flagged in the row's details. Asked
+        again for the same open (its store write retried), it answers as the first time."""
         if event == "closed":
             return row.id in self._silenced
         opens = self._opens[(row.stream, row.type)]
         now = time.monotonic()
-        while opens and now - opens[0] > self.window_s:
+        while opens and now - opens[0][0] > self.window_s:
             opens.popleft()
-        opens.append(now)
-        if len(opens) > FLAP_OPENS:
-            self._silenced.add(row.id)
+        held = next((h for _, incident, h in opens if incident == row.id), None)
+        if held is None:
+            held = len(opens) >= FLAP_OPENS
+            opens.append((now, row.id, held))
+            if held:
+                self._silenced.add(row.id)
+                self.on_held_back()
+        if held:
             row.details = {**row.details, "flapping": True}
-            self.on_held_back()
-            return True
-        return False
+        return held
 
     def silenced(self, incident_id: str) -> bool:
         return incident_id in self._silenced
