@@ -34,7 +34,6 @@ from avwatch.service.core import NotFound, Service, StreamConflict, incident_row
 from avwatch.service.evidence import clip_as_mp4
 from avwatch.service.signals import plots
 from avwatch.service.store import EvidenceRow
-from avwatch.service.workers import HEARTBEAT_S
 
 __all__ = ["create_app"]
 
@@ -180,9 +179,7 @@ def _health(service: Service, reader: list[Any]) -> APIRouter:
     def healthz() -> dict[str, Any]:
         workers = service.workers()
         # Alive is not enough: a stopped or stuck worker is alive and blind.
-        healthy = bool(workers) and all(
-            w["alive"] and w.get("silent_s", 0.0) < HEARTBEAT_S * 5 for w in workers
-        )
+        healthy = bool(workers) and all(w["alive"] and w.get("responsive", True) for w in workers)
         store = service.store_health()
         return {
             "status": "ok" if healthy and store["ok"] else "degraded",

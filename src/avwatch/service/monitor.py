@@ -190,7 +190,7 @@ class StreamMonitor:
         """A new monitor of the same stream, after one of this one's threads died: the
         failure is a ``monitor_failure`` incident, opened when it happened and closed
         now; the incidents this monitor left open are closed, as by a stop."""
-        self.stop()
+        self.stop(timeout=2.0)  # the worker's heartbeats wait meanwhile
         session = self._session
         if session is not None:  # its analysis thread may be the one that died
             session.analyzer.tracker.close_all(session.analyzer.stats.end)

@@ -52,6 +52,7 @@ WATCHDOG_S = 0.5
 # stuck) is killed and replaced like one that died.
 HEARTBEAT_S = 1.0
 HUNG_AFTER_S = 10.0
+STARTUP_S = 60.0
 
 
 class Workers(Protocol):
@@ -174,7 +175,15 @@ class _Worker:
     messages: Connection | None  # None once the pipe has ended
     streams: dict[str, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
     restarts: int = 0
-    heard: float = field(default_factory=time.monotonic)  # its last message, of any kind
+    started: float = field(default_factory=time.monotonic)
+    heard: float | None = None  # its last message, of any kind; None before the first
+
+    def silent_s(self, now: float) -> float:
+        return now - (self.started if self.heard is None else self.heard)
+
+    def hung(self, now: float, after_s: float) -> bool:
+        # A worker starting (imports, under load) gets longer before its first word.
+        return self.silent_s(now) > (after_s if self.heard is not None else STARTUP_S)
 
 
 class WorkerPool:
@@ -243,6 +252,7 @@ class WorkerPool:
                 worker.commands.put(StopStream(stream_id))
 
     def describe(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
         with self._lock:
             return [
                 {
@@ -252,7 +262,10 @@ class WorkerPool:
                     "streams": sorted(w.streams),
                     "restarts": w.restarts,
                     "cpu": self._cpu_of(w.index),
-                    "silent_s": round(time.monotonic() - w.heard, 1),
+                    "silent_s": round(w.silent_s(now), 1),
+                    "started": w.heard is not None,  # has sent its first heartbeat
+                    # Heard from within a few heartbeats (or still starting up).
+                    "responsive": not w.hung(now, 5 * HEARTBEAT_S),
                 }
                 for w in self._workers
             ]
@@ -281,14 +294,14 @@ class WorkerPool:
         """Restart a worker that died or hung, and give it back its streams."""
         while not self._stop.wait(WATCHDOG_S):
             with self._lock:
+                now = time.monotonic()
                 for worker in self._workers:
-                    silent = time.monotonic() - worker.heard
-                    if silent > self.hung_after_s and worker.process.is_alive():
+                    if worker.hung(now, self.hung_after_s) and worker.process.is_alive():
                         log.error(
                             "worker %d (pid %s) silent for %.0f s; killing it",
                             worker.index,
                             worker.process.pid,
-                            silent,
+                            worker.silent_s(now),
                         )
                         worker.process.kill()
                         worker.process.join(5)
