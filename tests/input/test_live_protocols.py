@@ -449,3 +449,33 @@ def test_a_trickling_http_source_ends_in_time(clip: Path, head_packets: int):
         server.shutdown()
         server.server_close()
     assert time.monotonic() - started < 15
+
+
+class _TrickleSegment(_Trickle):
+    """An HLS playlist served at once, whose one segment then trickles."""
+
+    def do_GET(self) -> None:
+        if self.path.endswith(".m3u8"):
+            body = b"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.0,\nseg.ts\n#EXT-X-ENDLIST\n"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.apple.mpegurl")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
+
+
+def test_a_trickling_hls_segment_ends_in_time(clip: Path):
+    handler = type("TrickleSegment", (_TrickleSegment,), {"head": clip.read_bytes()[: 188 * 2]})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/live.m3u8"
+    started = time.monotonic()
+    try:
+        with pytest.raises(AvwatchError):
+            check(url, EngineConfig(open_timeout_s=2, read_timeout_s=2), duration_s=3)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert time.monotonic() - started < 15

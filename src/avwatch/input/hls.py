@@ -27,12 +27,13 @@ from typing import Any
 
 import m3u8
 
-from avwatch.input.tap import SequentialReader, looks_like_ts
+from avwatch.input.tap import Progress, SequentialReader, looks_like_ts
 
 __all__ = ["HlsTsReader", "NotPlainTs", "is_hls_url"]
 
 LIVE_START_SEGMENTS = 3  # join a live playlist this many segments from its end
 MAX_PLAYLIST_BYTES = 4 * 1024 * 1024
+GET_CHUNK = 256 * 1024  # read as it comes, at most this much a read
 
 
 class NotPlainTs(Exception):
@@ -65,9 +66,21 @@ class HlsTsReader(SequentialReader):
 
     # -- playlists --------------------------------------------------------------------
     def _get(self, url: str, limit: int | None = None) -> bytes:
+        """The body (its first ``limit`` bytes), read as it comes: a server that trickles
+        it is a stalled source (Progress), not a wait without end."""
         with urllib.request.urlopen(url, timeout=self._timeout) as response:
-            data: bytes = response.read(limit) if limit else response.read()
-            return data
+            progress = Progress(url, self._timeout)
+            parts: list[bytes] = []
+            received = 0
+            while limit is None or received < limit:
+                want = GET_CHUNK if limit is None else min(GET_CHUNK, limit - received)
+                chunk: bytes = response.read1(want)
+                if not chunk:
+                    break
+                parts.append(chunk)
+                received += len(chunk)
+                progress.note(len(chunk))
+            return b"".join(parts)
 
     def _rendition(self, url: str) -> str:
         """The media playlist to follow: ``url`` itself, or a master's best rendition."""

@@ -14,11 +14,10 @@ never trips it: the reader also needs a packet's worth of bytes in every
 
 from __future__ import annotations
 
-import time
 import urllib.request
 from typing import Any
 
-from avwatch.input.tap import SequentialReader, looks_like_ts
+from avwatch.input.tap import Progress, SequentialReader, looks_like_ts
 from avwatch.transport.analyser import TS_PACKET
 
 __all__ = ["HttpTsReader", "NotTs", "packet_start"]
@@ -43,9 +42,7 @@ class HttpTsReader(SequentialReader):
         self.url = url
         # One timeout for connecting and for each read (urllib sets it on the socket).
         self._response: Any = urllib.request.urlopen(url, timeout=timeout_s)
-        self.timeout_s = timeout_s
-        self._window_start = time.monotonic()
-        self._window_bytes = 0
+        self._progress = Progress(url, timeout_s)
         try:
             head = b""
             while len(head) < PROBE_BYTES:
@@ -74,17 +71,9 @@ class HttpTsReader(SequentialReader):
         return int(n)
 
     def _read1(self, size: int) -> bytes:
-        """What the socket has, up to ``size`` (one read, not a wait for all of it), and
-        the progress check: a packet's worth in every ``timeout_s``, or TimeoutError."""
+        """What the socket has, up to ``size`` (one read, not a wait for all of it)."""
         chunk: bytes = self._response.read1(size)
-        now = time.monotonic()
-        self._window_bytes += len(chunk)
-        if self._window_bytes >= TS_PACKET:
-            self._window_start, self._window_bytes = now, 0
-        elif now - self._window_start > self.timeout_s:
-            raise TimeoutError(
-                f"{self.url}: under {TS_PACKET} bytes in {self.timeout_s:g} s (a stalled source)"
-            )
+        self._progress.note(len(chunk))
         return chunk
 
     def close(self) -> None:

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from avwatch.transport.analyser import SYNC, TS_PACKET, TsAnalyzer
 
-__all__ = ["ANALYSIS_CHUNK", "SequentialReader", "TsTap", "looks_like_ts"]
+__all__ = ["ANALYSIS_CHUNK", "Progress", "SequentialReader", "TsTap", "looks_like_ts"]
 
 # The analyser is fastest on large chunks (1.5M packets per CPU-second on 64 KiB,
 # 2.5-4M on 256 KiB); a slow stream's chunk is analysed after MAX_HOLD_S anyway.
@@ -27,6 +27,28 @@ MAX_HOLD_S = 0.5
 def looks_like_ts(head: bytes) -> bool:
     """Three sync bytes 188 bytes apart at the start (plain 188-byte TS)."""
     return len(head) >= 3 * TS_PACKET and all(head[i * TS_PACKET] == SYNC for i in range(3))
+
+
+class Progress:
+    """A source must hand on a packet's worth of bytes in every ``window_s``. Each socket
+    read has a timeout, but a source that trickles a byte now and then never trips it;
+    this does, as a TimeoutError naming the source."""
+
+    def __init__(self, what: str, window_s: float) -> None:
+        self.what = what
+        self.window_s = window_s
+        self._since = time.monotonic()
+        self._bytes = 0
+
+    def note(self, received: int) -> None:
+        now = time.monotonic()
+        self._bytes += received
+        if self._bytes >= TS_PACKET:
+            self._since, self._bytes = now, 0
+        elif now - self._since > self.window_s:
+            raise TimeoutError(
+                f"{self.what}: under {TS_PACKET} bytes in {self.window_s:g} s (a stalled source)"
+            )
 
 
 class SequentialReader(io.RawIOBase):
