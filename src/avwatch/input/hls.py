@@ -27,13 +27,12 @@ from typing import Any
 
 import m3u8
 
-from avwatch.input.tap import Progress, SequentialReader, looks_like_ts
+from avwatch.input.tap import Progress, SequentialReader, looks_like_ts, read_as_it_comes
 
 __all__ = ["HlsTsReader", "NotPlainTs", "is_hls_url"]
 
 LIVE_START_SEGMENTS = 3  # join a live playlist this many segments from its end
 MAX_PLAYLIST_BYTES = 4 * 1024 * 1024
-GET_CHUNK = 256 * 1024  # read as it comes, at most this much a read
 
 
 class NotPlainTs(Exception):
@@ -69,18 +68,7 @@ class HlsTsReader(SequentialReader):
         """The body (its first ``limit`` bytes), read as it comes: a server that trickles
         it is a stalled source (Progress), not a wait without end."""
         with urllib.request.urlopen(url, timeout=self._timeout) as response:
-            progress = Progress(url, self._timeout)
-            parts: list[bytes] = []
-            received = 0
-            while limit is None or received < limit:
-                want = GET_CHUNK if limit is None else min(GET_CHUNK, limit - received)
-                chunk: bytes = response.read1(want)
-                if not chunk:
-                    break
-                parts.append(chunk)
-                received += len(chunk)
-                progress.note(len(chunk))
-            return b"".join(parts)
+            return read_as_it_comes(response, Progress(url, self._timeout), limit)
 
     def _rendition(self, url: str) -> str:
         """The media playlist to follow: ``url`` itself, or a master's best rendition."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import urllib.request
 from typing import Any
 
-from avwatch.input.tap import Progress, SequentialReader, looks_like_ts
+from avwatch.input.tap import Progress, SequentialReader, looks_like_ts, read_as_it_comes
 from avwatch.transport.analyser import TS_PACKET
 
 __all__ = ["HttpTsReader", "NotTs", "packet_start"]
@@ -44,12 +44,7 @@ class HttpTsReader(SequentialReader):
         self._response: Any = urllib.request.urlopen(url, timeout=timeout_s)
         self._progress = Progress(url, timeout_s)
         try:
-            head = b""
-            while len(head) < PROBE_BYTES:
-                chunk = self._read1(PROBE_BYTES - len(head))
-                if not chunk:
-                    break
-                head += chunk
+            head = read_as_it_comes(self._response, self._progress, PROBE_BYTES)
             start = packet_start(head)
             if start is None:
                 raise NotTs(f"{url}: the response is not MPEG-TS")

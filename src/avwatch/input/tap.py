@@ -12,11 +12,18 @@ from __future__ import annotations
 
 import io
 import time
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from avwatch.transport.analyser import SYNC, TS_PACKET, TsAnalyzer
 
-__all__ = ["ANALYSIS_CHUNK", "Progress", "SequentialReader", "TsTap", "looks_like_ts"]
+__all__ = [
+    "ANALYSIS_CHUNK",
+    "Progress",
+    "SequentialReader",
+    "TsTap",
+    "looks_like_ts",
+    "read_as_it_comes",
+]
 
 # The analyser is fastest on large chunks (1.5M packets per CPU-second on 64 KiB,
 # 2.5-4M on 256 KiB); a slow stream's chunk is analysed after MAX_HOLD_S anyway.
@@ -49,6 +56,24 @@ class Progress:
             raise TimeoutError(
                 f"{self.what}: under {TS_PACKET} bytes in {self.window_s:g} s (a stalled source)"
             )
+
+
+def read_as_it_comes(
+    response: Any, progress: Progress, limit: int | None = None, chunk: int = 256 * 1024
+) -> bytes:
+    """An HTTP body (its first ``limit`` bytes) read as the socket delivers it, with
+    ``progress`` watching: a server that trickles it is a stalled source, not a wait
+    without end (``read()`` waits for all of it)."""
+    parts: list[bytes] = []
+    received = 0
+    while limit is None or received < limit:
+        part: bytes = response.read1(chunk if limit is None else min(chunk, limit - received))
+        if not part:
+            break
+        parts.append(part)
+        received += len(part)
+        progress.note(len(part))
+    return b"".join(parts)
 
 
 class SequentialReader(io.RawIOBase):

@@ -59,6 +59,16 @@ def _token_ok(service: Service, presented: str | None) -> bool:
     )
 
 
+def _write_refusal(service: Service, presented: str | None) -> tuple[int, str] | None:
+    """Why a change with this bearer token is refused (status, reason); None: it may go."""
+    token = service.config.api_token
+    if token is None or not token.get_secret_value():
+        return 403, "changes are disabled: no api_token is configured"
+    if not _token_ok(service, presented):
+        return 401, "a valid bearer token is needed for changes"
+    return None
+
+
 class _GuardWrites:
     """A change is refused before its body is read: without the token (401, or 403 when
     changes are disabled), or with a body over MAX_BODY_BYTES (413). FastAPI reads and
@@ -74,14 +84,8 @@ class _GuardWrites:
             return
         headers = Headers(scope=scope)
         scheme, _, presented = headers.get("authorization", "").partition(" ")
-        refusal: tuple[int, str] | None = None
-        if self.service.config.api_token is None or not (
-            self.service.config.api_token.get_secret_value()
-        ):
-            refusal = (403, "changes are disabled: no api_token is configured")
-        elif scheme.lower() != "bearer" or not _token_ok(self.service, presented):
-            refusal = (401, "a valid bearer token is needed for changes")
-        elif _declared_length(headers) > MAX_BODY_BYTES:
+        refusal = _write_refusal(self.service, presented if scheme.lower() == "bearer" else None)
+        if refusal is None and _declared_length(headers) > MAX_BODY_BYTES:
             refusal = (413, f"the body is over {MAX_BODY_BYTES} bytes")
         if refusal is not None:
             response = JSONResponse({"detail": refusal[1]}, status_code=refusal[0])
@@ -115,12 +119,11 @@ def _limited(receive: Receive) -> Receive:
 
 
 def _can_write(request: Request, credentials: Credentials) -> str:
-    service: Service = request.app.state.service
-    token = service.config.api_token
-    if token is None or not token.get_secret_value():
-        raise HTTPException(403, "changes are disabled: no api_token is configured")
-    if not _token_ok(service, credentials.credentials if credentials else None):
-        raise HTTPException(401, "a valid bearer token is needed for changes")
+    refusal = _write_refusal(
+        request.app.state.service, credentials.credentials if credentials else None
+    )
+    if refusal is not None:
+        raise HTTPException(*refusal)
     return "api"
 
 

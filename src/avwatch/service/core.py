@@ -41,7 +41,7 @@ from avwatch.service.messages import (
 )
 from avwatch.service.metrics import ServiceMetrics
 from avwatch.service.signals import SignalHistory
-from avwatch.service.store import EvidenceRow, IncidentRow, Store, StreamRow, now_utc
+from avwatch.service.store import EvidenceRow, IncidentRow, Store, StreamRow, now_utc, one_line
 from avwatch.service.workers import WorkerPool, Workers
 
 __all__ = [
@@ -283,7 +283,7 @@ class Service:
             except SQLAlchemyError as exc:
                 if self.store_error is None:
                     log.error("the store cannot be written (%s); keeping changes", exc)
-                self.store_error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+                self.store_error = one_line(exc)[:200]
                 break
             self._unstored.popleft()
             if self.store_error is not None and not self._unstored:

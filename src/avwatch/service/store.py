@@ -46,6 +46,7 @@ __all__ = [
     "OutboxRow",
     "Store",
     "StreamRow",
+    "one_line",
     "utc",
 ]
 
@@ -175,7 +176,7 @@ class Store:
         try:
             engine = create_engine(url, pool_pre_ping=True)
         except (SQLAlchemyError, ValueError, ImportError) as exc:
-            raise ConfigError(f"database {_shown(url)}: {_one_line(exc)}") from exc
+            raise ConfigError(f"database {_shown(url)}: {one_line(exc)}") from exc
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         try:
@@ -185,7 +186,7 @@ class Store:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except SQLAlchemyError as exc:
-            raise ConfigError(f"database {_shown(url)}: {_one_line(exc)}") from exc
+            raise ConfigError(f"database {_shown(url)}: {one_line(exc)}") from exc
         return cls(engine)
 
     @contextmanager
@@ -269,7 +270,7 @@ def _shown(url: str) -> str:
         return "(an unparsable URL)"
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     """The driver's own message on one line, without SQLAlchemy's link to its docs."""
     cause = getattr(exc, "orig", None) or exc
     return f"{type(cause).__name__}: {' '.join(str(cause).split())}"
