@@ -9,7 +9,6 @@ stream, and ``plots()`` says which plots they are drawn in.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -48,26 +47,20 @@ class SignalBuckets:
 
     def __init__(self, wall_of: Callable[[MediaTime], float]) -> None:
         self.wall_of = wall_of
-        self._sent: dict[str, MediaTime] = {}  # signal -> media time of the last value sent
 
     def fresh(self, detectors: Iterable[Detector[Any]]) -> Signals:
-        """What the detectors recorded since the last call, bucketed."""
+        """What the detectors recorded since the last call, bucketed. It is taken from
+        them: a live detector holds only what came since the last status, not the ten
+        minutes a file check keeps."""
         out: Signals = {}
         for detector in detectors:
             for name, series in detector.signals.items():
-                last = self._sent.get(name, -math.inf)
-                fresh = []
-                for t, value in reversed(series):
-                    if t <= last:
-                        break
-                    fresh.append((t, value))
-                if not fresh:
+                if not series:
                     continue
-                fresh.reverse()
-                self._sent[name] = fresh[-1][0]
                 buckets: dict[int, list[float]] = {}
-                for t, value in fresh:
+                for t, value in series:
                     buckets.setdefault(int(t // BUCKET_S), []).append(value)
+                series.clear()
                 out[name] = [
                     [round(self.wall_of(k * BUCKET_S), 3), min(v), max(v)]
                     for k, v in buckets.items()
