@@ -9,10 +9,12 @@ import signal
 import time
 from typing import Any
 
-from servicekit import Messages, wait_for
+from servicekit import Messages, RecordingPool, wait_for
 
 from avwatch.analysis.analyzer import StreamAnalyzer
 from avwatch.service.config import ServiceConfig, StreamSpec
+from avwatch.service.core import Service
+from avwatch.service.messages import StatusReport, StreamStatus
 from avwatch.service.monitor import StreamMonitor
 from avwatch.service.workers import WorkerPool
 
@@ -37,8 +39,13 @@ def test_a_dead_analysis_thread_is_a_failure_and_the_monitor_comes_back(make, mo
     try:
         wait_for("the failure", lambda: monitor.failure, 20)
         assert "the analysis thread died: ValueError: garbage" in (monitor.failure or "")
+        # Said at once, before any restart: the stream is blind, not fine.
+        [opened] = messages.incidents("monitor_failure")
+        assert opened.open and "ValueError: garbage" in opened.details["reason"]
+        assert messages.statuses()[-1].state == "failed"
         fresh = monitor.restarted()
         [failure] = [i for i in messages.incidents("monitor_failure") if not i.open]
+        assert failure.id == opened.id
         assert failure.details["restarted"] is True and failure.severity == "critical"
         assert failure.started_at <= failure.ended_at  # type: ignore[operator]
         seen = len(messages.statuses())
@@ -70,3 +77,24 @@ def test_a_hung_worker_is_killed_and_replaced():
         pool.stop()
         with contextlib.suppress(ProcessLookupError):
             os.kill(first["pid"], signal.SIGKILL)
+
+
+def test_streams_of_a_restarted_worker_are_failed_until_they_report_again(tmp_path):
+    config = ServiceConfig(
+        database=f"sqlite:///{tmp_path / 'a.db'}",
+        streams=[StreamSpec(id="news", url="udp://127.0.0.1:5000")],
+    )
+    service = Service(config, pool=RecordingPool())
+    service.start()
+    try:
+        now = time.time()
+        status = StreamStatus("ok", 25.0, 0.1, 1000, 0, 0, now, "", now)
+        service._on_message(StatusReport("news", status))
+        assert service.status("news")["state"] == "ok"
+        service._on_worker_restart(0, ["news"])  # what the pool calls for a dead worker
+        assert service.status("news")["state"] == "failed"
+        assert service.status("news")["last_error"] == "worker 0 restarted"
+        service._on_message(StatusReport("news", status))  # the new monitor reports
+        assert service.status("news")["state"] == "ok"
+    finally:
+        service.stop()

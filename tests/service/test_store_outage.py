@@ -36,26 +36,33 @@ def _status() -> StatusReport:
     return StatusReport("news", status)
 
 
-def test_changes_made_while_the_database_is_down_are_stored_when_it_is_back():
+def test_changes_made_while_the_database_is_down_are_stored_when_it_is_back(tmp_path):
     receiver = WebhookReceiver()
     with postgres() as database:
-        config = ServiceConfig(database=database.url, webhooks=[{"url": receiver.url}])
+        config = ServiceConfig(
+            database=database.url,
+            webhooks=[{"url": receiver.url}],
+            spool_file=str(tmp_path / "spool"),
+        )
         service = Service(config, pool=RecordingPool())
         service.start()
         try:
             service._on_message(_update("a", open_=True))
-            assert service.store_health() == {"ok": True, "pending": 0, "error": None}
+            assert service.store_health()["ok"]
 
             database.stop()
             service._on_message(_update("a", open_=False))  # closes while the store is down
             service._on_message(_update("b", open_=True))
             health = service.store_health()
-            assert not health["ok"] and health["pending"] == 2
+            assert not health["ok"] and health["pending"] == 2 and health["spooled"] == 2
             assert "OperationalError" in health["error"]
+            assert (tmp_path / "spool").exists()  # a stop now would lose nothing
 
             database.start()
             service._on_message(_status())  # any message tries the kept changes again
-            assert service.store_health() == {"ok": True, "pending": 0, "error": None}
+            health = service.store_health()
+            assert health["ok"] and health["pending"] == 0 and health["spooled"] == 0
+            assert not (tmp_path / "spool").exists()
             assert service.store is not None
             with service.store.session() as s:
                 rows = {r.id: r.open for r in s.scalars(select(IncidentRow))}

@@ -26,9 +26,11 @@ a stream's overrides.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from sqlalchemy.engine import make_url
 
 from avwatch.config import EngineConfig, merge_overrides, validated
 from avwatch.types import Severity
@@ -38,6 +40,7 @@ __all__ = [
     "ServiceConfig",
     "StreamSpec",
     "WebhookSpec",
+    "spool_path",
     "stream_engine_config",
 ]
 
@@ -174,6 +177,13 @@ class ServiceConfig(BaseModel):
         description="Evidence kept in all, the newest first: a flapping stream must not "
         "fill the disk.",
     )
+    spool_file: str | None = Field(
+        None,
+        description="Where incident changes and evidence the store cannot take are also "
+        "written, so that a service stopped while its database is down loses none: "
+        "default beside an SQLite file (FILE.spool), else avwatch.spool in the working "
+        'directory; "" for none.',
+    )
     engine: EngineConfig = Field(default_factory=EngineConfig)
     streams: list[StreamSpec] = Field(default_factory=list)
     webhooks: list[WebhookSpec] = Field(default_factory=list)
@@ -190,6 +200,16 @@ class ServiceConfig(BaseModel):
                 raise ValueError(f"stream id {stream.id!r} is used twice")
             seen.add(stream.id)
         return self
+
+
+def spool_path(config: ServiceConfig, database: str) -> Path | None:
+    """Where this service's spool file is (None: it keeps none)."""
+    if config.spool_file is not None:
+        return Path(config.spool_file) if config.spool_file else None
+    url = make_url(database)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(f"{url.database}.spool")
+    return Path("avwatch.spool")
 
 
 def stream_engine_config(engine: EngineConfig, stream: StreamSpec) -> EngineConfig:

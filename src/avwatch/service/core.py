@@ -8,9 +8,11 @@ API requests), the worker pool, the outbox dispatcher and the metrics.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
+import sqlite3
 import time
 from collections import deque
 from typing import Any
@@ -30,7 +32,7 @@ from avwatch.service.alerts import (
     matching_hooks,
     run_command_hook,
 )
-from avwatch.service.config import ServiceConfig, StreamSpec, stream_engine_config
+from avwatch.service.config import ServiceConfig, StreamSpec, spool_path, stream_engine_config
 from avwatch.service.events import EventHub
 from avwatch.service.messages import (
     Evidence,
@@ -41,6 +43,7 @@ from avwatch.service.messages import (
 )
 from avwatch.service.metrics import ServiceMetrics
 from avwatch.service.signals import SignalHistory
+from avwatch.service.spool import Spool, StoreChange
 from avwatch.service.store import EvidenceRow, IncidentRow, Store, StreamRow, now_utc, one_line
 from avwatch.service.workers import WorkerPool, Workers
 
@@ -94,9 +97,15 @@ class Service:
         self.flaps = FlapGuard(config.flap_window_s, self.metrics.alerts_suppressed.inc)
         self._outbox_checked = 0.0
         self._evidence_pruned = -math.inf
-        # Incident changes and evidence the store could not take yet, oldest first.
-        self._unstored: deque[IncidentUpdate | Evidence] = deque()
+        # Incident changes and evidence the store could not take yet, oldest first; the
+        # first ``_spooled`` of them are in the spool file too.
+        self._unstored: deque[StoreChange] = deque()
+        spool = spool_path(config, self.database)
+        self.spool = None if spool is None else Spool(spool)
+        self._spooled = 0
+        self._spool_used = False  # the file may hold something: delete it once all is stored
         self.store_error: str | None = None
+        self.store_file_event: str | None = None  # the database file deleted or replaced
         self.events = EventHub()
         self.signals = SignalHistory()
 
@@ -105,6 +114,13 @@ class Service:
         for spec in self.config.streams:
             self.validate(spec)
         self.store = Store.open(self.database)
+        if self.spool is not None:  # what the last run could not store, stored first
+            self._unstored.extend(self.spool.read())
+            self._spooled = len(self._unstored)
+            self._spool_used = self.spool.path.exists()
+            if self._unstored:
+                log.warning("storing %d changes kept in %s", self._spooled, self.spool.path)
+            self._store_pending()
         self._close_open_incidents("service restart")
         self._seed_streams()
         secrets = {
@@ -131,7 +147,10 @@ class Service:
         if self.dispatcher is not None:
             self.dispatcher.stop()
         if self.store is not None:
-            self._close_open_incidents("service stopped")
+            try:
+                self._close_open_incidents("service stopped")
+            except SQLAlchemyError as exc:  # the next start closes them
+                log.error("open incidents not closed, the store is down: %s", one_line(exc))
             self.store.close()
 
     @property
@@ -284,21 +303,39 @@ class Service:
                 if self.store_error is None:
                     log.error("the store cannot be written (%s); keeping changes", exc)
                 self.store_error = one_line(exc)[:200]
+                self._spool_the_rest()
                 break
             self._unstored.popleft()
-            if self.store_error is not None and not self._unstored:
-                log.warning("the store is back: every kept change is stored")
-                self.store_error = None
+            self._spooled = max(0, self._spooled - 1)
+            if not self._unstored:
+                if self.spool is not None and self._spool_used and self._spooled == 0:
+                    self.spool.clear()
+                    self._spool_used = False
+                if self.store_error is not None:
+                    log.warning("the store is back: every kept change is stored")
+                    self.store_error = None
         while len(self._unstored) > MAX_UNSTORED:
             self._unstored.popleft()
+            self._spooled = max(0, self._spooled - 1)
             self.metrics.store_dropped.inc()
         self.metrics.store_pending.set(len(self._unstored))
+
+    def _spool_the_rest(self) -> None:
+        """Kept changes not yet in the spool file go there too, if it can be written."""
+        if self.spool is None or self._spooled == len(self._unstored):
+            return
+        if self.spool.append(itertools.islice(self._unstored, self._spooled, None)):
+            self._spooled = len(self._unstored)
+            self._spool_used = True
 
     def store_health(self) -> dict[str, Any]:
         return {
             "ok": self.store_error is None,
             "pending": len(self._unstored),
             "error": self.store_error,
+            "spooled": self._spooled,
+            "spool_error": None if self.spool is None else self.spool.error,
+            "file_event": self.store_file_event,
         }
 
     def _evidence(self, message: Evidence) -> None:
@@ -335,13 +372,24 @@ class Service:
         now = time.monotonic()
         try:  # upkeep that reads the store: it waits while the store is down
             if self.dispatcher is not None and now - self._outbox_checked > 1.0:
-                self._outbox_checked = now  # one count a second, however many streams report
+                self._outbox_checked = now  # once a second, however many streams report
+                self._check_store_file()
                 self.metrics.outbox_pending.set(self.dispatcher.pending())
             if now - self._evidence_pruned > EVIDENCE_PRUNE_EVERY_S:
                 self._evidence_pruned = now
                 self.prune_evidence()
         except SQLAlchemyError as exc:
             log.debug("store upkeep skipped: %s", exc)
+
+    def _check_store_file(self) -> None:
+        try:
+            happened = self._store.check_file()
+        except (OSError, sqlite3.Error) as exc:
+            happened = f"the database file changed and could not be put right: {exc}"
+        if happened is not None:
+            log.error("%s", happened)
+            self.store_file_event = f"{now_utc().isoformat(timespec='seconds')} {happened}"
+            self.metrics.store_file_changes.inc()
 
     def prune_evidence(self) -> int:
         """Evidence retention: by age, then by total size with the newest kept."""
@@ -389,6 +437,12 @@ class Service:
 
     def _on_worker_restart(self, worker: int, streams: list[str]) -> None:
         self.metrics.worker_restarts.inc()
+        for stream in streams:  # blind until the new worker's monitor reports
+            status = {**self.status(stream), "state": "failed", "fps": 0.0}
+            status["last_error"] = f"worker {worker} restarted"
+            self._status[stream] = status
+            self.metrics.up.labels(stream).set(0.0)
+            self.events.publish({"kind": "status", "stream": stream, "status": status})
         self._close_open_incidents(f"worker {worker} restarted", streams)
 
     def _notify(self, row: IncidentRow) -> None:

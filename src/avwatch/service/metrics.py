@@ -62,6 +62,11 @@ class ServiceMetrics:
         self.store_dropped = Counter(
             "avwatch_store_dropped", "Incident changes given up (store down too long)", registry=r
         )
+        self.store_file_changes = Counter(
+            "avwatch_store_file_changes",
+            "The SQLite file deleted (and restored) or replaced under the service",
+            registry=r,
+        )
         self.outbox_pending = Gauge(
             "avwatch_outbox_pending", "Alerts not delivered yet", registry=r
         )

@@ -168,6 +168,7 @@ class StreamMonitor:
         # Why one of its threads died, and when (wall clock): the worker restarts it.
         self.failure: str | None = None
         self.failed_at = 0.0
+        self._failure_incident: Incident | None = None
 
     # -- life cycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -196,9 +197,10 @@ class StreamMonitor:
             session.analyzer.tracker.close_all(session.analyzer.stats.end)
         now = time.time()
         self._close_monitor_incidents(now)
-        failure = self._monitor_incident(
-            "monitor_failure", self.failed_at, reason=self.failure, restarted=True
-        )
+        failure = self._failure_incident
+        if failure is None:  # failed while the incident was being opened
+            failure = self._monitor_incident("monitor_failure", self.failed_at, reason=self.failure)
+        failure.details["restarted"] = True
         self._end_monitor_incident(failure, now)
         fresh = StreamMonitor(self.spec, self.engine, self.emit, queue_frames=self.queue_frames)
         fresh.reconnects = self.reconnects + 1
@@ -211,8 +213,18 @@ class StreamMonitor:
             target()
         except Exception as exc:
             log.exception("stream %s: the %s thread died", self.spec.id, role)
+            reason = f"the {role} thread died: {type(exc).__name__}: {exc}"
             self.failed_at = time.time()
-            self.failure = f"the {role} thread died: {type(exc).__name__}: {exc}"
+            self.state, self.last_error = "failed", reason
+            try:  # said at once, before the worker replaces this monitor: blind, not fine
+                self._failure_incident = self._monitor_incident(
+                    "monitor_failure", self.failed_at, reason=reason
+                )
+                self._status(0.0)
+            except Exception:
+                log.exception("stream %s: reporting its failure failed", self.spec.id)
+            finally:
+                self.failure = reason  # the worker replaces the monitor once this is set
 
     # -- input thread ------------------------------------------------------------------
     def _input_loop(self) -> None:

@@ -39,6 +39,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from avwatch.errors import ConfigError
 from avwatch.service.messages import IncidentUpdate
+from avwatch.service.store_file import WatchedFile
 
 __all__ = [
     "EvidenceRow",
@@ -169,6 +170,12 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        database = engine.url.database
+        self._file = (
+            WatchedFile(Path(database))
+            if engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+            else None
+        )
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -196,6 +203,16 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._file is not None:
+            self._file.close()
+
+    def check_file(self) -> str | None:
+        """For an SQLite file: None while it is the file opened; else what was done about
+        it (see ``WatchedFile``). Call it from the thread that writes."""
+        if self._file is None or not self._file.changed():
+            return None
+        self.engine.dispose()  # connections to the old file
+        return self._file.put_right()
 
     def prune_evidence(self, keep_s: float, max_bytes: int) -> int:
         """Delete evidence older than ``keep_s``, then the oldest until what is left
