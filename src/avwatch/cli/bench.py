@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -29,6 +30,19 @@ def register(sub: Commands) -> None:
     bs.add_argument("--cache", default=".cache/bench", help="where the bench clips are kept")
     bs.add_argument("--json", action="store_true")
     bs.set_defaults(run=run_streams)
+    sk = bsub.add_parser(
+        "soak", help="the service for hours with defects, input cuts and worker kills"
+    )
+    sk.add_argument("--hours", type=float, required=True)
+    sk.add_argument("--streams", type=int, help="default: 80%% of what the cores can take")
+    sk.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    sk.add_argument("--cut-every", type=float, default=300.0, metavar="S", help="an input cut")
+    sk.add_argument("--cut-for", type=float, default=8.0, metavar="S", help="a cut's length")
+    sk.add_argument("--kill-every", type=float, default=600.0, metavar="S", help="a worker kill")
+    sk.add_argument("--sample-every", type=float, default=30.0, metavar="S")
+    sk.add_argument("--cache", default=".cache/soak", help="where the soak clips are kept")
+    sk.add_argument("--json", metavar="FILE", help="also write the full result here")
+    sk.set_defaults(run=run_soak)
 
 
 def run_throughput(args: argparse.Namespace) -> int:
@@ -111,4 +125,50 @@ def run_streams(args: argparse.Namespace) -> int:
         f"{result.decode_only_live_streams} decoding only = {result.ratio:.0%}"
         f" ({result.ratio_by_cpu:.0%} of decode-only by CPU)"
     )
+    return EXIT_OK
+
+
+def run_soak(args: argparse.Namespace) -> int:
+    from avwatch.lab.bench.soak import SoakPlan, soak
+
+    console = Console(soft_wrap=True)
+    plan = SoakPlan(
+        args.hours,
+        streams=args.streams,
+        cut_every_s=args.cut_every,
+        cut_s=args.cut_for,
+        kill_every_s=args.kill_every,
+        sample_every_s=args.sample_every,
+        workers=args.workers,
+    )
+
+    def tell(line: str) -> None:
+        console.print(line)
+        sys.stdout.flush()  # a soak takes hours: its log must be current in a file too
+
+    result = soak(plan, Path(args.cache), progress=tell)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.as_dict(), indent=1), encoding="utf-8")
+    console.print(
+        f"[bold]soak[/bold]: {result.streams} streams on {result.workers} workers, "
+        f"{result.hours:g} h"
+    )
+    for type_, expected in sorted(result.expected.items()):
+        console.print(f"  {type_:<12} found {result.found.get(type_, 0):5d} of {expected:5d}")
+    unexpected = ", ".join(f"{t} {n}" for t, n in sorted(result.unexpected.items())) or "none"
+    console.print(f"  unexpected incidents: {unexpected}")
+    console.print(f"  input cuts reported   {result.cuts_reported} of {result.cuts}")
+    recovery = ", ".join(f"{r:g}" for r in result.recovery_s) or "-"
+    console.print(
+        f"  worker kills {result.kills}, restarts {result.worker_restarts}, "
+        f"streams back after (s): {recovery}"
+    )
+    console.print(f"  alerts delivered      {result.alerts_delivered} of {result.alerts_written}")
+    console.print(
+        f"  resident memory slope: service {result.service_rss_slope_mb_h:+.2f} MB/h, "
+        f"each worker {result.worker_rss_slope_mb_h:+.2f} MB/h, "
+        f"{result.rss_slope_mb_per_stream_hour:+.3f} MB per stream-hour"
+    )
+    first, last = result.fds_first_last
+    console.print(f"  open files, first sample fitted and last: {first} -> {last}")
     return EXIT_OK

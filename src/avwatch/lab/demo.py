@@ -67,6 +67,7 @@ class UdpSender:
         self.interval = seconds / math.ceil(len(self.loop.data) / DATAGRAM)
         self.address = (host, port)
         self.paused = threading.Event()  # set: send nothing (an input that goes dark)
+        self.laps_started: list[float] = []  # wall clock of each pass's first datagram
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"udp-{port}", daemon=True)
 
@@ -83,6 +84,7 @@ class UdpSender:
             due = time.monotonic()
             for lap in itertools.count():
                 data = self.loop.lap(lap)
+                self.laps_started.append(time.time())
                 for pos in range(0, len(data), DATAGRAM):
                     datagram = data[pos : pos + DATAGRAM]
                     if self._stop.is_set():

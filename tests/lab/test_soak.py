@@ -1,0 +1,31 @@
+"""``avwatch bench soak`` in a short run: its schedule happens (a cut, a worker
+kill) and its accounting finds the defects, the cut and the restart."""
+
+from __future__ import annotations
+
+import math
+
+from avwatch.lab.bench.soak import SoakPlan, soak
+
+
+def test_a_short_soak_accounts_for_its_defects_cuts_and_kills(tmp_path):
+    plan = SoakPlan(
+        hours=0.02,  # 72 s: each stream has defects no cut or kill overlaps
+        streams=2,
+        workers=2,  # one stream each
+        cut_every_s=25.0,  # one cut on each stream
+        cut_s=6.0,
+        kill_every_s=40.0,  # the first stream's worker
+        sample_every_s=5.0,
+    )
+    lines: list[str] = []
+    result = soak(plan, tmp_path / "clips", progress=lines.append)
+
+    assert result.cuts == 2 and result.cuts_reported == 2
+    assert result.kills == 1 and result.worker_restarts == 1
+    assert result.recovery_s and all(math.isfinite(r) for r in result.recovery_s)
+    assert sum(result.expected.values()) >= 1  # the second stream's, at least
+    assert result.found == result.expected
+    assert result.alerts_written > 0 and result.alerts_delivered == result.alerts_written
+    assert len(result.samples) >= 8 and all(s.workers for s in result.samples)
+    assert any(line.startswith("killed worker") for line in lines)
