@@ -49,12 +49,18 @@ def run_demo(args: argparse.Namespace) -> int:
     directory = Path(args.dir)
     print(f"making the demo channels in {directory} ...", flush=True)
     clips = make_demo_clips(directory)
+    # Bound first, so that no channel's port is the senders' own (ephemeral) one.
+    sending = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sending.bind(("127.0.0.1", 0))
     ports = {}
     for name in clips:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             probe.bind(("127.0.0.1", 0))
             ports[name] = probe.getsockname()[1]
-    senders = [UdpSender(path, ports[name], seconds=CLIP_S).start() for name, path in clips.items()]
+    senders = [
+        UdpSender(path, ports[name], seconds=CLIP_S, sock=sending).start()
+        for name, path in clips.items()
+    ]
     token = secrets.token_urlsafe(16)
     database = f"sqlite:///{(directory / 'demo.db').resolve()}"
     server = BackgroundServer(Service(demo_config(ports, database, token)), port=args.port)
@@ -78,4 +84,5 @@ def run_demo(args: argparse.Namespace) -> int:
             server.stop()
         for sender in senders:
             sender.stop()
+        sending.close()
     return EXIT_OK

@@ -62,8 +62,20 @@ class UdpSender:
     """Plays a TS clip of ``seconds`` into UDP datagrams at its own bitrate, looping
     seamlessly (one unbroken stream: see ``SeamlessLoop``), until stopped."""
 
-    def __init__(self, path: Path, port: int, *, seconds: float, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        path: Path,
+        port: int,
+        *,
+        seconds: float,
+        host: str = "127.0.0.1",
+        sock: socket.socket | None = None,
+    ) -> None:
+        """``sock``: send from this socket (shared by many senders), else from one of
+        its own. A socket bound before the receivers' ports are chosen cannot take one
+        of them as its own ephemeral port."""
         self.loop = SeamlessLoop(path.read_bytes(), seconds)
+        self.sock = sock
         self.interval = seconds / math.ceil(len(self.loop.data) / DATAGRAM)
         self.address = (host, port)
         self.paused = threading.Event()  # set: send nothing (an input that goes dark)
@@ -80,23 +92,29 @@ class UdpSender:
         self._thread.join(5)
 
     def _run(self) -> None:
+        if self.sock is not None:
+            self._send(self.sock)
+            return
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            due = time.monotonic()
-            for lap in itertools.count():
-                data = self.loop.lap(lap)
-                self.laps_started.append(time.time())
-                for pos in range(0, len(data), DATAGRAM):
-                    datagram = data[pos : pos + DATAGRAM]
-                    if self._stop.is_set():
-                        return
-                    if not self.paused.is_set():
-                        sock.sendto(datagram, self.address)
-                    due += self.interval
-                    delay = due - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
-                    elif delay < -1.0:  # fell far behind (a stalled machine): do not burst
-                        due = time.monotonic()
+            self._send(sock)
+
+    def _send(self, sock: socket.socket) -> None:
+        due = time.monotonic()
+        for lap in itertools.count():
+            data = self.loop.lap(lap)
+            self.laps_started.append(time.time())
+            for pos in range(0, len(data), DATAGRAM):
+                datagram = data[pos : pos + DATAGRAM]
+                if self._stop.is_set():
+                    return
+                if not self.paused.is_set():
+                    sock.sendto(datagram, self.address)
+                due += self.interval
+                delay = due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                elif delay < -1.0:  # fell far behind (a stalled machine): do not burst
+                    due = time.monotonic()
 
 
 def demo_config(ports: dict[str, int], database: str, token: str) -> ServiceConfig:

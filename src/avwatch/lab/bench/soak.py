@@ -147,6 +147,9 @@ class _Plant:
     ) -> None:
         channels = list(clips)
         self.names = [f"{channels[i % len(channels)]}-{i // len(channels)}" for i in range(streams)]
+        # Bound first, so that no receiver's port is the senders' own (ephemeral) one.
+        self._sending = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sending.bind(("127.0.0.1", 0))
         ports = {name: _free_udp_port() for name in self.names}
         self.receiver = _Receiver()
         self._tmp = tempfile.TemporaryDirectory(prefix="avwatch-soak-")
@@ -158,7 +161,8 @@ class _Plant:
         )
         self.service = Service(config)
         self.senders = {
-            n: UdpSender(clips[_channel(n)][0], ports[n], seconds=CLIP_S) for n in self.names
+            n: UdpSender(clips[_channel(n)][0], ports[n], seconds=CLIP_S, sock=self._sending)
+            for n in self.names
         }
 
     def __enter__(self) -> _Plant:
@@ -175,6 +179,7 @@ class _Plant:
         self.stop_senders()
         self.service.stop()
         self.receiver.close()
+        self._sending.close()
         self._tmp.cleanup()
 
     def cpu_s(self) -> float:
