@@ -160,6 +160,8 @@ class TransportFinding:
     pid: int | None
     packet: int
     """Index of the packet in the stream, to find it in a capture."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """What the analyser read (an SCTE-35 cue's fields: ``splice_at`` in media time)."""
 
 
 @dataclass(frozen=True, slots=True)

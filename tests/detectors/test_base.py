@@ -27,7 +27,8 @@ def test_builtins_are_registered_through_entry_points():
 @pytest.mark.parametrize("key", sorted(DETECTORS))
 def test_every_option_has_default_description_and_unit(key):
     cls = DETECTORS[key]
-    assert cls.key == key and cls.needs and cls.emits and cls.description
+    assert cls.key == key and cls.emits and cls.description
+    assert cls.needs or cls.takes_transport()  # a transport detector needs no media kind
     assert cls.Config.model_config.get("extra") == "forbid"
     for name, field in cls.Config.model_fields.items():
         assert field.description, f"{key}.{name} has no description"

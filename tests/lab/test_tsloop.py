@@ -22,3 +22,23 @@ def test_three_laps_have_no_transport_errors_and_only_the_clips_defects(make, tm
     assert spans == [(1.0, 2.0), (5.0, 6.0), (9.0, 10.0)]
     assert {i.type for i in result.incidents} == {"black"}
     assert result.duration_s >= 11.9
+
+
+def test_cues_move_on_with_each_lap_and_a_spoilt_one_stays_spoilt(make, tmp_path):
+    path, _ = make(
+        "tsloop_cues",
+        suffix=".ts",
+        duration_s=12,
+        defects=[
+            Defect("ad_break", 4.0, 6.0, {"overrun_s": 2.0}),
+            Defect("ad_break", 8.0, 9.0, {"crc_error": 1}),
+        ],
+    )
+    loop = SeamlessLoop(path.read_bytes(), 12.0)
+    joined = tmp_path / "two.ts"
+    joined.write_bytes(loop.lap(0) + loop.lap(1))
+    result = run(joined)
+    overruns = [(round(i.start, 2), round(i.end, 2)) for i in of_type(result, "ad_break_overrun")]
+    assert overruns == [(6.0, 8.0), (18.0, 20.0)]  # not a stale splice time in lap 2
+    assert len(of_type(result, "scte35_crc_error")) == 2
+    assert not of_type(result, "scte35_late_cue")

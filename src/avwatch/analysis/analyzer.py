@@ -18,7 +18,7 @@ from avwatch.config import EngineConfig, detector_config
 from avwatch.detectors.base import Detector, select
 from avwatch.errors import ConfigError
 from avwatch.transport.analyser import TsEvent
-from avwatch.transport.tr101290 import defect_events
+from avwatch.transport.tr101290 import TR101290_TYPES, defect_events
 from avwatch.types import (
     AudioBlock,
     DecodeIssue,
@@ -29,7 +29,15 @@ from avwatch.types import (
     VideoFrame,
 )
 
-__all__ = ["ANALYSIS_BATCH", "DecodeStats", "StreamAnalyzer"]
+__all__ = ["ANALYSIS_BATCH", "DecodeStats", "StreamAnalyzer", "media_time"]
+
+PTS_WRAP_S = (1 << 33) / 90_000
+
+
+def media_time(clock: float, t0: MediaTime) -> MediaTime:
+    """A time of the PTS clock on the media timeline, across the 33-bit wrap."""
+    return (clock - t0 + PTS_WRAP_S / 2) % PTS_WRAP_S - PTS_WRAP_S / 2
+
 
 # Samples decoded before the detectors take them, each over the whole batch: about
 # a second of SD video with its audio, so that decoder and detectors each keep their
@@ -118,11 +126,15 @@ class StreamAnalyzer:
         seconds; ``t0`` is the first displayed frame's PTS in the same seconds)."""
         for ts_event in events:
             at = max(0.0, (ts_event.time if ts_event.time is not None else t0) - t0)
-            finding = TransportFinding(ts_event.type, at, ts_event.pid, ts_event.packet)
+            details = ts_event.details
+            if details.get("splice_clock") is not None:  # an SCTE-35 cue's splice time
+                details = {**details, "splice_at": media_time(details["splice_clock"], t0)}
+            finding = TransportFinding(ts_event.type, at, ts_event.pid, ts_event.packet, details)
             for d in self._transport:
                 self._call(d, d.on_transport, finding)
-            for event in defect_events(finding, ts_event.details):
-                self.tracker.feed(event)
+            if ts_event.type in TR101290_TYPES:  # the others are news for their detectors
+                for event in defect_events(finding, ts_event.details):
+                    self.tracker.feed(event)
         events.clear()
 
     def _note_issue(self, issue: DecodeIssue) -> None:

@@ -176,6 +176,28 @@ TRANSPORT_SCENARIOS: dict[str, tuple[float, list[Damage], dict[str, Any]]] = {
     ),
     # The signal goes away for 1.5 s and comes back: every PID loses packets at once.
     "ts_signal_cut": (14.0, [Damage("cut", 6.0, seconds=1.5)], {}),
+    # SCTE-35 cues: a break that ends on time, one whose cue-in comes 4 s late.
+    "scte35_breaks": (
+        40.0,
+        [],
+        {
+            "defects": [
+                Defect("ad_break", 8.0, 18.0),
+                Defect("ad_break", 26.0, 32.0, {"overrun_s": 4}),
+            ]
+        },
+    ),
+    # A cue-out whose CRC fails (its cue-in then matches nothing), and one sent late.
+    "scte35_damaged_cues": (
+        30.0,
+        [],
+        {
+            "defects": [
+                Defect("ad_break", 6.0, 12.0, {"crc_error": 1}),
+                Defect("ad_break", 18.0, 24.0, {"late": 1}),
+            ]
+        },
+    ),
 }
 # Plain compression blockiness is not corruption: the same content starved of bits.
 LOW_BITRATE = {"small_h264": 60_000, "sd_mpeg2_576i": 800_000, "real_vtest_576p10": 150_000}

@@ -6,7 +6,7 @@ pass so that it carries on from the one before: counters continue per PID,
 and every clock moves on by the clip's duration. A monitor watching it then
 sees only the defects put into the clip. Audio frames that would overlap the
 next pass are left out, and PCR-only packets bridge the seam so that PCRs stay
-20 ms apart.
+20 ms apart. SCTE-35 cues move on too, by their ``pts_adjustment``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from avwatch.transport.analyser import TS_PACKET
+from avwatch.transport.crc import crc32_mpeg
 
 __all__ = ["SeamlessLoop"]
 
 PTS_WRAP = 1 << 33
+SPLICE_INFO = 0xFC  # the table_id of SCTE-35 sections
 PCR_STEP = 1800  # 20 ms on the 90 kHz clock, half TR 101 290's 40 ms limit
 
 
@@ -27,10 +29,11 @@ class _Spots:
     timestamps: list[int]  # offsets of 5-byte PTS/DTS fields
     cc: list[tuple[int, int]]  # (offset of the CC byte, PID) of packets with payload
     payload_packets: dict[int, int]  # PID -> packets with payload in one pass
+    splices: list[int]  # offsets of SCTE-35 splice_info_sections (whole in one packet)
 
 
 def _find(data: bytes) -> _Spots:
-    pcr, timestamps, cc = [], [], []
+    pcr, timestamps, cc, splices = [], [], [], []
     payload_packets: dict[int, int] = {}
     for pos in range(0, len(data) - TS_PACKET + 1, TS_PACKET):
         pid = ((data[pos + 1] & 0x1F) << 8) | data[pos + 2]
@@ -45,6 +48,11 @@ def _find(data: bytes) -> _Spots:
             continue
         cc.append((pos + 3, pid))
         payload_packets[pid] = payload_packets.get(pid, 0) + 1
+        if data[pos + 1] & 0x40 and data[start : start + 3] != b"\x00\x00\x01":
+            at = start + 1 + data[start]  # after the pointer_field
+            length = 3 + (((data[at + 1] & 0x0F) << 8) | data[at + 2])
+            if data[at] == SPLICE_INFO and at + length <= pos + TS_PACKET:
+                splices.append(at)
         pes = data[start : start + 19]
         if data[pos + 1] & 0x40 and pes[:3] == b"\x00\x00\x01" and len(pes) >= 14:
             flags = pes[7] >> 6
@@ -52,7 +60,7 @@ def _find(data: bytes) -> _Spots:
                 timestamps.append(start + 9)
             if flags == 3 and len(pes) >= 19:
                 timestamps.append(start + 14)
-    return _Spots(pcr, timestamps, cc, payload_packets)
+    return _Spots(pcr, timestamps, cc, payload_packets, splices)
 
 
 def _read_ts(b: bytearray, at: int) -> int:
@@ -104,6 +112,8 @@ class SeamlessLoop:
             out[at + 4] = (out[at + 4] & 0x7F) | ((base & 1) << 7)
         for at in self._spots.timestamps:
             _write_ts(out, at, (_read_ts(out, at) + shift) % PTS_WRAP)
+        for at in self._spots.splices:  # cues: their splice times move on by pts_adjustment
+            _shift_splice(out, at, shift)
         for at, pid in self._spots.cc:
             step = k * self._spots.payload_packets[pid]
             out[at] = (out[at] & 0xF0) | ((out[at] & 0x0F) + step) % 16
@@ -111,6 +121,18 @@ class SeamlessLoop:
         for pid, offset in self._bridge:
             out += _pcr_packet(pid, (first + offset + shift) % PTS_WRAP)
         return bytes(out)
+
+
+def _shift_splice(b: bytearray, at: int, shift: int) -> None:
+    """Add ``shift`` to a splice_info_section's 33-bit pts_adjustment; a new CRC (a
+    wrong one where it was wrong: a spoilt cue stays spoilt)."""
+    end = at + 3 + (((b[at + 1] & 0x0F) << 8) | b[at + 2])
+    spoilt = crc32_mpeg(bytes(b[at : end - 4])) != int.from_bytes(b[end - 4 : end], "big")
+    adjustment = ((b[at + 4] & 0x01) << 32 | int.from_bytes(b[at + 5 : at + 9], "big")) + shift
+    adjustment %= PTS_WRAP
+    b[at + 4] = (b[at + 4] & 0xFE) | (adjustment >> 32)
+    b[at + 5 : at + 9] = (adjustment & 0xFFFFFFFF).to_bytes(4, "big")
+    b[end - 4 : end] = (crc32_mpeg(bytes(b[at : end - 4])) ^ spoilt).to_bytes(4, "big")
 
 
 def _trim(data: bytes, ticks: int) -> bytes:

@@ -32,6 +32,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from avwatch.transport.crc import crc32_mpeg
+from avwatch.transport.scte35 import Scte35Error, read_cue
+from avwatch.transport.sections import SectionAssembler
+
 __all__ = ["TS_PACKET", "TsAnalyzer", "TsEvent", "crc32_mpeg"]
 
 TS_PACKET = 188
@@ -53,28 +57,6 @@ PTS_INTERVAL_S = 0.700  # PTS repetition
 PID_TIMEOUT_S = 5.0  # a referenced PID not seen for this long (user-defined in the spec)
 
 
-def _crc_table() -> list[int]:
-    table = []
-    for byte in range(256):
-        crc = byte << 24
-        for _ in range(8):
-            crc = (crc << 1) ^ 0x04C11DB7 if crc & 0x80000000 else crc << 1
-        table.append(crc & 0xFFFFFFFF)
-    return table
-
-
-_CRC_TABLE = _crc_table()
-
-
-def crc32_mpeg(data: bytes) -> int:
-    """CRC-32/MPEG-2 (polynomial 0x04C11DB7, not reflected, no final xor); zlib's
-    crc32 is the reflected variant and does not fit."""
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc = ((crc << 8) & 0xFFFFFFFF) ^ _CRC_TABLE[(crc >> 24) ^ byte]
-    return crc
-
-
 @dataclass
 class TsEvent:
     """One TR 101 290 finding: ``type`` is a report event type (``ts_cc_error``...)."""
@@ -87,6 +69,7 @@ class TsEvent:
 
 
 PID_COUNT = 1 << 13
+SCTE35_STREAM_TYPE = 0x86
 
 
 @functools.lru_cache(maxsize=64)
@@ -97,6 +80,18 @@ def _pid_table(pids: frozenset[int]) -> np.ndarray[Any, Any]:
     table[list(pids)] = True
     table.flags.writeable = False  # shared by every analyser
     return table
+
+
+def _section_of(packet: bytes) -> bytes | None:
+    """The section a PAT or PMT packet starts, as ``_section`` keeps it (None: none)."""
+    payload_start = 4 + (1 + packet[4] if packet[3] & 0x20 else 0)
+    if not packet[3] & 0x10 or payload_start >= TS_PACKET:
+        return None
+    payload = packet[payload_start:]
+    section = payload[1 + payload[0] :]
+    if len(section) < 3:
+        return None
+    return section[: 3 + (((section[1] & 0x0F) << 8) | section[2])]
 
 
 @dataclass
@@ -190,6 +185,7 @@ class TsAnalyzer:
         self.pcr_accuracy = PcrAccuracy()
         self.pmt_pids: set[int] = set()
         self.es_pids: dict[int, int] = {}  # pid -> stream_type
+        self.scte35: dict[int, SectionAssembler] = {}  # SCTE-35 PIDs (stream_type 0x86)
         self.table_last: dict[int, float] = {}  # PAT/PMT PID -> clock when last seen
         self.table_reported: dict[int, float] = {}  # PID -> the overrun already reported
         self.table_body: dict[int, bytes] = {}  # PID -> its latest good PAT/PMT section
@@ -219,9 +215,26 @@ class TsAnalyzer:
             good = chunk[:, 0] == SYNC
             bad = np.flatnonzero(~good)
             run = len(chunk) if not len(bad) else int(bad[0])
+            run = self._until_new_tables(chunk[:run], data, pos)
             self._packets(chunk[:run], data, pos)
             pos += run * TS_PACKET
         self.buffer = data[pos:]
+
+    def _until_new_tables(self, chunk: np.ndarray[Any, Any], data: bytes, base: int) -> int:
+        """How many of ``chunk``'s packets to take at once: up to and including the
+        first PAT or PMT that differs from the one read before. The packets after it
+        are sifted by the PIDs it names (a cue PID's first cue may follow at once)."""
+        pid = ((chunk[:, 1].astype(np.int32) & 0x1F) << 8) | chunk[:, 2]
+        tables = pid == PAT_PID
+        if self.pmt_pids:
+            tables |= _pid_table(frozenset(self.pmt_pids))[pid]
+        for i in np.flatnonzero(tables & ((chunk[:, 1] & 0x40) != 0)).tolist():
+            start = base + i * TS_PACKET
+            packet = data[start : start + TS_PACKET]
+            table_pid = ((packet[1] & 0x1F) << 8) | packet[2]
+            if _section_of(packet) != self.table_body.get(table_pid):
+                return i + 1
+        return len(chunk)
 
     def _bad_sync(self, data: bytes, pos: int) -> int | None:
         """The byte where a packet should start is not 0x47; returns where to go on.
@@ -279,6 +292,8 @@ class TsAnalyzer:
             interesting |= _pid_table(frozenset(self.pmt_pids))[pid]
         if self.es_pids:
             interesting |= pusi & _pid_table(frozenset(self.es_pids))[pid]
+        if self.scte35:
+            interesting |= _pid_table(frozenset(self.scte35))[pid]
         cc_error_at = self._continuity(pid, cc, has_payload, discontinuity)
         rows = sorted(set(np.flatnonzero(interesting).tolist()) | cc_error_at)
         if rows:
@@ -355,6 +370,8 @@ class TsAnalyzer:
         if cc_error:
             stats.cc_errors += 1
             self._event("ts_cc_error", pid, index)
+            if pid in self.scte35:
+                self.scte35[pid].reset()  # a section with a packet missing is no section
         if has_pcr:
             self._pcr(pkt, pid, stats, discontinuity, index)
         if tei:
@@ -366,6 +383,9 @@ class TsAnalyzer:
         if pid == PAT_PID or pid in self.pmt_pids:
             if pusi:
                 self._section(pid, payload[1 + payload[0] :], index)
+        elif pid in self.scte35:
+            for section in self.scte35[pid].feed(payload, pusi):
+                self._splice_info(section, pid, index)
         elif pusi and pid in self.es_pids:
             self._pes_start(payload, pid, stats, index)
 
@@ -412,7 +432,18 @@ class TsAnalyzer:
                 es_pid = int.from_bytes(body[k + 1 : k + 3], "big") & 0x1FFF
                 es_info = int.from_bytes(body[k + 3 : k + 5], "big") & 0x0FFF
                 self.es_pids[es_pid] = stream_type
+                if stream_type == SCTE35_STREAM_TYPE:
+                    self.scte35.setdefault(es_pid, SectionAssembler())
                 k += 5 + es_info
+
+    def _splice_info(self, section: bytes, pid: int, index: int) -> None:
+        """An SCTE-35 cue: handed on, dated like any finding, for the scte35 detector."""
+        try:
+            cue = read_cue(section)
+        except Scte35Error as exc:
+            self._event("scte35_crc_error", pid, index, reason=str(exc))
+            return
+        self._event("scte35_cue", pid, index, **cue)
 
     # -- clocks -----------------------------------------------------------------------
     def _pcr(self, pkt: bytes, pid: int, stats: PidStats, discontinuity: bool, index: int) -> None:
@@ -484,6 +515,8 @@ class TsAnalyzer:
         for table in (PAT_PID, *self.pmt_pids):
             self._tables_overdue(table, now, self.packet_index)
         for es_pid in self.es_pids:
+            if es_pid in self.scte35:
+                continue  # cues come when there is something to say: sparse by design
             stats = self.pids.setdefault(es_pid, PidStats())
             if stats.last_seen_clock is None:
                 stats.last_seen_clock = now
@@ -540,7 +573,8 @@ class TsAnalyzer:
         at: float | None = None,
         **details: Any,
     ) -> None:
-        self.counts[type_] += 1
+        if type_ != "scte35_cue":  # a cue is news, not an error
+            self.counts[type_] += 1
         event = TsEvent(type_, at, self.packet_index if index is None else index, pid, details)
         if at is None and self.clock is not None:
             self.held.append(event)  # dated by the next PCR (_date_held)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from avwatch.types import DefectEvent, MediaTime, Severity, TransportFinding
 
-__all__ = ["CHECKS", "FIRST_PRIORITY", "defect_events"]
+__all__ = ["CHECKS", "FIRST_PRIORITY", "TR101290_TYPES", "defect_events"]
 
 # The checks in the order of the standard: (number, name, avwatch's event type).
 CHECKS = (
@@ -24,6 +24,8 @@ CHECKS = (
     ("2.4", "PCR_accuracy_error (constant-bitrate streams)", "ts_pcr_accuracy"),
     ("2.5", "PTS_error", "ts_pts_error"),
 )
+
+TR101290_TYPES = frozenset(event_type for _, _, event_type in CHECKS)
 
 # First priority: the stream cannot be decoded reliably.
 FIRST_PRIORITY = frozenset(

@@ -17,6 +17,7 @@ from av.video.stream import VideoStream
 
 from avwatch.errors import ConfigError, reason
 from avwatch.lab.synth.pictures import pictures
+from avwatch.lab.synth.scte35 import add_ad_breaks
 from avwatch.lab.synth.sounds import layout, shifted, sound
 from avwatch.lab.synth.spec import ClipSpec, Defect
 from avwatch.lab.truth import TruthEvent
@@ -88,11 +89,14 @@ def make_clip(path: str | Path, spec: ClipSpec) -> list[TruthEvent]:
     """Encode the clip to ``path`` (container from its extension); returns the truth events.
     A spec that cannot be made is refused (ConfigError) before anything is written."""
     _validate(spec)
+    ad_breaks = [d for d in spec.defects if d.type == "ad_break"]
+    if ad_breaks and (Path(path).suffix.lower() != ".ts" or not spec.video_codec):
+        raise ConfigError("ad_break defects are SCTE-35 cues: they need a .ts clip with video")
     truth: list[TruthEvent] = []
     video_defects = [
         d for d in spec.defects if d.type in ("black", "freeze", "dropped_frames", "video_loss")
     ]
-    audio_defects = [d for d in spec.defects if d not in video_defects]
+    audio_defects = [d for d in spec.defects if d not in video_defects and d not in ad_breaks]
     # FFmpeg's TS muxer sends a PCR only with video packets by default: at a low
     # bitrate that is every 80 ms, over TR 101 290's 40 ms. Ask for 20 ms.
     mux_options = {"pcr_period": "20"} if Path(path).suffix.lower() == ".ts" else {}
@@ -130,6 +134,8 @@ def make_clip(path: str | Path, spec: ClipSpec) -> list[TruthEvent]:
             if stream is not None:
                 for packet in stream.encode():
                     out.mux(packet)
+    if ad_breaks:
+        truth += add_ad_breaks(Path(path), ad_breaks)
     for event in truth:  # a defect that runs past the end is only as long as the clip
         event["end"] = min(event["end"], spec.duration_s)
     return sorted(truth, key=lambda e: (e["start"], e["type"]))

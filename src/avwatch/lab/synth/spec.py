@@ -25,6 +25,7 @@ DEFECT_TYPES = (
     "loudness",
     "audio_loss",
     "av_offset",
+    "ad_break",
 )
 
 
@@ -34,7 +35,10 @@ class Defect:
 
     ``params``: silence ``channel`` (index; absent = all), clipping ``gain_db``
     (drive into the clipper, default 12), loudness ``gain_db`` (default +12),
-    av_offset ``offset_ms`` (the sound moved later by this much; negative = earlier).
+    av_offset ``offset_ms`` (the sound moved later by this much; negative = earlier),
+    ad_break (SCTE-35 cues around [start, end), TS only) ``overrun_s`` (the cue-in
+    this much late), ``crc_error=1`` (the cue-out's CRC spoilt), ``late=1`` (the
+    cue-out sent after its splice time).
     """
 
     type: str
