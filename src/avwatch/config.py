@@ -35,6 +35,17 @@ __all__ = [
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
+class Expect(BaseModel):
+    """What the programme must carry (``expect:``): a stream that does not is an
+    incident, from the start."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    captions: bool | None = Field(
+        None, description="Caption data (CEA-608/708) in the pictures: captions_missing if none."
+    )
+
+
 class EngineConfig(BaseModel):
     """Settings of the engine that every stream shares."""
 
@@ -75,6 +86,7 @@ class EngineConfig(BaseModel):
     detectors: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Options per detector key."
     )
+    expect: Expect = Field(default_factory=Expect)
 
 
 # A config is a few kilobytes. These bounds turn hostile or broken files (a YAML alias
@@ -179,6 +191,17 @@ def detector_config(cls: type[Detector[Any]], options: dict[str, Any] | None) ->
     return validated(cls.Config, options or {}, f"detector {cls.key!r}")
 
 
+def detector_options(config: EngineConfig, cls: type[Detector[Any]]) -> dict[str, Any]:
+    """A detector's options in ``config``: its own, and what ``expect:`` says that it
+    judges (``Detector.expect_options``)."""
+    options = dict(config.detectors.get(cls.key) or {})
+    for field, option in cls.expect_options.items():
+        value = getattr(config.expect, field)
+        if value is not None:
+            options[option] = value
+    return options
+
+
 def check_detector_options(config: EngineConfig) -> None:
     """Fail now, with the reason, on an unknown detector or a bad option (not when a
     stream first connects)."""
@@ -186,8 +209,8 @@ def check_detector_options(config: EngineConfig) -> None:
     unknown = set(config.detectors) - set(known)
     if unknown:
         raise ConfigError(f"unknown detectors: {', '.join(sorted(unknown))}")
-    for key, options in config.detectors.items():
-        detector_config(known[key], options)
+    for key in config.detectors:
+        detector_config(known[key], detector_options(config, known[key]))
 
 
 def explain(exc: ValidationError) -> str:

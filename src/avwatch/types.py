@@ -109,6 +109,8 @@ class VideoFrame:
     duration: float
     luma: LumaPlane
     keyframe: bool
+    captions: bytes | None = None
+    """The picture's ATSC A/53 caption data (cc_data triplets: CEA-608 and 708), if any."""
 
 
 @dataclass(slots=True)

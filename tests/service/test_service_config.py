@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from avwatch.config import load_model
 from avwatch.errors import ConfigError
@@ -59,3 +60,23 @@ def test_bad_config_says_what_is_wrong(tmp_path: Path, text: str, says: str):
     path.write_text(text)
     with pytest.raises(ConfigError, match=says):
         load_model(ServiceConfig, path)
+
+
+def test_a_streams_expect_merges_onto_the_engines_and_sets_what_judges_it():
+    from avwatch.config import detector_options
+    from avwatch.detectors.captions import CaptionsDetector
+
+    config = ServiceConfig.model_validate(
+        {
+            "engine": {"expect": {"captions": True}},
+            "streams": [
+                {"id": "a", "url": "udp://127.0.0.1:5000"},
+                {"id": "b", "url": "udp://127.0.0.1:5001", "expect": {"captions": False}},
+            ],
+        }
+    )
+    a, b = (stream_engine_config(config.engine, s) for s in config.streams)
+    assert detector_options(a, CaptionsDetector) == {"expected": True}
+    assert detector_options(b, CaptionsDetector) == {"expected": False}
+    with pytest.raises(ValidationError, match=r"expect\.subtitles"):
+        ServiceConfig.model_validate({"engine": {"expect": {"subtitles": True}}})

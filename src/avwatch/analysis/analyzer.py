@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from avwatch.analysis.incidents import IncidentTracker
-from avwatch.config import EngineConfig, detector_config
+from avwatch.config import EngineConfig, detector_config, detector_options
 from avwatch.detectors.base import Detector, select
 from avwatch.errors import ConfigError
 from avwatch.transport.analyser import TsEvent
@@ -83,7 +83,7 @@ class StreamAnalyzer:
             if declined is not None:
                 self.skipped[key] = declined
                 continue
-            self.detectors.append(cls(detector_config(cls, config.detectors.get(key)), info))
+            self.detectors.append(cls(detector_config(cls, detector_options(config, cls)), info))
         self._video = [d for d in self.detectors if "video" in (d.reads or d.needs)]
         self._audio = [d for d in self.detectors if "audio" in (d.reads or d.needs)]
         self._transport = [d for d in self.detectors if d.takes_transport()]

@@ -27,6 +27,7 @@ import av.stream
 import av.video.frame
 import av.video.stream
 import numpy as np
+from av.sidedata.sidedata import Type as SideDataType
 from av.video.reformatter import Interpolation, VideoReformatter
 
 from avwatch.decode.clock import PtsClock
@@ -45,6 +46,8 @@ from avwatch.types import (
     VideoFrame,
     VideoInfo,
 )
+
+A53_CC = SideDataType.A53_CC  # caption data the decoder found in the pictures (SEI, user data)
 
 __all__ = [
     "MediaReader",
@@ -357,7 +360,15 @@ class MediaReader:
                 # threads than they save. Parallelism comes from decoding and streams.
                 threads=1,
             ).to_ndarray()  # type: ignore[assignment]  # "gray" is uint8
-            sample: Any = VideoFrame(seconds, self._frame_duration, luma, bool(frame.key_frame))
+            side_data = frame.side_data
+            captions = side_data.get(A53_CC) if len(side_data) else None
+            sample: Any = VideoFrame(
+                seconds,
+                self._frame_duration,
+                luma,
+                bool(frame.key_frame),
+                None if captions is None else bytes(captions),
+            )
             if self.t0 is None:
                 self.t0 = seconds
             if frame.is_corrupt:

@@ -95,6 +95,8 @@ class Detector(Generic[ConfigT]):
     description: ClassVar[str] = ""
     plots: ClassVar[tuple[Plot, ...]] = ()
     """Where the signals it records are drawn; a signal in no plot is refused."""
+    expect_options: ClassVar[dict[str, str]] = {}
+    """Fields of ``expect:`` this detector judges, and the option each one sets."""
 
     def __init__(self, config: ConfigT, info: StreamInfo) -> None:
         self.config = config

@@ -199,6 +199,8 @@ TRANSPORT_SCENARIOS: dict[str, tuple[float, list[Damage], dict[str, Any]]] = {
         },
     ),
 }
+# Captions that stop for 14 s (the captions detector waits 10 s) and come back.
+CAPTIONS_STOP = Defect("captions_loss", 8.0, 22.0)
 # Plain compression blockiness is not corruption: the same content starved of bits.
 LOW_BITRATE = {"small_h264": 60_000, "sd_mpeg2_576i": 800_000, "real_vtest_576p10": 150_000}
 # Synthetic pictures in H.264 and SD MPEG-2, and a real camera picture in H.264.
@@ -254,6 +256,9 @@ def cases(quick: bool, real: bool = True) -> list[tuple[str, ClipSpec, str, list
                 out.append((f"{fmt}__{scenario}", spec, ".ts", damages))
             starved = replace(base, duration_s=10.0, bitrate=LOW_BITRATE[fmt])
             out.append((f"{fmt}__clean_low_bitrate_ts", starved, ".ts", []))
+            if base.video_codec == "libx264":  # caption data is written as H.264 SEI
+                captions = replace(base, duration_s=30.0, captions=True, defects=[CAPTIONS_STOP])
+                out.append((f"{fmt}__captions_stop", captions, ".ts", []))
     return out
 
 

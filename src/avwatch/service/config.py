@@ -32,7 +32,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from sqlalchemy.engine import make_url
 
-from avwatch.config import EngineConfig, merge_overrides, validated
+from avwatch.config import EngineConfig, Expect, merge_overrides, validated
 from avwatch.types import Severity
 
 __all__ = [
@@ -68,6 +68,11 @@ class StreamSpec(BaseModel):
     )
     detectors: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Detector options merged onto the engine defaults."
+    )
+    expect: Expect = Field(
+        default_factory=Expect,
+        description="What this stream must carry, merged onto the engine's expect: "
+        "e.g. {captions: true}.",
     )
     input_loss_after_s: float = Field(
         3.0, gt=0, le=300, description="No data for this long opens an input_loss incident."
@@ -216,4 +221,8 @@ def stream_engine_config(engine: EngineConfig, stream: StreamSpec) -> EngineConf
     """The engine settings one stream runs with: the defaults, then its own overrides."""
     merged = engine.model_dump()
     merged["detectors"] = merge_overrides(engine.detectors, stream.detectors)
+    merged["expect"] = {
+        **engine.expect.model_dump(exclude_none=True),
+        **stream.expect.model_dump(exclude_none=True),
+    }
     return validated(EngineConfig, merged, f"stream {stream.id!r}")

@@ -21,7 +21,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from avwatch.config import check_detector_options, detector_config, validated
+from avwatch.config import (
+    check_detector_options,
+    detector_config,
+    detector_options,
+    validated,
+)
 from avwatch.detectors.base import available_detectors
 from avwatch.errors import AvwatchError, ConfigError, InputError
 from avwatch.input.source import check_url
@@ -219,7 +224,7 @@ class Service:
         """Every detector's effective options for a stream: defaults, engine, overrides."""
         engine = stream_engine_config(self.config.engine, self.stream(stream_id))
         return {
-            key: detector_config(cls, engine.detectors.get(key)).model_dump(mode="json")
+            key: detector_config(cls, detector_options(engine, cls)).model_dump(mode="json")
             for key, cls in available_detectors().items()
         }
 

@@ -4,7 +4,7 @@ any container and codec PyAV writes, and the truth of what was put in."""
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, cast
@@ -16,6 +16,7 @@ from av.audio.stream import AudioStream
 from av.video.stream import VideoStream
 
 from avwatch.errors import ConfigError, reason
+from avwatch.lab.synth.captions import with_captions
 from avwatch.lab.synth.pictures import pictures
 from avwatch.lab.synth.scte35 import add_ad_breaks
 from avwatch.lab.synth.sounds import layout, shifted, sound
@@ -92,11 +93,17 @@ def make_clip(path: str | Path, spec: ClipSpec) -> list[TruthEvent]:
     ad_breaks = [d for d in spec.defects if d.type == "ad_break"]
     if ad_breaks and (Path(path).suffix.lower() != ".ts" or not spec.video_codec):
         raise ConfigError("ad_break defects are SCTE-35 cues: they need a .ts clip with video")
+    if spec.captions and (spec.video_codec != "libx264" or Path(path).suffix.lower() != ".ts"):
+        raise ConfigError("captions are written as H.264 SEI: they need libx264 in a .ts clip")
     truth: list[TruthEvent] = []
     video_defects = [
         d for d in spec.defects if d.type in ("black", "freeze", "dropped_frames", "video_loss")
     ]
-    audio_defects = [d for d in spec.defects if d not in video_defects and d not in ad_breaks]
+    audio_defects = [
+        d
+        for d in spec.defects
+        if d not in video_defects and d not in ad_breaks and d.type != "captions_loss"
+    ]
     # FFmpeg's TS muxer sends a PCR only with video packets by default: at a low
     # bitrate that is every 80 ms, over TR 101 290's 40 ms. Ask for 20 ms.
     mux_options = {"pcr_period": "20"} if Path(path).suffix.lower() == ".ts" else {}
@@ -127,18 +134,41 @@ def make_clip(path: str | Path, spec: ClipSpec) -> list[TruthEvent]:
             sources.append(_video_frames(vstream, spec, pcm, video_defects, truth))
         if astream is not None:
             sources.append(_audio_frames(astream, spec, pcm, audio_defects, truth))
+        captioned = _captioned(spec, truth)
         for _, stream, frame in heapq.merge(*sources, key=lambda item: item[0]):
             for packet in stream.encode(frame):
-                out.mux(packet)
+                out.mux(captioned(packet) if stream is vstream else packet)
         for stream in (vstream, astream):
             if stream is not None:
                 for packet in stream.encode():
-                    out.mux(packet)
+                    out.mux(captioned(packet) if stream is vstream else packet)
     if ad_breaks:
         truth += add_ad_breaks(Path(path), ad_breaks)
     for event in truth:  # a defect that runs past the end is only as long as the clip
         event["end"] = min(event["end"], spec.duration_s)
     return sorted(truth, key=lambda e: (e["start"], e["type"]))
+
+
+def _captioned(
+    spec: ClipSpec, truth: list[TruthEvent]
+) -> Callable[[av.Packet[Any]], av.Packet[Any]]:
+    """What each video packet becomes: with caption data, unless captions are off or
+    in a ``captions_loss`` span then (whose truth it appends)."""
+    losses = [d for d in spec.defects if d.type == "captions_loss"]
+    truth += [
+        {"type": "captions_missing", "start": float(d.start), "end": float(d.end), "details": {}}
+        for d in losses
+    ]
+
+    def captioned(packet: av.Packet[Any]) -> av.Packet[Any]:
+        if not spec.captions or packet.pts is None or packet.time_base is None:
+            return packet
+        t = float(packet.pts * packet.time_base)
+        if any(d.start <= t < d.end for d in losses):
+            return packet
+        return with_captions(packet, int(packet.pts))
+
+    return captioned
 
 
 def _video_frames(

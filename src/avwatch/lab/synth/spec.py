@@ -26,6 +26,7 @@ DEFECT_TYPES = (
     "audio_loss",
     "av_offset",
     "ad_break",
+    "captions_loss",
 )
 
 
@@ -38,7 +39,8 @@ class Defect:
     av_offset ``offset_ms`` (the sound moved later by this much; negative = earlier),
     ad_break (SCTE-35 cues around [start, end), TS only) ``overrun_s`` (the cue-in
     this much late), ``crc_error=1`` (the cue-out's CRC spoilt), ``late=1`` (the
-    cue-out sent after its splice time).
+    cue-out sent after its splice time), captions_loss (no caption data in the
+    pictures of [start, end) of a clip with ``captions``).
     """
 
     type: str
@@ -73,6 +75,8 @@ class ClipSpec:
     fades: list[float] = field(default_factory=list)
     """Times of a dip through black: 0.5 s down to 30%, one black frame, 0.5 s up (not a
     defect: a black flash is three frames or more)."""
+    captions: bool = False
+    """CEA-608 caption data in every picture (H.264 only), but in ``captions_loss`` spans."""
     pulldown: bool = False
     """Every fifth frame repeats the one before, as 24 fps film shown at 30 (not a defect)."""
 
