@@ -44,6 +44,15 @@ class Expect(BaseModel):
     captions: bool | None = Field(
         None, description="Caption data (CEA-608/708) in the pictures: captions_missing if none."
     )
+    audio_tracks: int | None = Field(
+        None, ge=0, le=64, description="Audio tracks in the PMT: track_missing if fewer."
+    )
+    languages: list[str] | None = Field(
+        None, description="ISO 639 codes of the audio tracks: language_changed if not these."
+    )
+    service_name: str | None = Field(
+        None, description="The SDT's service name: service_changed if not this."
+    )
 
 
 class EngineConfig(BaseModel):

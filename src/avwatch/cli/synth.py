@@ -37,6 +37,9 @@ def register(sub: Commands) -> None:
     s.add_argument("--noise", type=float, default=0.0, metavar="LEVELS", help="picture grain")
     s.add_argument("--interlaced", action="store_true")
     s.add_argument(
+        "--captions", action="store_true", help="CEA-608 caption data (H.264 in .ts only)"
+    )
+    s.add_argument(
         "--defect",
         action="append",
         default=[],
@@ -82,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             sound_file=args.sound_file,
             noise_levels=args.noise,
             interlaced=args.interlaced,
+            captions=args.captions,
             defects=[parse_defect(d) for d in args.defect],
         )
     except ValueError as exc:

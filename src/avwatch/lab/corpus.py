@@ -187,6 +187,8 @@ TRANSPORT_SCENARIOS: dict[str, tuple[float, list[Damage], dict[str, Any]]] = {
             ]
         },
     ),
+    # The PMT drops the second (French) audio track half-way: logged as a PMT change.
+    "pmt_track_loss": (12.0, [], {"defects": [Defect("track_loss", 6.0, 12.0)]}),
     # A cue-out whose CRC fails (its cue-in then matches nothing), and one sent late.
     "scte35_damaged_cues": (
         30.0,

@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from avwatch.transport.crc import crc32_mpeg
+from avwatch.transport.programme import pmt_streams, sdt_services
 from avwatch.transport.scte35 import Scte35Error, read_cue
 from avwatch.transport.sections import SectionAssembler
 
@@ -70,6 +71,9 @@ class TsEvent:
 
 PID_COUNT = 1 << 13
 SCTE35_STREAM_TYPE = 0x86
+SDT_PID, SDT_ACTUAL = 0x0011, 0x42
+# What the analyser read, handed on for detectors: news, not errors.
+NEWS = frozenset({"scte35_cue", "programme", "service"})
 
 
 @functools.lru_cache(maxsize=64)
@@ -186,6 +190,8 @@ class TsAnalyzer:
         self.pmt_pids: set[int] = set()
         self.es_pids: dict[int, int] = {}  # pid -> stream_type
         self.scte35: dict[int, SectionAssembler] = {}  # SCTE-35 PIDs (stream_type 0x86)
+        self.programmes: dict[int, list[dict[str, Any]]] = {}  # PMT PID -> its streams
+        self.sdt = SectionAssembler()
         self.table_last: dict[int, float] = {}  # PAT/PMT PID -> clock when last seen
         self.table_reported: dict[int, float] = {}  # PID -> the overrun already reported
         self.table_body: dict[int, bytes] = {}  # PID -> its latest good PAT/PMT section
@@ -287,7 +293,7 @@ class TsAnalyzer:
         discontinuity = (af_flags & 0x80) != 0
         has_pcr = (af_flags & 0x10) != 0
         # Packets Python must look at: errors, PSI, PCR, PES starts, discontinuities.
-        interesting = tei | has_pcr | discontinuity | (pid == PAT_PID)
+        interesting = tei | has_pcr | discontinuity | (pid == PAT_PID) | (pid == SDT_PID)
         if self.pmt_pids:
             interesting |= _pid_table(frozenset(self.pmt_pids))[pid]
         if self.es_pids:
@@ -386,6 +392,9 @@ class TsAnalyzer:
         elif pid in self.scte35:
             for section in self.scte35[pid].feed(payload, pusi):
                 self._splice_info(section, pid, index)
+        elif pid == SDT_PID:
+            for section in self.sdt.feed(payload, pusi):
+                self._service_table(section, index)
         elif pusi and pid in self.es_pids:
             self._pes_start(payload, pid, stats, index)
 
@@ -425,16 +434,27 @@ class TsAnalyzer:
                     self.pmt_pids.add(program_pid)
         else:
             self.pcr_pid = int.from_bytes(body[8:10], "big") & 0x1FFF
-            info_length = int.from_bytes(body[10:12], "big") & 0x0FFF
-            k = 12 + info_length
-            while k + 5 <= len(body) - 4:
-                stream_type = body[k]
-                es_pid = int.from_bytes(body[k + 1 : k + 3], "big") & 0x1FFF
-                es_info = int.from_bytes(body[k + 3 : k + 5], "big") & 0x0FFF
-                self.es_pids[es_pid] = stream_type
-                if stream_type == SCTE35_STREAM_TYPE:
-                    self.scte35.setdefault(es_pid, SectionAssembler())
-                k += 5 + es_info
+            self._programme(pid, pmt_streams(body), index)
+
+    def _programme(self, pmt_pid: int, streams: list[dict[str, Any]], index: int) -> None:
+        """A new or changed PMT: the streams it lists are the ones checked from now on
+        (a PID it dropped is no PID_error), and the structure detector is told."""
+        before = self.programmes.get(pmt_pid)
+        self.programmes[pmt_pid] = streams
+        self.es_pids = {s["pid"]: s["stream_type"] for p in self.programmes.values() for s in p}
+        cue_pids = {pid for pid, kind in self.es_pids.items() if kind == SCTE35_STREAM_TYPE}
+        self.scte35 = {pid: self.scte35.get(pid) or SectionAssembler() for pid in cue_pids}
+        self._event("programme", pmt_pid, index, streams=streams, before=before)
+
+    def _service_table(self, section: bytes, index: int) -> None:
+        """An SDT section: its CRC (TR 101 290 2.2), and its service names when new."""
+        if section[0] != SDT_ACTUAL or section == self.table_body.get(SDT_PID):
+            return
+        if crc32_mpeg(section[:-4]) != int.from_bytes(section[-4:], "big"):
+            self._event("ts_crc_error", SDT_PID, index, table_id=section[0])
+            return
+        self.table_body[SDT_PID] = section
+        self._event("service", SDT_PID, index, services=sdt_services(section))
 
     def _splice_info(self, section: bytes, pid: int, index: int) -> None:
         """An SCTE-35 cue: handed on, dated like any finding, for the scte35 detector."""
@@ -573,7 +593,7 @@ class TsAnalyzer:
         at: float | None = None,
         **details: Any,
     ) -> None:
-        if type_ != "scte35_cue":  # a cue is news, not an error
+        if type_ not in NEWS:
             self.counts[type_] += 1
         event = TsEvent(type_, at, self.packet_index if index is None else index, pid, details)
         if at is None and self.clock is not None:

@@ -21,6 +21,7 @@ from avwatch.lab.synth.pictures import pictures
 from avwatch.lab.synth.scte35 import add_ad_breaks
 from avwatch.lab.synth.sounds import layout, shifted, sound
 from avwatch.lab.synth.spec import ClipSpec, Defect
+from avwatch.lab.synth.tracks import add_track_loss
 from avwatch.lab.truth import TruthEvent
 
 __all__ = ["make_clip"]
@@ -93,6 +94,11 @@ def make_clip(path: str | Path, spec: ClipSpec) -> list[TruthEvent]:
     ad_breaks = [d for d in spec.defects if d.type == "ad_break"]
     if ad_breaks and (Path(path).suffix.lower() != ".ts" or not spec.video_codec):
         raise ConfigError("ad_break defects are SCTE-35 cues: they need a .ts clip with video")
+    track_losses = [d for d in spec.defects if d.type == "track_loss"]
+    if track_losses and not (
+        Path(path).suffix.lower() == ".ts" and spec.video_codec and spec.audio_codec
+    ):
+        raise ConfigError("track_loss rewrites the PMT: it needs a .ts clip with video and audio")
     if spec.captions and (spec.video_codec != "libx264" or Path(path).suffix.lower() != ".ts"):
         raise ConfigError("captions are written as H.264 SEI: they need libx264 in a .ts clip")
     truth: list[TruthEvent] = []
@@ -102,7 +108,7 @@ def make_clip(path: str | Path, spec: ClipSpec) -> list[TruthEvent]:
     audio_defects = [
         d
         for d in spec.defects
-        if d not in video_defects and d not in ad_breaks and d.type != "captions_loss"
+        if d not in video_defects and d.type not in ("ad_break", "captions_loss", "track_loss")
     ]
     # FFmpeg's TS muxer sends a PCR only with video packets by default: at a low
     # bitrate that is every 80 ms, over TR 101 290's 40 ms. Ask for 20 ms.
@@ -142,6 +148,8 @@ def make_clip(path: str | Path, spec: ClipSpec) -> list[TruthEvent]:
             if stream is not None:
                 for packet in stream.encode():
                     out.mux(captioned(packet) if stream is vstream else packet)
+    for loss in track_losses:
+        truth += add_track_loss(Path(path), loss)
     if ad_breaks:
         truth += add_ad_breaks(Path(path), ad_breaks)
     for event in truth:  # a defect that runs past the end is only as long as the clip

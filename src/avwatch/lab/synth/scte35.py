@@ -19,6 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avwatch.lab.synth.spec import Defect
+from avwatch.lab.synth.ts_edit import (
+    first_pts_s,
+    is_pmt,
+    packets_of,
+    pcr_s,
+    pmt_pid_of,
+    rewrite_pmt,
+)
 from avwatch.lab.truth import TruthEvent
 from avwatch.transport.analyser import TS_PACKET
 from avwatch.transport.crc import crc32_mpeg
@@ -149,72 +157,21 @@ def _instant(type_: str, at: float) -> TruthEvent:
 def add_ad_breaks(path: Path, defects: list[Defect]) -> list[TruthEvent]:
     """Put the cues of ``defects`` into the TS clip at ``path``; returns their truth."""
     data = path.read_bytes()
-    t0 = _first_pts_s(data)
+    t0 = first_pts_s(data)
     cues, truth = cues_and_truth(defects, t0)
     path.write_bytes(_insert(_with_scte35_pid(data), cues, t0))
     return truth
 
 
-def _packets(data: bytes) -> list[bytes]:
-    return [data[i : i + TS_PACKET] for i in range(0, len(data) - TS_PACKET + 1, TS_PACKET)]
-
-
-def _pid(packet: bytes) -> int:
-    return ((packet[1] & 0x1F) << 8) | packet[2]
-
-
-def _payload(packet: bytes) -> bytes:
-    start = 4 + (1 + packet[4] if packet[3] & 0x20 else 0)
-    return packet[start:] if packet[3] & 0x10 else b""
-
-
-def _pmt_pid(packets: list[bytes]) -> int:
-    for packet in packets:
-        if _pid(packet) == 0 and packet[1] & 0x40:
-            section = _payload(packet)[1 + _payload(packet)[0] :]
-            return int.from_bytes(section[10:12], "big") & 0x1FFF
-    raise ValueError("no PAT in the clip")
-
-
-def _first_pts_s(data: bytes) -> float:
-    """The first video PES's PTS, in seconds: media time 0 (the synthetic clips have
-    no B-frames, so it is the first picture shown)."""
-    for packet in _packets(data):
-        payload = _payload(packet)
-        if packet[1] & 0x40 and payload[:3] == b"\x00\x00\x01" and 0xE0 <= payload[3] <= 0xEF:
-            p = payload[9:14]
-            ticks = (
-                ((p[0] >> 1) & 0x07) << 30 | p[1] << 22 | (p[2] >> 1) << 15 | p[3] << 7 | p[4] >> 1
-            )
-            return ticks / 90_000
-    raise ValueError("no video PES in the clip")
-
-
 def _with_scte35_pid(data: bytes) -> list[bytes]:
     """The clip's packets, each PMT rewritten to list the SCTE-35 PID."""
-    packets = _packets(data)
-    pmt_pid = _pmt_pid(packets)
-    entry = bytes([0x86, 0xE0 | (SCTE35_PID >> 8), SCTE35_PID & 0xFF, 0xF0, 6])
-    entry += bytes([0x05, 4]) + b"CUEI"  # registration_descriptor
-    out = []
-    for packet in packets:
-        if _pid(packet) == pmt_pid and packet[1] & 0x40 and not packet[3] & 0x20:
-            pointer = packet[4]
-            start = 5 + pointer
-            length = ((packet[start + 1] & 0x0F) << 8) | packet[start + 2]
-            section = packet[start : start + 3 + length - 4]  # without its CRC
-            new_length = length + len(entry)
-            section = (
-                section[:1]
-                + bytes([(section[1] & 0xF0) | (new_length >> 8), new_length & 0xFF])
-                + section[3:]
-                + entry
-            )
-            section += crc32_mpeg(section).to_bytes(4, "big")
-            packet = (packet[:start] + section).ljust(TS_PACKET, b"\xff")
-            assert len(packet) == TS_PACKET, "the PMT no longer fits its packet"
-        out.append(packet)
-    return out
+    packets = packets_of(data)
+    pmt_pid = pmt_pid_of(packets)
+    cues = (0x86, SCTE35_PID, bytes([0x05, 4]) + b"CUEI")  # registration_descriptor
+    return [
+        rewrite_pmt(p, lambda entries: [*entries, cues]) if is_pmt(p, pmt_pid) else p
+        for p in packets
+    ]
 
 
 def _insert(packets: list[bytes], cues: list[Cue], t0: float) -> bytes:
@@ -223,7 +180,7 @@ def _insert(packets: list[bytes], cues: list[Cue], t0: float) -> bytes:
     out: list[bytes] = []
     counter = 0
     for packet in packets:
-        pcr = _pcr_s(packet)
+        pcr = pcr_s(packet)
         while pending and pcr is not None and pcr - t0 >= pending[0].sent_at:
             out.append(_cue_packet(pending.pop(0).section, counter))
             counter = (counter + 1) % 16
@@ -231,14 +188,6 @@ def _insert(packets: list[bytes], cues: list[Cue], t0: float) -> bytes:
     if pending:
         raise ValueError(f"cue at {pending[0].sent_at:g} s is past the clip's end")
     return b"".join(out)
-
-
-def _pcr_s(packet: bytes) -> float | None:
-    if not (packet[3] & 0x20 and packet[4] and packet[5] & 0x10):
-        return None
-    raw = packet[6:12]
-    base = int.from_bytes(raw[:5], "big") >> 7
-    return base / 90_000
 
 
 def _cue_packet(section: bytes, counter: int) -> bytes:

@@ -27,6 +27,7 @@ DEFECT_TYPES = (
     "av_offset",
     "ad_break",
     "captions_loss",
+    "track_loss",
 )
 
 
@@ -40,7 +41,8 @@ class Defect:
     ad_break (SCTE-35 cues around [start, end), TS only) ``overrun_s`` (the cue-in
     this much late), ``crc_error=1`` (the cue-out's CRC spoilt), ``late=1`` (the
     cue-out sent after its splice time), captions_loss (no caption data in the
-    pictures of [start, end) of a clip with ``captions``).
+    pictures of [start, end) of a clip with ``captions``), track_loss (a second,
+    French audio track that the PMT drops at start; TS only).
     """
 
     type: str
