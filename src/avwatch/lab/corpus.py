@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from fractions import Fraction
 from pathlib import Path
@@ -189,6 +190,9 @@ TRANSPORT_SCENARIOS: dict[str, tuple[float, list[Damage], dict[str, Any]]] = {
     ),
     # The PMT drops the second (French) audio track half-way: logged as a PMT change.
     "pmt_track_loss": (12.0, [], {"defects": [Defect("track_loss", 6.0, 12.0)]}),
+    # The same, checked against what the programme must carry (EXPECTED).
+    "pmt_track_loss_expected": (12.0, [], {"defects": [Defect("track_loss", 6.0, 12.0)]}),
+    "captions_expected_none": (8.0, [], {}),
     # A cue-out whose CRC fails (its cue-in then matches nothing), and one sent late.
     "scte35_damaged_cues": (
         30.0,
@@ -200,6 +204,15 @@ TRANSPORT_SCENARIOS: dict[str, tuple[float, list[Damage], dict[str, Any]]] = {
             ]
         },
     ),
+}
+# Scenarios checked with an expect: block (the truth follows: expect_truth).
+EXPECTED: dict[str, dict[str, Any]] = {
+    "pmt_track_loss_expected": {
+        "audio_tracks": 2,
+        "languages": ["fra", "eng"],
+        "service_name": "News 24",
+    },
+    "captions_expected_none": {"captions": True},
 }
 # Captions that stop for 14 s (the captions detector waits 10 s) and come back.
 CAPTIONS_STOP = Defect("captions_loss", 8.0, 22.0)
@@ -285,6 +298,35 @@ def sync_truth(spec: ClipSpec) -> list[TruthEvent]:
     ]
 
 
+def expect_truth(spec: ClipSpec, expect: dict[str, Any]) -> list[TruthEvent]:
+    """What a file checked with ``expect`` must raise. The corpus's clips carry one
+    service (FFmpeg's muxer names it Service01) and one audio track without a
+    language; a ``track_loss`` clip carries English and French until the loss, then
+    English alone."""
+    end = spec.duration_s
+    loss = next((float(d.start) for d in spec.defects if d.type == "track_loss"), None)
+    # (from, to, audio languages) of each stretch the PMT stays the same
+    phases = [(0.0, end, ["und"])] if loss is None else [(0.0, loss, ["eng", "fra"])]
+    if loss is not None:
+        phases.append((loss, end, ["eng"]))
+    checks: dict[str, Callable[[list[str]], bool]] = {}
+    if "audio_tracks" in expect:
+        checks["track_missing"] = lambda langs: len(langs) < expect["audio_tracks"]
+    if "languages" in expect:
+        wanted = sorted(code.lower() for code in expect["languages"])
+        checks["language_changed"] = lambda langs: sorted(langs) != wanted
+    out: list[TruthEvent] = []
+    for type_, wrong in checks.items():
+        spans = [(a, b) for a, b, langs in phases if wrong(langs)]
+        if spans:  # the phases are adjacent: one incident from the first to the last
+            out.append({"type": type_, "start": spans[0][0], "end": spans[-1][1], "details": {}})
+    if expect.get("captions") and not spec.captions:
+        out.append({"type": "captions_missing", "start": 0.0, "end": end, "details": {}})
+    if "service_name" in expect and expect["service_name"] != "Service01":
+        out.append({"type": "service_changed", "start": 0.0, "end": end, "details": {}})
+    return out
+
+
 def programme_truth(spec: ClipSpec) -> list[TruthEvent]:
     """Truth that follows from the programme as a whole: a clip mixed far from the EBU
     target is off target from start to end (as the loudness detector's defaults judge)."""
@@ -316,13 +358,15 @@ def build(directory: Path, quick: bool = False) -> list[Path]:
                 # The muxer's own PCR and table gaps (no video packets while frames are
                 # skipped, and it repeats PAT/PMT by the video's clock).
                 truth += transport_truth(path, MERGE_GAP_S)
-        truth += programme_truth(spec) + sync_truth(spec)
+        expect = EXPECTED.get(name.split("__", 1)[1], {})
+        truth += programme_truth(spec) + sync_truth(spec) + expect_truth(spec, expect)
         description = {k: str(v) for k, v in asdict(spec).items() if k != "defects"}
         record = {
             "source": path.name,
             "spec": description,
             "events": sorted(truth, key=lambda e: (e["start"], e["type"])),
             "av_offsets": offset_truth(spec),
+            "expect": expect,  # the eval checks this file with it
             "sync_content": SYNC_CONTENT.get(spec.picture, "other"),
         }
         (directory / f"{name}.truth.json").write_text(

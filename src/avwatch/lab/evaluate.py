@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from avwatch.analysis.check import CheckResult, check
-from avwatch.config import EngineConfig, detector_config
+from avwatch.config import EngineConfig, Expect, detector_config
 from avwatch.detectors.av_sync.detector import AvSyncConfig, AvSyncDetector
 
 __all__ = ["EvalResult", "OffsetScore", "TypeScore", "evaluate_dir", "match_events"]
@@ -206,7 +206,9 @@ def evaluate_dir(
 
             found = ffmpeg_events(path)
         else:
-            result = check(str(path), config, keys)
+            expect = truth.get("expect")  # what this file must carry, if the corpus says
+            checked = config.model_copy(update={"expect": Expect(**expect)}) if expect else config
+            result = check(str(path), checked, keys)
             found = [i.to_report() for i in result.incidents]
             sync = result.summary.get("av_sync")
             if sync and truth.get("av_offsets"):
