@@ -37,7 +37,7 @@ from avwatch.transport.programme import pmt_streams, sdt_services
 from avwatch.transport.scte35 import Scte35Error, read_cue
 from avwatch.transport.sections import SectionAssembler
 
-__all__ = ["TS_PACKET", "TsAnalyzer", "TsEvent", "crc32_mpeg"]
+__all__ = ["NEWS", "TS_PACKET", "TsAnalyzer", "TsEvent", "crc32_mpeg"]
 
 TS_PACKET = 188
 SYNC = 0x47
@@ -477,6 +477,8 @@ class TsAnalyzer:
         self.clock = pcr / 27e6
         if self.first_clock is None:
             self.first_clock = self.clock
+            for table in self.table_body:  # tables read before any clock: seen now
+                self.table_last.setdefault(table, self.clock)
         judge_accuracy = pid == self.pcr_pid
         if previous is None or discontinuity:
             if judge_accuracy:
