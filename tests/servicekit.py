@@ -188,3 +188,26 @@ def postgres_server() -> Iterator[str]:
     """A throw-away PostgreSQL server; yields its URL."""
     with postgres() as server:
         yield server.url
+
+
+def black_update(incident: str, *, open_: bool) -> IncidentUpdate:
+    """A black incident of stream "news", opening or closing now."""
+    now = time.time()
+    return IncidentUpdate(
+        id=incident,
+        stream="news",
+        type="black",
+        severity="error",
+        detector="black",
+        start=1.0,
+        end=None if open_ else 2.0,
+        started_at=now - 1,
+        ended_at=None if open_ else now,
+        open=open_,
+    )
+
+
+def ok_status() -> StatusReport:
+    """A status of stream "news": any message makes the service try kept changes again."""
+    now = time.time()
+    return StatusReport("news", StreamStatus("ok", 25.0, 0.1, 1000, 0, 0, now, "", now))

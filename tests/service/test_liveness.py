@@ -9,12 +9,11 @@ import signal
 import time
 from typing import Any
 
-from servicekit import Messages, RecordingPool, wait_for
+from servicekit import Messages, RecordingPool, ok_status, wait_for
 
 from avwatch.analysis.analyzer import StreamAnalyzer
 from avwatch.service.config import ServiceConfig, StreamSpec
 from avwatch.service.core import Service
-from avwatch.service.messages import StatusReport, StreamStatus
 from avwatch.service.monitor import StreamMonitor
 from avwatch.service.workers import WorkerPool
 
@@ -87,14 +86,12 @@ def test_streams_of_a_restarted_worker_are_failed_until_they_report_again(tmp_pa
     service = Service(config, pool=RecordingPool())
     service.start()
     try:
-        now = time.time()
-        status = StreamStatus("ok", 25.0, 0.1, 1000, 0, 0, now, "", now)
-        service._on_message(StatusReport("news", status))
+        service._on_message(ok_status())
         assert service.status("news")["state"] == "ok"
         service._on_worker_restart(0, ["news"])  # what the pool calls for a dead worker
         assert service.status("news")["state"] == "failed"
         assert service.status("news")["last_error"] == "worker 0 restarted"
-        service._on_message(StatusReport("news", status))  # the new monitor reports
+        service._on_message(ok_status())  # the new monitor reports
         assert service.status("news")["state"] == "ok"
     finally:
         service.stop()

@@ -16,38 +16,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servicekit import RecordingPool
+from servicekit import RecordingPool, black_update, ok_status
 from sqlalchemy import select
 
 from avwatch.service.config import ServiceConfig
 from avwatch.service.core import Service
-from avwatch.service.messages import Evidence, IncidentUpdate, StatusReport, StreamStatus
+from avwatch.service.messages import Evidence
 from avwatch.service.store import EvidenceRow, IncidentRow, OutboxRow, Store
-
-
-def _update(incident: str, *, open_: bool) -> IncidentUpdate:
-    now = time.time()
-    return IncidentUpdate(
-        id=incident,
-        stream="news",
-        type="black",
-        severity="error",
-        detector="black",
-        start=1.0,
-        end=None if open_ else 2.0,
-        started_at=now - 1,
-        ended_at=None if open_ else now,
-        open=open_,
-    )
 
 
 def _evidence(incident: str) -> Evidence:
     return Evidence("news", incident, "during.png", "image/png", os.urandom(64_000))
-
-
-def _status() -> StatusReport:
-    now = time.time()
-    return StatusReport("news", StreamStatus("ok", 25.0, 0.1, 1000, 0, 0, now, "", now))
 
 
 @contextlib.contextmanager
@@ -107,9 +86,13 @@ def test_a_full_disk_loses_nothing_even_across_a_restart(tmp_path: Path):
         config = _config(database, tmp_path / "spool")  # the spool on another disk
         service = Service(config, pool=RecordingPool())
         service.start()
-        service._on_message(_update("a", open_=True))
+        service._on_message(black_update("a", open_=True))
         filler = _fill(disk)
-        for message in (_evidence("a"), _update("a", open_=False), _update("b", open_=True)):
+        for message in (
+            _evidence("a"),
+            black_update("a", open_=False),
+            black_update("b", open_=True),
+        ):
             service._on_message(message)
         health = service.store_health()
         assert not health["ok"] and "full" in health["error"]
@@ -141,15 +124,15 @@ def test_a_deleted_database_file_is_restored_with_everything_in_it(tmp_path: Pat
     service = Service(_config(database, tmp_path / "spool"), pool=RecordingPool())
     service.start()
     try:
-        service._on_message(_update("a", open_=True))
+        service._on_message(black_update("a", open_=True))
         for leftover in ("", "-wal", "-shm"):  # rm avwatch.db*
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{path}{leftover}")
-        service._on_message(_update("b", open_=True))  # into the deleted file
+        service._on_message(black_update("b", open_=True))  # into the deleted file
         time.sleep(1.1)  # the file is looked at once a second
-        service._on_message(_status())
+        service._on_message(ok_status())
         assert "deleted: restored" in (service.store_health()["file_event"] or "")
-        service._on_message(_update("c", open_=True))  # into the restored file
+        service._on_message(black_update("c", open_=True))  # into the restored file
         assert service.store_health()["ok"]
     finally:
         service.stop()
@@ -163,14 +146,14 @@ def test_a_database_file_replaced_by_another_is_taken_and_said(tmp_path: Path):
     service = Service(_config(database, tmp_path / "spool"), pool=RecordingPool())
     service.start()
     try:
-        service._on_message(_update("a", open_=True))
+        service._on_message(black_update("a", open_=True))
         backup = tmp_path / "backup.db"
         Store.open(f"sqlite:///{backup}").close()  # an empty avwatch database
         shutil.move(backup, path)  # put back by hand
         time.sleep(1.1)
-        service._on_message(_status())
+        service._on_message(ok_status())
         assert "replaced" in (service.store_health()["file_event"] or "")
-        service._on_message(_update("b", open_=True))
+        service._on_message(black_update("b", open_=True))
     finally:
         service.stop()
     incidents, _, _ = _stored(database)

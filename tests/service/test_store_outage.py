@@ -4,36 +4,13 @@ started again): no incident change and no alert is lost, and /healthz says so.""
 from __future__ import annotations
 
 import json
-import time
 
-from servicekit import RecordingPool, WebhookReceiver, postgres, wait_for
+from servicekit import RecordingPool, WebhookReceiver, black_update, ok_status, postgres, wait_for
 from sqlalchemy import select
 
 from avwatch.service.config import ServiceConfig
 from avwatch.service.core import Service
-from avwatch.service.messages import IncidentUpdate, StatusReport, StreamStatus
 from avwatch.service.store import IncidentRow, OutboxRow
-
-
-def _update(incident: str, *, open_: bool) -> IncidentUpdate:
-    now = time.time()
-    return IncidentUpdate(
-        id=incident,
-        stream="news",
-        type="black",
-        severity="error",
-        detector="black",
-        start=1.0,
-        end=None if open_ else 2.0,
-        started_at=now - 1,
-        ended_at=None if open_ else now,
-        open=open_,
-    )
-
-
-def _status() -> StatusReport:
-    status = StreamStatus("ok", 25.0, 0.1, 1000, 0, 0, time.time(), "", time.time())
-    return StatusReport("news", status)
 
 
 def test_changes_made_while_the_database_is_down_are_stored_when_it_is_back(tmp_path):
@@ -47,19 +24,19 @@ def test_changes_made_while_the_database_is_down_are_stored_when_it_is_back(tmp_
         service = Service(config, pool=RecordingPool())
         service.start()
         try:
-            service._on_message(_update("a", open_=True))
+            service._on_message(black_update("a", open_=True))
             assert service.store_health()["ok"]
 
             database.stop()
-            service._on_message(_update("a", open_=False))  # closes while the store is down
-            service._on_message(_update("b", open_=True))
+            service._on_message(black_update("a", open_=False))  # closes while the store is down
+            service._on_message(black_update("b", open_=True))
             health = service.store_health()
             assert not health["ok"] and health["pending"] == 2 and health["spooled"] == 2
             assert "OperationalError" in health["error"]
             assert (tmp_path / "spool").exists()  # a stop now would lose nothing
 
             database.start()
-            service._on_message(_status())  # any message tries the kept changes again
+            service._on_message(ok_status())  # any message tries the kept changes again
             health = service.store_health()
             assert health["ok"] and health["pending"] == 0 and health["spooled"] == 0
             assert not (tmp_path / "spool").exists()
