@@ -19,10 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from avwatch.detectors.base import Detector, DetectorConfig, available_detectors
 from avwatch.errors import ConfigError
-from avwatch.types import STRICT_ERROR_DETECTION, ErrorDetection
+from avwatch.types import STRICT_ERROR_DETECTION, Analysis, ErrorDetection
 
 __all__ = [
     "EngineConfig",
+    "Escalation",
     "check_detector_options",
     "detector_config",
     "explain",
@@ -52,6 +53,36 @@ class Expect(BaseModel):
     )
     service_name: str | None = Field(
         None, description="The SDT's service name: service_changed if not this."
+    )
+
+
+class Escalation(BaseModel):
+    """When a patrolled stream is analysed in full (``analysis: patrol``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    escalate_s: float = Field(
+        60.0,
+        ge=0.0,
+        le=3600.0,
+        description="A sign of trouble (an incident, a transport error, a black or unchanged "
+        "keyframe, silence starting) brings full analysis from the next keyframe for this "
+        "long after it (0: never).",
+    )
+    rotate_every_s: float = Field(
+        300.0,
+        ge=0.0,
+        le=86400.0,
+        description="Every this long each patrolled stream gets a full-analysis slice, so "
+        "that lip sync and picture damage are sampled on every stream (0: no rotation).",
+    )
+    rotate_for_s: float = Field(10.0, ge=0.0, le=600.0, description="How long a slice lasts.")
+    full_slots: int = Field(
+        2,
+        ge=0,
+        le=1000,
+        description="Patrolled streams one worker analyses in full at once (escalations and "
+        "slices); one that finds none free stays in patrol.",
     )
 
 
@@ -87,6 +118,14 @@ class EngineConfig(BaseModel):
         "as bit errors that still parse as valid syntax do: damage that 'default' (FFmpeg's "
         "own) lets through unreported. A slice a sane encoder would not write counts too.",
     )
+    analysis: Analysis = Field(
+        "full",
+        description="Which pictures are decoded: 'full' every one; 'fast' every one without "
+        "the decoder's deblocking; 'patrol' keyframes only (black, freeze and video loss at "
+        "the keyframe spacing, lip sync not judged; audio and transport in full), escalated "
+        "to full on a sign of trouble.",
+    )
+    escalation: Escalation = Field(default_factory=Escalation)
     open_timeout_s: float = Field(10.0, gt=0, le=300, description="Time allowed to open a source.")
     read_timeout_s: float = Field(10.0, gt=0, le=300, description="Time allowed for one read.")
     merge_gap_s: float = Field(

@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 __all__ = [
     "STRICT_ERROR_DETECTION",
+    "Analysis",
     "AudioBlock",
     "AudioInfo",
     "DecodeIssue",
@@ -44,6 +45,9 @@ PcmBlock: TypeAlias = npt.NDArray[np.float32]
 # FFmpeg's err_detect for video: strict, so that bit errors that still parse are caught
 # (the corruption detector's docstring says how; EngineConfig.decoder_error_detection).
 ErrorDetection: TypeAlias = Literal["default", "careful", "aggressive"]
+Analysis: TypeAlias = Literal["full", "fast", "patrol"]
+"""How a stream's pictures are decoded: every one (full), every one with the decoder's
+deblocking skipped (fast), or keyframes only (patrol)."""
 STRICT_ERROR_DETECTION: ErrorDetection = "aggressive"
 
 
@@ -111,6 +115,12 @@ class VideoFrame:
     keyframe: bool
     captions: bytes | None = None
     """The picture's ATSC A/53 caption data (cc_data triplets: CEA-608 and 708), if any."""
+    sampled: bool = False
+    """A keyframe decoded alone (patrol): it stands for the pictures until the next one,
+    and ``duration`` is that span as far as the keyframe spacing so far tells."""
+    between_share: float | None = None
+    """Patrol: the pictures since the previous keyframe, not decoded, by their mean coded
+    size as a share of that keyframe's. A picture that repeats codes to next to nothing."""
 
 
 @dataclass(slots=True)

@@ -6,9 +6,13 @@ from pathlib import Path
 import pytest
 
 from avwatch.cli import main
-from avwatch.lab.evaluate import match_events, score
+from avwatch.config import EngineConfig, Escalation
+from avwatch.lab.evaluate import evaluate_dir, match_events, score
 
 FLOORS = Path(__file__).parents[2] / "eval" / "floors.json"
+# Patrol on keyframes alone (no escalation, no rotation): picture defects longer than
+# two keyframe spacings, sound and transport as in full.
+PATROL_FLOORS = Path(__file__).parents[2] / "eval" / "floors-patrol.json"
 
 
 def ev(type_, start, end):
@@ -58,6 +62,14 @@ def test_quick_corpus_meets_the_floors(tmp_path, capsys):
     floors = json.loads(FLOORS.read_text())
     assert set(floors["f1"]) <= set(report["types"])
     assert set(floors["av_offset_error_median_ms"]) <= set(report["av_offset"])
+
+    alone = Escalation(escalate_s=0, rotate_every_s=0)
+    patrol = evaluate_dir(corpus, EngineConfig(analysis="patrol", escalation=alone)).as_dict()
+    for type_, floor in json.loads(PATROL_FLOORS.read_text())["f1"].items():
+        assert patrol["types"][type_]["f1"] >= floor, (type_, patrol["types"][type_])
+    # The long picture defects are what is scored: the short ones are left out.
+    assert {"black", "freeze", "video_loss"} <= set(patrol["short_events_left_out"])
+    assert all(patrol["types"][t]["tp"] >= 2 for t in ("black", "freeze", "video_loss"))
 
 
 @pytest.mark.slow

@@ -48,6 +48,8 @@ ANALYSIS_BATCH = 32
 @dataclass
 class DecodeStats:
     video_frames: int = 0
+    sampled_frames: int = 0  # patrolled keyframes, each standing for its GOP
+    key_spacing_s: float = 0.0  # the longest span a patrolled keyframe stood for
     audio_blocks: int = 0
     issues: Counter[str] = field(default_factory=Counter)
     first_issues: list[dict[str, Any]] = field(default_factory=list)
@@ -93,6 +95,13 @@ class StreamAnalyzer:
         self.detector_seconds: dict[str, float] = defaultdict(float)
         self.ts_summary: dict[str, Any] | None = None
         self.latest_frame: VideoFrame | None = None
+        self.analysis = config.analysis
+        fps = info.video.fps if info.video is not None else None
+        self._frame_s = 1 / fps if fps else 0.04
+        self.on_trouble: Callable[[str], None] | None = None
+        """Told of each sign of trouble (an incident opening, a transport error, a run a
+        detector suspects): a patrolled stream's escalation listens."""
+        self.escalation: dict[str, Any] | None = None  # its figures, for the summary
 
     def feed_batch(self, samples: Sequence[Sample]) -> None:
         """Samples in stream order. Each detector takes the whole batch in turn, so its
@@ -102,7 +111,13 @@ class StreamAnalyzer:
         for sample in samples:
             if isinstance(sample, VideoFrame):
                 stats.video_frames += 1
-                stats.video_end = max(stats.video_end, sample.time + sample.duration)
+                stats.sampled_frames += sample.sampled
+                # A patrolled keyframe's span is a guess of where the next one comes: the
+                # media is known to last as far as its own picture.
+                shown = self._frame_s if sample.sampled else sample.duration
+                if sample.sampled:
+                    stats.key_spacing_s = max(stats.key_spacing_s, sample.duration)
+                stats.video_end = max(stats.video_end, sample.time + shown)
             elif isinstance(sample, AudioBlock):
                 stats.audio_blocks += 1
                 stats.audio_end = max(stats.audio_end, sample.end)
@@ -120,6 +135,10 @@ class StreamAnalyzer:
                         self._call(d, d.on_audio, sample)
                 else:
                     self._call(d, d.on_issue, sample)
+        if self.on_trouble is not None:
+            suspect = next((d.key for d in self.detectors if d.suspects()), None)
+            if suspect is not None:
+                self.on_trouble(f"{suspect} suspected")
 
     def feed_ts(self, events: list[TsEvent], t0: MediaTime) -> None:
         """TR 101 290 findings, placed on the media timeline (their clock is PCR/PTS
@@ -135,6 +154,8 @@ class StreamAnalyzer:
             if ts_event.type in TR101290_TYPES:  # the others are news for their detectors
                 for event in defect_events(finding, ts_event.details):
                     self.tracker.feed(event)
+                if self.on_trouble is not None:
+                    self.on_trouble(ts_event.type)
         events.clear()
 
     def _note_issue(self, issue: DecodeIssue) -> None:
@@ -161,6 +182,8 @@ class StreamAnalyzer:
         if detector.events:
             for event in detector.events:
                 self.tracker.feed(event)
+                if event.phase == "start" and self.on_trouble is not None:
+                    self.on_trouble(event.type)
             detector.events.clear()
 
     def flush(self, end: MediaTime | None = None) -> None:
@@ -179,6 +202,14 @@ class StreamAnalyzer:
                 "first_issues": self.stats.first_issues,
             }
         }
+        if self.analysis != "full":
+            out["analysis"] = {
+                "tier": self.analysis,
+                "keyframes_alone": self.stats.sampled_frames,
+                "keyframe_spacing_s": round(self.stats.key_spacing_s, 3),
+                "pictures_in_full": self.stats.video_frames - self.stats.sampled_frames,
+                **(self.escalation or {}),
+            }
         for d in self.detectors:
             summary = d.summary()
             if summary:

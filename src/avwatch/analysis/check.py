@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from avwatch.analysis.analyzer import ANALYSIS_BATCH, StreamAnalyzer
+from avwatch.analysis.escalation import Escalation
 from avwatch.config import EngineConfig
 from avwatch.decode.reader import MediaReader
 from avwatch.input.source import close_input, open_input
@@ -38,6 +39,7 @@ def make_reader(
         interpolation=config.analysis_interpolation,
         decoder_threads=config.decoder_threads,
         error_detection=config.decoder_error_detection,
+        analysis=config.analysis,
         on_packet=on_packet,
     )
 
@@ -86,6 +88,10 @@ def check(
         if on_info:
             on_info(reader.info)
         analyzer = StreamAnalyzer(reader.info, config, detectors, profile=profile)
+        escalation = None
+        if config.analysis == "patrol":  # on the media clock: where the analysis has got to
+            escalation = Escalation(config.escalation, lambda: analyzer.stats.end, name=url)
+            reader.full_wanted, analyzer.on_trouble = escalation.full_wanted, escalation.sign
         end: MediaTime | None = None
         batch: list[Sample] = []
 
@@ -116,6 +122,10 @@ def check(
     ts.finish()
     analyzer.feed_ts(ts.events, reader.t0 or 0.0)
     analyzer.flush(end)
+    if escalation is not None:
+        analyzer.escalation = {
+            k: v for k, v in escalation.status().items() if k not in ("analysing", "why")
+        }
     if ts.packet_index:
         analyzer.ts_summary = ts.summary()
     return CheckResult(

@@ -79,6 +79,23 @@ def print_ts_report(report: dict[str, Any], console: Console) -> None:
     console.print(pids)
 
 
+def _analysis_line(analysis: dict[str, Any]) -> str:
+    if analysis["tier"] == "fast":
+        return "analysis: fast (every picture, decoded without deblocking)"
+    line = (
+        f"analysis: patrol — {analysis['keyframes_alone']} keyframes decoded alone "
+        "(black, freeze and video loss judged at the keyframe spacing; lip sync, dropped "
+        f"frames and picture damage not judged there), {analysis['pictures_in_full']} "
+        "pictures in full"
+    )
+    if "escalations" in analysis:
+        line += (
+            f" ({analysis['escalations']} escalations on trouble, "
+            f"{analysis['rotations']} rotation slices)"
+        )
+    return line
+
+
 def print_report(report: dict[str, Any], console: Console) -> None:
     media = report["media"]
     parts = [f"{media['duration_s']:.2f} s", media["container"]]
@@ -89,6 +106,9 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         a = media["audio"]
         parts.append(f"audio {a['codec']} {a['sample_rate']} Hz {a['layout']}")
     console.print(f"[bold]{report['source']}[/bold]: " + ", ".join(parts))
+    analysis = report["metrics"].get("analysis")
+    if analysis is not None:
+        console.print(_analysis_line(analysis), highlight=False, markup=False)
     events = report["events"]
     if not events:
         console.print("[green]no defects found[/green]")

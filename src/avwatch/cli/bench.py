@@ -6,11 +6,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from avwatch.cli.common import EXIT_OK, Commands, keys
 from avwatch.config import EngineConfig, load_model
+from avwatch.errors import ConfigError
 
 
 def register(sub: Commands) -> None:
@@ -28,6 +30,32 @@ def register(sub: Commands) -> None:
     bs.add_argument("--seconds", type=float, default=15.0, help="measured time per live trial")
     bs.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     bs.add_argument("--cache", default=".cache/bench", help="where the bench clips are kept")
+    bs.add_argument(
+        "--analysis",
+        type=_tiers,
+        default=["full"],
+        metavar="TIERS",
+        help="comma-separated analysis tiers to measure, each in turn (full, fast, patrol)",
+    )
+    bs.add_argument(
+        "--preset",
+        default="veryfast",
+        help="x264 preset of the bench clip (veryfast: as broadcast encoders write; "
+        "ultrafast: no CABAC, deblocking or B-frames)",
+    )
+    bs.add_argument("--plan", type=int, metavar="N", help="cores for N streams of this kind...")
+    bs.add_argument(
+        "--mix",
+        type=_mix,
+        metavar="TIER=SHARE,...",
+        help="...at this tier mix, e.g. patrol=0.9,full=0.1 (default: all at the first tier)",
+    )
+    bs.add_argument(
+        "--full-slots",
+        type=int,
+        default=EngineConfig().escalation.full_slots,
+        help="full slots per worker the patrolled streams' plan reserves",
+    )
     bs.add_argument("--json", action="store_true")
     bs.set_defaults(run=run_streams)
     sk = bsub.add_parser(
@@ -83,16 +111,43 @@ def run_throughput(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+TIERS = ("full", "fast", "patrol")
+
+
+def _tiers(text: str) -> list[str]:
+    tiers = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in tiers if t not in TIERS]
+    if bad or not tiers:
+        raise argparse.ArgumentTypeError(f"tiers are {', '.join(TIERS)}, comma-separated")
+    return tiers
+
+
+def _mix(text: str) -> dict[str, float]:
+    mix: dict[str, float] = {}
+    for part in text.split(","):
+        tier, _, share = part.partition("=")
+        try:
+            mix[tier.strip()] = float(share)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r}: expected TIER=SHARE") from None
+    if set(mix) - set(TIERS) or abs(sum(mix.values()) - 1) > 1e-6 or min(mix.values()) < 0:
+        raise argparse.ArgumentTypeError(f"tiers are {', '.join(TIERS)}; shares add up to 1")
+    return mix
+
+
 def run_streams(args: argparse.Namespace) -> int:
     from avwatch.lab.bench.live_decode import DecodeTrial
-    from avwatch.lab.bench.streams import StreamsResult, Trial, bench_streams
+    from avwatch.lab.bench.streams import StreamsResult, Trial, bench_streams, plan_cores
 
     console = Console(soft_wrap=True)  # one line per trial, at any width
 
     def show(found: StreamsResult | Trial | DecodeTrial) -> None:
         """Each finding as it comes: a run takes minutes."""
         if isinstance(found, StreamsResult):
-            console.print(f"[bold]{found.resolution}[/bold] on {found.cores} cores")
+            console.print(
+                f"[bold]{found.resolution} {found.analysis}[/bold] on {found.cores} cores "
+                f"(clip: x264 {found.preset})"
+            )
             console.print(f"  decode only, by CPU   {found.decode_only_streams:6.1f} streams")
             console.print(f"  full pipeline, by CPU {found.pipeline_streams_by_cpu:6.1f} streams")
         elif isinstance(found, Trial):
@@ -110,21 +165,53 @@ def run_streams(args: argparse.Namespace) -> int:
                 f"  max lag {found.max_lag_s:.2f} s  min fps {found.min_fps:.1f}"
             )
 
-    result = bench_streams(
-        args.resolution,
-        Path(args.cache),
-        seconds=args.seconds,
-        workers=args.workers,
-        progress=None if args.json else show,
-    )
+    mix = args.mix or {args.analysis[0]: 1.0}
+    if args.plan is not None and set(mix) - set(args.analysis):
+        raise ConfigError("--mix names tiers that --analysis does not measure")
+    results = []
+    for tier in args.analysis:
+        result = bench_streams(
+            args.resolution,
+            Path(args.cache),
+            seconds=args.seconds,
+            workers=args.workers,
+            progress=None if args.json else show,
+            analysis=tier,
+            preset=args.preset,
+        )
+        results.append(result)
+        if not args.json:
+            if tier == "full":
+                console.print(
+                    f"  kept up live: {result.live_streams} streams with every detector, "
+                    f"{result.decode_only_live_streams} decoding only = {result.ratio:.0%}"
+                    f" ({result.ratio_by_cpu:.0%} of decode-only by CPU)"
+                )
+            else:
+                console.print(f"  kept up live: {result.live_streams} streams at {tier}")
+    per_core = {r.analysis: r.live_streams / r.cores for r in results}
+    if not args.json and len(results) > 1 and per_core.get("full"):
+        console.print(
+            "  per core: "
+            + ", ".join(
+                f"{t} {n:.1f} ({n / per_core['full']:.1f}x full)" for t, n in per_core.items()
+            )
+        )
+    plan = None
+    if args.plan is not None:
+        plan = plan_cores(args.plan, mix, per_core, args.full_slots)
+        if not args.json:
+            console.print(
+                f"[bold]plan[/bold]: {args.plan} {args.resolution} streams at "
+                + ", ".join(f"{t} {s:.0%}" for t, s in mix.items())
+                + f": {plan['cores']} cores ({plan['cores_exact']}, with {args.full_slots} "
+                "full slots per core for the patrolled streams)"
+            )
     if args.json:
-        print(json.dumps(result.as_dict(), indent=2))
-        return EXIT_OK
-    console.print(
-        f"  kept up live: {result.live_streams} streams with every detector, "
-        f"{result.decode_only_live_streams} decoding only = {result.ratio:.0%}"
-        f" ({result.ratio_by_cpu:.0%} of decode-only by CPU)"
-    )
+        out: dict[str, Any] = {"results": [r.as_dict() for r in results]}
+        if plan is not None:
+            out["plan"] = plan
+        print(json.dumps(out, indent=2))
     return EXIT_OK
 
 

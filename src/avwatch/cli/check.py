@@ -25,6 +25,12 @@ def register(sub: Commands) -> None:
     c.add_argument(
         "--detectors", metavar="LIST", help="comma-separated detector keys (default: all)"
     )
+    c.add_argument(
+        "--analysis",
+        choices=["full", "fast", "patrol"],
+        help="which pictures are decoded (default: the config's, else full): every one; "
+        "every one without deblocking; keyframes only, in full after a sign of trouble",
+    )
     c.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     c.add_argument("-o", "--output", metavar="FILE", help="write the JSON report to FILE")
     c.add_argument(
@@ -56,6 +62,8 @@ def run_check(args: argparse.Namespace) -> int:
     from avwatch.analysis.report import build_report, print_report, print_ts_report, worst_severity
 
     config = load_model(EngineConfig, args.config)
+    if args.analysis:
+        config = config.model_copy(update={"analysis": args.analysis})
     output = writable(args.output) if args.output else None
     input_options = {}
     for option in args.input_option:

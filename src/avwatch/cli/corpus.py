@@ -42,6 +42,12 @@ def register(sub: Commands) -> None:
         "exit 1 when a type falls below its floor or a content over its ceiling",
     )
     e.add_argument(
+        "--analysis",
+        choices=["full", "fast", "patrol"],
+        help="score this analysis tier (patrol: on events longer than two keyframe spacings); "
+        "other than full, also run full and say how far each event's dates are from its",
+    )
+    e.add_argument(
         "--peer", choices=["ffmpeg"], help="also score FFmpeg's detection filters on the same files"
     )
     e.add_argument("--json", action="store_true")
@@ -60,19 +66,21 @@ def run_corpus(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from avwatch.lab.evaluate import evaluate_dir
+    from avwatch.lab.evaluate import dating_against, evaluate_dir
 
     directory = Path(args.directory)
     if not directory.is_dir():
         print(f"avwatch: error: {directory}: not a directory", file=sys.stderr)
         return EXIT_UNUSABLE
-    result = evaluate_dir(
-        directory,
-        load_model(EngineConfig, args.config),
-        keys(args.detectors),
-        tolerance_s=args.tolerance,
-    )
+    config = load_model(EngineConfig, args.config)
+    if args.analysis:
+        config = config.model_copy(update={"analysis": args.analysis})
+    result = evaluate_dir(directory, config, keys(args.detectors), tolerance_s=args.tolerance)
     report = result.as_dict()
+    if config.analysis != "full":
+        full = config.model_copy(update={"analysis": "full"})
+        reference = evaluate_dir(directory, full, keys(args.detectors), tolerance_s=args.tolerance)
+        report["dating_vs_full"] = dating_against(reference, result)
     peer = None
     if args.peer:
         peer = evaluate_dir(directory, tolerance_s=args.tolerance, peer=args.peer).as_dict()
@@ -110,6 +118,8 @@ def run_eval(args: argparse.Namespace) -> int:
         console.print(table)
         if "av_offset" in report:
             _print_offsets(console, report["av_offset"])
+        if "dating_vs_full" in report:
+            _print_dating(console, report["dating_vs_full"], config.analysis)
         if peer is not None:
             _print_side_by_side(console, report, peer, args.peer)
         for name, problems in report["files"].items():
@@ -143,6 +153,24 @@ def _below_floors(report: dict[str, Any], floors: dict[str, Any]) -> bool:
             )
             failed = True
     return failed
+
+
+def _print_dating(console: Console, dating: dict[str, Any], tier: str) -> None:
+    table = Table(title=f"{tier}: event dates against full analysis's (same file and type)")
+    columns = ("type", "pairs", "start median s", "start max s", "end median s", "end max s")
+    for column in (*columns, "start within 1 s"):
+        table.add_column(column, justify="left" if column == "type" else "right")
+    for type_, d in dating.items():
+        table.add_row(
+            type_,
+            str(d["pairs"]),
+            str(d["start_median_s"]),
+            str(d["start_max_s"]),
+            str(d["end_median_s"]),
+            str(d["end_max_s"]),
+            f"{d['within_1s']:.0%}",
+        )
+    console.print(table)
 
 
 def _print_offsets(console: Console, offsets: dict[str, Any]) -> None:

@@ -8,6 +8,14 @@ video frame. Decoder trouble becomes ``DecodeIssue`` samples, not exceptions:
 a frame the decoder flags as corrupt (concealment, decode error flags) and a
 packet it refuses.
 
+The ``analysis`` tier says which pictures are decoded (``types.Analysis``):
+``fast`` decodes every one without the decoder's deblocking (the analysis
+picture is a small shrink of it); ``patrol`` decodes keyframes only, each one
+alone: it goes in, the decoder is drained and reset, so its picture comes out at
+once instead of behind the reorder delay. A patrolled stream is decoded in full
+GOP by GOP while ``full_wanted`` says so (escalation): the switch happens at a
+keyframe, where the decoder needs nothing from before.
+
 libav's log is deliberately not routed into Python: a decoder thread that logs
 while a codec context is freed (which holds the GIL) deadlocks on the GIL.
 """
@@ -16,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import deque
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from typing import Any
@@ -34,6 +43,7 @@ from avwatch.decode.clock import PtsClock
 from avwatch.errors import reason
 from avwatch.types import (
     STRICT_ERROR_DETECTION,
+    Analysis,
     AudioBlock,
     AudioInfo,
     DecodeIssue,
@@ -70,6 +80,14 @@ MAX_DEMUX_RESTARTS = 1000  # streams appearing mid-file, each costing a new demu
 # are cheaper; detection stays per 10 ms window, and an audio incident is seen at
 # most one block later.
 AUDIO_BLOCK_S = 0.4
+# A patrolled keyframe stands for the pictures until the next one: the largest of the
+# last few keyframe spacings (an encoder adds keyframes at cuts, sooner than its
+# regular spacing), at least this until a few are known, at most the longest.
+FIRST_KEY_SPACING_S = 2.0
+LONGEST_KEY_SPACING_S = 10.0
+KEY_SPACINGS_KEPT = 8
+KEY_SPACINGS_TRUSTED = 3
+VIDEO_BREAK_S = 1.0  # video packets this far apart (in PTS): a loss, not a GOP's spacing
 
 _INT_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
 
@@ -104,14 +122,24 @@ def _whole_audio(frame: av.audio.frame.AudioFrame) -> bool:
 
 
 def configure_video_decoder(
-    stream: av.video.stream.VideoStream, threads: int, error_detection: ErrorDetection
+    stream: av.video.stream.VideoStream,
+    threads: int,
+    error_detection: ErrorDetection,
+    analysis: Analysis = "full",
 ) -> None:
-    """Codec threading (``threads`` 0: one per core) and how strictly decoding is checked
-    (FFmpeg's err_detect; "default" leaves FFmpeg's own). Before the first packet."""
+    """Codec threading (``threads`` 0: one per core), how strictly decoding is checked
+    (FFmpeg's err_detect; "default" leaves FFmpeg's own) and, for ``fast``, no
+    deblocking (skip_loop_filter). Before the first packet. A patrolled stream's
+    keyframes are decoded one at a time: frame threads would only add delay."""
     stream.thread_type = "AUTO"
-    stream.codec_context.thread_count = threads
+    stream.codec_context.thread_count = 1 if analysis == "patrol" else threads
+    options: dict[str, str] = {}
     if error_detection != "default":
-        stream.codec_context.options = {"err_detect": error_detection}
+        options["err_detect"] = error_detection
+    if analysis == "fast":
+        options["skip_loop_filter"] = "all"
+    if options:
+        stream.codec_context.options = options
 
 
 def frames_to_float32(frames: list[av.audio.frame.AudioFrame]) -> PcmBlock:
@@ -175,8 +203,20 @@ class MediaReader:
         on_packet: Callable[[av.Packet[Any]], None] | None = None,
         decoder_threads: int = 0,
         error_detection: ErrorDetection = STRICT_ERROR_DETECTION,
+        analysis: Analysis = "full",
     ) -> None:
         self.container = container
+        self.analysis = analysis
+        self.full_wanted: Callable[[], bool] = lambda: False
+        """Asked at each keyframe of a patrolled stream: decode the next GOP in full?"""
+        self._gop_full = analysis != "patrol"  # are the current GOP's pictures decoded
+        self._last_key: float | None = None  # the last keyframe's time (seconds, absolute)
+        self._spacings: deque[float] = deque(maxlen=KEY_SPACINGS_KEPT)
+        self._packet_gap = False  # video stopped since the last keyframe: not a GOP
+        self._last_packet_s: float | None = None
+        self._key_bytes = 0  # the last keyframe's coded size, and the pictures' since
+        self._between_bytes = self._between_pictures = 0
+        self._undecoded_run = 0  # patrolled pictures in a row not decoded
         # The first stream of each kind that can be decoded; one that cannot (an unknown
         # or damaged codec id has no codec context) is left out and reported.
         self._undecodable: list[DecodeIssue] = []
@@ -186,7 +226,7 @@ class MediaReader:
         self._clocks: dict[MediaKind, PtsClock] = {}
         video_info = audio_info = None
         if self.video is not None:
-            configure_video_decoder(self.video, decoder_threads, error_detection)
+            configure_video_decoder(self.video, decoder_threads, error_detection, analysis)
             ctx = self.video.codec_context
             width, height = analysis_size(ctx.width, ctx.height, analysis_width)
             fps = _fps(self.video)
@@ -295,6 +335,26 @@ class MediaReader:
     # -- internals ------------------------------------------------------------------
     def _decode(self, packet: av.Packet[Any]) -> Iterator[Sample]:
         kind: MediaKind = "video" if packet.stream is self.video else "audio"
+        if kind == "video" and self.analysis == "patrol":
+            self._note_packet_gap(packet)
+            if packet.is_keyframe:
+                self._undecoded_run = 0
+                share = self._between_share(packet.size)
+                was_full, self._gop_full = self._gop_full, self.full_wanted()
+                if not self._gop_full:
+                    yield from self._key_alone(packet, drain_first=was_full, share=share)
+                    return
+            else:
+                self._between_bytes += packet.size
+                self._between_pictures += 1
+            if not packet.is_keyframe and not self._gop_full:
+                self._undecoded_run += 1
+                if self._undecoded_run * self._frame_duration <= LONGEST_KEY_SPACING_S:
+                    yield from self._undecoded(packet)
+                    return
+                # No keyframe flagged for this long (intra refresh, a demuxer that
+                # cannot tell): decoding every picture is the only way to see them.
+                self._gop_full = True
         if kind == "video" and self.t0 is not None and packet.pts is not None:
             # Pictures before the first one shown (a stream joined mid-GOP) are not owed.
             self._owed_pts.append(packet.pts)
@@ -317,6 +377,64 @@ class MediaReader:
         for frame in frames:
             yield from self._frame(kind, frame)
 
+    def _between_share(self, key_bytes: int) -> float | None:
+        """The pictures since the last keyframe: mean size over that keyframe's."""
+        share = None
+        if self._key_bytes and self._between_pictures:
+            share = self._between_bytes / self._between_pictures / self._key_bytes
+        self._key_bytes, self._between_bytes, self._between_pictures = key_bytes, 0, 0
+        return share
+
+    def _key_alone(
+        self, packet: av.Packet[Any], *, drain_first: bool, share: float | None
+    ) -> Iterator[Sample]:
+        """A patrolled keyframe: decoded, the decoder drained (its picture and, after a
+        full GOP, the pictures it still held) and reset for the next one."""
+        ctx = packet.stream.codec_context
+        try:
+            frames = [*ctx.decode(packet), *ctx.decode(None)]
+        except (av.error.FFmpegError, ValueError) as exc:
+            frames = []
+            yield from self._place(
+                DecodeIssue(self._last_time["video"], "decode_error", "video", reason(exc))
+            )
+        ctx.flush_buffers()
+        for frame in frames:
+            key = not drain_first or frame is frames[-1]
+            yield from self._frame("video", frame, sampled=key, share=share if key else None)
+        self._owed_pts.clear()  # nothing stays in the decoder
+
+    def _note_packet_gap(self, packet: av.Packet[Any]) -> None:
+        if packet.pts is None:
+            return
+        at = float(packet.pts * packet.time_base)
+        last, self._last_packet_s = self._last_packet_s, at
+        if last is not None and at - last > VIDEO_BREAK_S:
+            self._packet_gap = True
+
+    def _undecoded(self, packet: av.Packet[Any]) -> Iterator[Sample]:
+        """A patrolled picture that is not decoded: only transport damage is seen."""
+        if packet.is_corrupt and packet.pts is not None and self.t0 is not None:
+            at = float(packet.pts * packet.time_base) - self.t0
+            if abs(at - self._last_time["video"]) > LONGEST_KEY_SPACING_S:
+                at = self._last_time["video"]
+            yield from self._place(
+                DecodeIssue(at, "corrupt_packet", "video", "video packet damaged in transport")
+            )
+
+    def _key_spacing(self, seconds: float) -> float:
+        """How long a keyframe at ``seconds`` stands for, from the spacing of the last
+        ones. A spacing across a break in the video (a loss) is not a GOP's."""
+        last, self._last_key = self._last_key, seconds
+        if last is not None and seconds > last and not self._packet_gap:
+            self._spacings.append(seconds - last)
+        self._packet_gap = False
+        spacings = list(self._spacings)
+        if len(spacings) < KEY_SPACINGS_TRUSTED:
+            spacings.append(FIRST_KEY_SPACING_S)
+        spacing = max(spacings)
+        return min(max(spacing, self._frame_duration), LONGEST_KEY_SPACING_S)
+
     def _drain_decoders(self) -> Iterator[Sample]:
         for stream in (self.video, self.audio):
             if stream is None:
@@ -329,7 +447,9 @@ class MediaReader:
             for frame in frames:
                 yield from self._frame(kind, frame)
 
-    def _frame(self, kind: MediaKind, frame: Any) -> Iterator[Sample]:
+    def _frame(
+        self, kind: MediaKind, frame: Any, *, sampled: bool = False, share: float | None = None
+    ) -> Iterator[Sample]:
         if kind == "audio" and not _whole_audio(frame):
             at = self._last_time["audio"]
             yield from self._place(DecodeIssue(at, "decode_error", "audio", "malformed frame"))
@@ -362,12 +482,16 @@ class MediaReader:
             ).to_ndarray()  # type: ignore[assignment]  # "gray" is uint8
             side_data = frame.side_data
             captions = side_data.get(A53_CC) if len(side_data) else None
+            keyframe = bool(frame.key_frame) or sampled  # a recovery point is one too
+            spacing = self._key_spacing(seconds) if keyframe else 0.0
             sample: Any = VideoFrame(
                 seconds,
-                self._frame_duration,
+                spacing if sampled else self._frame_duration,
                 luma,
-                bool(frame.key_frame),
+                keyframe,
                 None if captions is None else bytes(captions),
+                sampled,
+                share,
             )
             if self.t0 is None:
                 self.t0 = seconds

@@ -147,6 +147,11 @@ class Detector(Generic[ConfigT]):
     def flush(self, end: MediaTime) -> None:
         """End of stream (or reconnect): close open intervals at ``end`` at the latest."""
 
+    def suspects(self) -> bool:
+        """Whether a defect may be beginning that is not yet confirmed (a run shorter than
+        its minimum): a patrolled stream is then analysed in full to judge it."""
+        return False
+
     def summary(self) -> dict[str, Any]:
         """Whole-stream figures, under the detector's key in the report's ``metrics``."""
         return {}

@@ -63,13 +63,17 @@ class BlackDetector(Detector[BlackConfig]):
             float(frame.luma[dark].std()) <= self.config.max_spread_levels
         )
         self.record("black_ratio", frame.time, ratio)
-        # At low frame rates a few frames outlast min_duration_s: ask for both.
-        self.run.min_duration_s = max(
-            self.config.min_duration_s, (self.config.min_frames - 0.5) * frame.duration
-        )
+        # At low frame rates a few frames outlast min_duration_s: ask for both. A
+        # patrolled keyframe stands for its GOP: two in a row (a cut's dip through black
+        # can fall on one, as encoders put a keyframe at a cut).
+        frames = 2 if frame.sampled else self.config.min_frames
+        self.run.min_duration_s = max(self.config.min_duration_s, (frames - 0.5) * frame.duration)
         changes = self.run.update(black, frame.time, frame.time + frame.duration)
         if changes:
             self.emit_changes(changes, "black", Severity.ERROR)
+
+    def suspects(self) -> bool:
+        return self.run.start is not None
 
     def flush(self, end: MediaTime) -> None:
         self.emit_changes(self.run.flush(), "black", Severity.ERROR)

@@ -151,6 +151,10 @@ class CorruptionDetector(Detector[CorruptionConfig]):
     def on_video(self, frame: VideoFrame) -> None:
         expected = self.next_time
         self.next_time = frame.time + frame.duration
+        if self.suspect_at is not None and frame.sampled:
+            # Patrol: the damaged packet's pictures were not decoded to show it; the
+            # transport's word is all there is, and this keyframe ends it.
+            self._damage(self.suspect_at, "corrupt_packet")
         if self.suspect_at is not None:
             if expected is not None and frame.time - expected > frame.duration / 2:
                 self._damage(expected, "pictures_missing")  # after a damaged packet
@@ -161,7 +165,9 @@ class CorruptionDetector(Detector[CorruptionConfig]):
             return
         refreshed = frame.keyframe and frame.time > self.last_report
         if refreshed:
-            self._end(frame.time, self._repaired_share(frame.luma, recent))
+            # Patrolled keyframes are a GOP apart: their change is not a repair's.
+            area = None if frame.sampled else self._repaired_share(frame.luma, recent)
+            self._end(frame.time, area)
         elif frame.time - self.last_report > self.config.max_propagation_s:
             self._end(self.last_report + self.config.max_propagation_s)
 

@@ -37,6 +37,14 @@ class FreezeConfig(DetectorConfig):
     min_duration_s: float = Field(
         2.0, ge=0.1, le=3600.0, description="Shortest freeze reported (FFmpeg's default too)."
     )
+    patrol_max_share: float = Field(
+        0.02,
+        ge=0.0,
+        le=1.0,
+        description="Patrol: keyframes alike are a freeze when the pictures between them "
+        "coded to at most this share of a keyframe's size (a repeated picture: about 0.001 "
+        "to 0.01; a ticker over a still: 0.04).",
+    )
     min_detail_levels: float = Field(
         2.0,
         ge=0.0,
@@ -60,13 +68,19 @@ class FreezeDetector(Detector[FreezeConfig]):
         self.run = RunTracker(self.config.min_duration_s)
         self.previous: npt.NDArray[np.uint8] | None = None
         self.previous_time: MediaTime = 0.0
+        self.alike_keys = False  # patrol: the last two keyframes look frozen
+        self.previous_sampled = False
 
     def on_video(self, frame: VideoFrame) -> None:
         h, w = frame.luma.shape
         current = frame.luma[: h - h % BLOCK, : w - w % BLOCK]
         previous, previous_time = self.previous, self.previous_time
+        after_patrol = self.previous_sampled and not frame.sampled
         self.previous, self.previous_time = current, frame.time
-        if previous is None or previous.shape != current.shape:
+        self.previous_sampled = frame.sampled
+        # The first picture in full after a patrolled keyframe is a GOP away from it,
+        # and without the coded size between them: nothing to judge.
+        if previous is None or previous.shape != current.shape or after_patrol:
             return
         # |a - b| in uint8 (one OpenCV call, where numpy needs max - min),
         # summed in uint16 (16 x 255 and 16 x 4080 both fit): SIMD-width arithmetic.
@@ -82,9 +96,23 @@ class FreezeDetector(Detector[FreezeConfig]):
             # Every other line is enough to tell a plain screen, at half the cost.
             float(current[::2].std(dtype=np.float32)) >= self.config.min_detail_levels
         )
+        self.run.min_duration_s = self.config.min_duration_s
+        self.alike_keys = False
+        if frame.sampled:
+            # Patrol: two keyframes alike are a freeze when the pictures between them
+            # coded to next to nothing too. Content that repeats with the keyframe
+            # spacing (a loop, a ticker's cycle) makes them alike, not its pictures
+            # small. Alike keyframes alone only ask for a look in full (suspects).
+            self.alike_keys = frozen
+            share = frame.between_share
+            frozen = frozen and (share is None or share <= self.config.patrol_max_share)
+            self.run.min_duration_s = max(self.config.min_duration_s, frame.duration)
         changes = self.run.update(frozen, previous_time, frame.time + frame.duration)
         if changes:
             self.emit_changes(changes, "freeze", Severity.ERROR)
+
+    def suspects(self) -> bool:
+        return self.run.start is not None or self.alike_keys
 
     def flush(self, end: MediaTime) -> None:
         self.emit_changes(self.run.flush(), "freeze", Severity.ERROR)

@@ -74,6 +74,9 @@ class SilenceDetector(Detector[SilenceConfig]):
                 if changes:
                     self.emit_changes(changes, "silence", Severity.ERROR, name, channels=[name])
 
+    def suspects(self) -> bool:
+        return self.all_run.start is not None
+
     def flush(self, end: MediaTime) -> None:
         self.emit_changes(self.all_run.flush(), "silence", Severity.ERROR, "all", channels="all")
         for i, run in self.channel_runs.items():

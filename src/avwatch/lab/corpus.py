@@ -127,6 +127,19 @@ SCENARIOS: dict[str, tuple[float, dict[str, Any]]] = {
         16.0,
         {"defects": [Defect("audio_loss", 3.0, 4.5), Defect("video_loss", 9.0, 12.0)]},
     ),
+    # Picture defects longer than two keyframe spacings (GOPs are 2 s): what patrol
+    # judges on keyframes alone (eval --analysis patrol).
+    "long_picture_defects": (
+        36.0,
+        {
+            "noise_levels": 2,
+            "defects": [
+                Defect("black", 4.0, 10.0),
+                Defect("freeze", 15.0, 22.0),
+                Defect("video_loss", 27.0, 32.0),
+            ],
+        },
+    ),
     "clean_dark_scene": (10.0, {"picture": "dark", "noise_levels": 2}),
     "clean_fades": (12.0, {"noise_levels": 2, "fades": [3.0, 8.0]}),
     "clean_pulldown": (10.0, {"noise_levels": 2, "pulldown": True}),

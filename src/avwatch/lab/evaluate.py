@@ -95,6 +95,9 @@ class EvalResult:
     scores: dict[str, TypeScore]
     files: dict[str, dict[str, list[Event]]]  # name -> {"missed": [...], "false_alarms": [...]}
     offsets: dict[str, OffsetScore] = field(default_factory=dict)  # by sync_content
+    found: dict[str, list[Event]] = field(default_factory=dict)  # name -> every event found
+    left_out: dict[str, int] = field(default_factory=dict)
+    """Truth events not scored, by type: shorter than two keyframe spacings (patrol)."""
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -103,7 +106,60 @@ class EvalResult:
         }
         if self.offsets:
             out["av_offset"] = {k: v.as_dict() for k, v in sorted(self.offsets.items())}
+        if self.left_out:
+            out["short_events_left_out"] = dict(sorted(self.left_out.items()))
         return out
+
+
+# What patrol judges on keyframes alone; its sound and transport are analysed in full.
+PATROL_PICTURE_TYPES = frozenset({"black", "freeze", "video_loss"})
+
+
+def _long_enough(
+    found: list[Event], truth: list[Event], shortest_s: float, left_out: dict[str, int]
+) -> tuple[list[Event], list[Event]]:
+    """Patrol judges pictures on keyframes: a picture defect is scored when it is longer
+    than two keyframe spacings. Shorter ones are left out, with what was found of them
+    (neither a hit nor a false alarm)."""
+    short = [
+        t
+        for t in truth
+        if t["type"] in PATROL_PICTURE_TYPES and float(t["end"]) - float(t["start"]) <= shortest_s
+    ]
+    for t in short:
+        left_out[t["type"]] = left_out.get(t["type"], 0) + 1
+
+    def of_short(f: Event) -> bool:
+        return any(t["type"] == f["type"] and _overlap(f, t, 0.0) > 0 for t in short)
+
+    kept = [f for f in found if not of_short(f)]
+    return kept, [t for t in truth if t not in short]
+
+
+def dating_against(reference: EvalResult, other: EvalResult) -> dict[str, dict[str, Any]]:
+    """How far ``other``'s events are dated from ``reference``'s (the same file, type
+    and overlapping): by type, the median and largest start and end differences."""
+    starts: dict[str, list[float]] = {}
+    ends: dict[str, list[float]] = {}
+    for name, found in other.found.items():
+        pairs, _, _ = match_events(found, reference.found.get(name, []), 0.0)
+        for f, r in pairs:
+            starts.setdefault(f["type"], []).append(abs(float(f["start"]) - float(r["start"])))
+            if f["end"] is not None and r["end"] is not None:
+                ends.setdefault(f["type"], []).append(abs(float(f["end"]) - float(r["end"])))
+    out = {}
+    for type_, diffs in sorted(starts.items()):
+        end_diffs = sorted(ends.get(type_, []))
+        diffs.sort()
+        out[type_] = {
+            "pairs": len(diffs),
+            "start_median_s": round(statistics.median(diffs), 3),
+            "start_max_s": round(diffs[-1], 3),
+            "end_median_s": round(statistics.median(end_diffs), 3) if end_diffs else None,
+            "end_max_s": round(end_diffs[-1], 3) if end_diffs else None,
+            "within_1s": round(sum(d <= 1.0 for d in diffs) / len(diffs), 3),
+        }
+    return out
 
 
 def _overlap(a: Event, b: Event, tolerance_s: float) -> float:
@@ -200,7 +256,10 @@ def evaluate_dir(
     window_s = cast(AvSyncConfig, sync_config).window_s
     triples = []
     offsets: dict[str, OffsetScore] = {}
+    found_by_file: dict[str, list[Event]] = {}
+    left_out: dict[str, int] = {}
     for path, truth in corpus_files(directory):
+        events = truth["events"]
         if peer == "ffmpeg":
             from avwatch.lab.peer_ffmpeg import ffmpeg_events
 
@@ -210,6 +269,10 @@ def evaluate_dir(
             checked = config.model_copy(update={"expect": Expect(**expect)}) if expect else config
             result = check(str(path), checked, keys)
             found = [i.to_report() for i in result.incidents]
+            analysis = result.summary.get("analysis")
+            if analysis is not None and analysis["tier"] == "patrol":
+                shortest = 2 * analysis["keyframe_spacing_s"]
+                found, events = _long_enough(found, events, shortest, left_out)
             sync = result.summary.get("av_sync")
             if sync and truth.get("av_offsets"):
                 kind = offsets.setdefault(truth.get("sync_content", "other"), OffsetScore())
@@ -217,7 +280,8 @@ def evaluate_dir(
                 kind.estimates += sync["estimates"]
                 kind.known += len(result.signals.get("av_offset_ms", []))
                 kind.errors_ms += offset_errors(result, truth["av_offsets"], window_s)
-        triples.append((path.name, found, truth["events"]))
+        found_by_file[path.name] = found
+        triples.append((path.name, found, events))
     scored = score(triples, tolerance_s)
-    scored.offsets = offsets
+    scored.offsets, scored.found, scored.left_out = offsets, found_by_file, left_out
     return scored

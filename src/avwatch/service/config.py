@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from sqlalchemy.engine import make_url
 
 from avwatch.config import EngineConfig, Expect, merge_overrides, validated
-from avwatch.types import Severity
+from avwatch.types import Analysis, Severity
 
 __all__ = [
     "HookSpec",
@@ -68,6 +68,10 @@ class StreamSpec(BaseModel):
     )
     detectors: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Detector options merged onto the engine defaults."
+    )
+    analysis: Analysis | None = Field(
+        None,
+        description="This stream's analysis tier (full, fast, patrol), over the engine's.",
     )
     expect: Expect = Field(
         default_factory=Expect,
@@ -221,6 +225,8 @@ def stream_engine_config(engine: EngineConfig, stream: StreamSpec) -> EngineConf
     """The engine settings one stream runs with: the defaults, then its own overrides."""
     merged = engine.model_dump()
     merged["detectors"] = merge_overrides(engine.detectors, stream.detectors)
+    if stream.analysis is not None:
+        merged["analysis"] = stream.analysis
     merged["expect"] = {
         **engine.expect.model_dump(exclude_none=True),
         **stream.expect.model_dump(exclude_none=True),

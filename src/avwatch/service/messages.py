@@ -79,6 +79,11 @@ class StreamStatus:
     detector_seconds: dict[str, float] | None = None
     media: dict[str, str | None] | None = None
     """The codecs of the stream being decoded."""
+    analysis: str = "full"
+    """The stream's tier: full, fast or patrol (analysis/escalation.py)."""
+    escalation: dict[str, Any] | None = None
+    """A patrolled stream's: whether it is analysed in full now and why, escalations,
+    rotation slices and refusals so far."""
 
     def as_dict(self) -> dict[str, Any]:
         """The API's and the dashboard's view: what a stream has not told yet is absent."""

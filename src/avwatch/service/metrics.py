@@ -38,6 +38,26 @@ class ServiceMetrics:
         self.reconnects = Gauge(
             "avwatch_stream_reconnects", "Input reconnections", ["stream"], registry=r
         )
+        self.full_analysis = Gauge(
+            "avwatch_stream_full_analysis",
+            "1 while the stream's pictures are all decoded (full or fast, or a patrolled "
+            "stream escalated or in its slice); 0 while patrolled on keyframes",
+            ["stream"],
+            registry=r,
+        )
+        self.escalations = Gauge(
+            "avwatch_stream_escalations",
+            "Patrol to full analysis for a sign of trouble, since the monitor started",
+            ["stream"],
+            registry=r,
+        )
+        self.full_refused = Gauge(
+            "avwatch_stream_full_refused",
+            "Full analysis wanted but the worker's full slots were taken, since the monitor "
+            "started",
+            ["stream"],
+            registry=r,
+        )
         self.open_incidents = Gauge(
             "avwatch_open_incidents", "Open incidents", ["stream", "type"], registry=r
         )
@@ -80,9 +100,25 @@ class ServiceMetrics:
         self.reconnects.labels(stream).set(status["reconnects"])
         for detector, seconds in status.get("detector_seconds", {}).items():
             self.detector_cpu.labels(stream, detector).set(seconds)
+        escalation = status.get("escalation")
+        full = escalation is None or escalation["analysing"] == "full"
+        self.full_analysis.labels(stream).set(1.0 if full else 0.0)
+        if escalation is not None:
+            self.escalations.labels(stream).set(escalation["escalations"])
+            self.full_refused.labels(stream).set(escalation["full_refused"])
 
     def forget(self, stream: str) -> None:
-        for gauge in (self.up, self.fps, self.lag, self.bitrate, self.dropped, self.reconnects):
+        for gauge in (
+            self.up,
+            self.fps,
+            self.lag,
+            self.bitrate,
+            self.dropped,
+            self.reconnects,
+            self.full_analysis,
+            self.escalations,
+            self.full_refused,
+        ):
             with contextlib.suppress(KeyError):  # never reported yet
                 gauge.remove(stream)
 

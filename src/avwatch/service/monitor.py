@@ -39,6 +39,7 @@ import av
 
 from avwatch.analysis.analyzer import ANALYSIS_BATCH, StreamAnalyzer
 from avwatch.analysis.check import make_reader
+from avwatch.analysis.escalation import Escalation, FullSlots
 from avwatch.analysis.incidents import IncidentTracker
 from avwatch.config import EngineConfig
 from avwatch.errors import AvwatchError
@@ -134,11 +135,20 @@ class StreamMonitor:
         emit: Emit,
         *,
         queue_frames: int = 50,
+        slots: FullSlots | None = None,
     ) -> None:
         self.spec = spec
         self.engine = engine
         self.emit = emit
         self.queue_frames = queue_frames
+        self.slots = slots
+        # A patrolled stream's switch to full analysis, on the wall clock: the input
+        # thread asks it at each keyframe, the analysis thread tells it of trouble.
+        self.escalation = (
+            Escalation(engine.escalation, time.time, slots=slots, name=spec.id)
+            if engine.analysis == "patrol"
+            else None
+        )
         capacity = max(queue_frames, math.ceil(2 * spec.batch_s * SAMPLES_PER_S))
         self._queue: queue.Queue[_Item] = queue.Queue(capacity)
         self._gather_s = spec.batch_s * GATHER_SHARE
@@ -186,6 +196,8 @@ class StreamMonitor:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout)
+        if self.escalation is not None:
+            self.escalation.release()
 
     def restarted(self) -> StreamMonitor:
         """A new monitor of the same stream, after one of this one's threads died: the
@@ -202,7 +214,9 @@ class StreamMonitor:
             failure = self._monitor_incident("monitor_failure", self.failed_at, reason=self.failure)
         failure.details["restarted"] = True
         self._end_monitor_incident(failure, now)
-        fresh = StreamMonitor(self.spec, self.engine, self.emit, queue_frames=self.queue_frames)
+        fresh = StreamMonitor(
+            self.spec, self.engine, self.emit, queue_frames=self.queue_frames, slots=self.slots
+        )
         fresh.reconnects = self.reconnects + 1
         fresh.start()
         return fresh
@@ -271,6 +285,8 @@ class StreamMonitor:
         reader = make_reader(
             container, self.spec.url, self.engine, on_packet=None if ring is None else ring.add
         )
+        if self.escalation is not None:
+            reader.full_wanted = self.escalation.full_wanted
         streams = [*container.streams.video[:1], *container.streams.audio[:1]]
         self._ts = ts
         started = time.time()
@@ -408,6 +424,8 @@ class StreamMonitor:
             keep_history=False,
         )
         analyzer = StreamAnalyzer(info, self.engine, tracker=tracker, profile=True)
+        if self.escalation is not None:
+            analyzer.on_trouble = self.escalation.sign
         self._session = _Session(info, analyzer, wall)
         self._pictures.clear()  # media time starts again
 
@@ -441,6 +459,8 @@ class StreamMonitor:
         elif self.state == "ok" and silent_since and now - silent_since < 1.0:
             self._end_monitor_incident(self._input_loss, silent_since)
             self._input_loss = None
+            if self.escalation is not None:  # what came back is looked at in full
+                self.escalation.sign("input returned")
 
     def _watch_lag(self, session: _Session, t: MediaTime, now: float) -> None:
         lag = now - session.wall_of(t)
@@ -547,6 +567,8 @@ class StreamMonitor:
                 else None
             ),
             detector_seconds=None if session is None else dict(session.analyzer.detector_seconds),
+            analysis=self.engine.analysis,
+            escalation=None if self.escalation is None else self.escalation.status(),
             media=None
             if session is None
             else {

@@ -102,6 +102,7 @@ def worker_main(
         refused = pin_to_cpu(cpu)
         if refused is not None:
             print(f"worker {index}: not pinned to CPU {cpu}: {refused}", file=sys.stderr)
+    from avwatch.analysis.escalation import FullSlots
     from avwatch.config import EngineConfig
     from avwatch.detectors.base import available_detectors
     from avwatch.service.config import StreamSpec
@@ -113,7 +114,8 @@ def worker_main(
     available_detectors()
     sender = _Sender(out)
     monitors: dict[str, StreamMonitor] = {}
-    last_beat = 0.0
+    slots: FullSlots | None = None  # the worker's budget of full analysis, shared by its
+    last_beat = 0.0  # patrolled streams (its size: the first one's engine settings)
     while True:
         now = time.monotonic()
         if now - last_beat >= HEARTBEAT_S:
@@ -134,7 +136,11 @@ def worker_main(
             engine = EngineConfig.model_validate(command.engine)
             if spec.id in monitors:
                 monitors.pop(spec.id).stop()
-            monitor = StreamMonitor(spec, engine, sender.put, queue_frames=queue_frames)
+            if slots is None:
+                slots = FullSlots(engine.escalation.full_slots)
+            monitor = StreamMonitor(
+                spec, engine, sender.put, queue_frames=queue_frames, slots=slots
+            )
             monitors[spec.id] = monitor
             monitor.start()
         elif isinstance(command, StopStream):

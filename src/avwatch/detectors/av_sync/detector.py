@@ -123,9 +123,13 @@ class AvSyncDetector(Detector[AvSyncConfig]):
         self.known: list[tuple[MediaTime, float]] = []  # (centre, offset) of the open segment
         self.segment_start: MediaTime = 0.0
         self.segments: deque[dict[str, Any]] = deque(maxlen=MAX_SEGMENTS)
+        self.not_judged_s = 0.0  # media time patrolled: pictures too sparse to judge
 
     # -- feeding ----------------------------------------------------------------------
     def on_video(self, frame: VideoFrame) -> None:
+        if frame.sampled:
+            self._not_judged(frame)
+            return
         luma = frame.luma
         whole = mouth = np.nan
         # A frame after a gap has no "previous picture" to differ from.
@@ -143,6 +147,18 @@ class AvSyncDetector(Detector[AvSyncConfig]):
         if self.next_estimate is None:
             self.next_estimate = frame.time + self.config.window_s
         self._maybe_estimate()
+
+    def _not_judged(self, frame: VideoFrame) -> None:
+        """A patrolled keyframe: the pictures around it are not decoded, so the sound has
+        nothing to be matched against. Lip sync is not judged (never "in sync") until
+        pictures come in full again; what was being judged ends here."""
+        if self.next_estimate is not None:
+            self._close()
+            self._end_segment()
+        self.frames.clear()
+        self.previous, self.next_estimate = None, None
+        self.video_end = frame.time + frame.duration
+        self.not_judged_s += frame.duration
 
     def on_audio(self, block: AudioBlock) -> None:
         self.levels.feed(block)
@@ -272,7 +288,15 @@ class AvSyncDetector(Detector[AvSyncConfig]):
             "estimates": self.estimates,
             "known_share": round(len(offsets) / self.estimates, 3) if self.estimates else 0.0,
             "segments": list(self.segments),
+            **({"not_judged_s": round(self.not_judged_s, 1)} if self.not_judged_s else {}),
         }
+
+    @classmethod
+    def report_lines(cls, summary: dict[str, Any]) -> list[str]:
+        not_judged = summary.get("not_judged_s")
+        if not not_judged:
+            return []
+        return [f"lip sync: not judged for {not_judged:g} s (patrol: keyframes only)"]
 
 
 def _median(values: list[float]) -> float:

@@ -19,6 +19,16 @@ live among many cost more CPU each than one decoded in a row, analysed or not,
 so the ratio the run reports is live count to live count; the ratio to the
 decode-only count by CPU is printed beside it.
 
+With ``analysis`` other than full, every figure is that tier's (``check`` and the
+monitors run it); a patrolled stream is measured in patrol alone (no escalation,
+no rotation slices: what those cost is a full stream per slot, which ``plan``
+adds), and the decode-only live search is left out: it is the floor of full.
+
+The clip is encoded as broadcast encoders do (``preset``, by default x264's
+veryfast: CABAC, deblocking, B-frames where they pay): x264's ultrafast writes
+none of them and is about half as costly to decode, which flatters every count
+and hides what ``fast`` saves.
+
 The clip outlasts a trial, so no stream reaches its end while it is measured: a
 looping file is opened anew at each end (probing, a new decoder, new detectors),
 which a live stream never is, and with a short clip that costs a monitor
@@ -38,6 +48,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from avwatch.analysis.check import check
+from avwatch.config import EngineConfig, Escalation
 from avwatch.errors import ConfigError
 from avwatch.lab.bench.live_decode import DecodeTrial, decode_live_trial
 from avwatch.lab.bench.throughput import decode_only
@@ -45,6 +56,7 @@ from avwatch.lab.synth import ClipSpec, make_clip
 from avwatch.service.config import ServiceConfig, StreamSpec
 from avwatch.service.messages import StatusReport, StreamStatus, WorkerMessage
 from avwatch.service.workers import WorkerPool, cpus_to_pin
+from avwatch.types import Analysis
 
 __all__ = [
     "RESOLUTIONS",
@@ -54,6 +66,7 @@ __all__ = [
     "bench_clip",
     "bench_streams",
     "most_that_pass",
+    "plan_cores",
 ]
 
 # name -> (width, height, fps, interlaced)
@@ -71,6 +84,7 @@ REPEAT = 5
 # For the same reason a count that falls behind is tried again before it counts as
 # too many (on a shared VM one slow spell decides a single 15 s trial).
 LIVE_TRIES = 2
+DEFAULT_PRESET = "veryfast"
 
 
 @dataclass
@@ -86,6 +100,8 @@ class Trial:
 @dataclass
 class StreamsResult:
     resolution: str
+    analysis: Analysis
+    preset: str
     cores: int
     decode_only_streams: float
     pipeline_streams_by_cpu: float
@@ -113,10 +129,17 @@ class StreamsResult:
         }
 
 
-def bench_clip(resolution: str, cache: Path) -> Path:
+def tier_engine(analysis: Analysis) -> EngineConfig:
+    """The engine a bench stream runs with: the service's, at ``analysis``; patrol alone."""
+    engine = ServiceConfig().engine  # as the service runs streams: one decoder thread each
+    alone = Escalation(escalate_s=0, rotate_every_s=0)
+    return engine.model_copy(update={"analysis": analysis, "escalation": alone})
+
+
+def bench_clip(resolution: str, cache: Path, preset: str = DEFAULT_PRESET) -> Path:
     """A clip with film grain (so decoding costs what real pictures cost), cached."""
     width, height, fps, interlaced = RESOLUTIONS[resolution]
-    path = cache / f"bench-{resolution}-{CLIP_S:g}s.ts"
+    path = cache / f"bench-{resolution}-{CLIP_S:g}s-{preset}.ts"
     if not path.exists():
         cache.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".part.ts")
@@ -127,6 +150,7 @@ def bench_clip(resolution: str, cache: Path) -> Path:
             fps=fps,
             interlaced=interlaced,
             noise_levels=4.0,
+            preset=preset,
         )
         make_clip(partial, spec)
         partial.rename(path)
@@ -144,7 +168,14 @@ def _rss_mb(pid: int | None) -> float | None:
     return None
 
 
-def live_trial(clip: Path, streams: int, seconds: float, workers: int, fps: float) -> Trial:
+def live_trial(
+    clip: Path,
+    streams: int,
+    seconds: float,
+    workers: int,
+    fps: float,
+    analysis: Analysis = "full",
+) -> Trial:
     """Run ``streams`` looping copies of ``clip`` through worker processes; did they keep up?"""
     lock = threading.Lock()
     window: dict[str, list[StreamStatus]] = {}
@@ -155,8 +186,8 @@ def live_trial(clip: Path, streams: int, seconds: float, workers: int, fps: floa
             with lock:
                 window.setdefault(message.stream, []).append(message.status)
 
-    service = ServiceConfig()  # as the service runs streams: one decoder thread each
-    engine = service.engine
+    service = ServiceConfig()
+    engine = tier_engine(analysis)
     pool = WorkerPool(workers, collect, pin=service.pin_workers)
     pool.start()
     try:
@@ -175,8 +206,11 @@ def live_trial(clip: Path, streams: int, seconds: float, workers: int, fps: floa
         reports = {k: v for k, v in window.items() if v}
     lags = [s.lag_s for rs in reports.values() for s in rs]
     # A status's fps covers the 2 s before it; the first one of the window may include
-    # start-up, so each stream's steady rate is its median report.
+    # start-up, so each stream's steady rate is its median report. A patrolled stream
+    # decodes its keyframes only: its pace is judged by its lag alone.
     fps_seen = [sorted(s.fps for s in rs)[len(rs) // 2] for rs in reports.values() if rs]
+    if analysis == "patrol":
+        fps_seen = [fps for _ in fps_seen]
     # Dropped within the window: start-up (probing, the first GOP) is not the steady state.
     dropped = sum(rs[-1].dropped_samples - rs[0].dropped_samples for rs in reports.values())
     rss = None
@@ -188,6 +222,38 @@ def live_trial(clip: Path, streams: int, seconds: float, workers: int, fps: floa
         len(reports) == streams and max_lag <= MAX_LAG_S and dropped == 0 and min_fps >= 0.9 * fps
     )
     return Trial(streams, kept_up, round(max_lag, 3), dropped, round(min_fps, 2), rss)
+
+
+def plan_cores(
+    streams: int, mix: dict[Analysis, float], per_core: dict[Analysis, float], full_slots: int
+) -> dict[str, Any]:
+    """Cores for ``streams`` streams, ``mix`` the share at each tier, from the live streams
+    per core each tier kept up with. Patrolled streams need their worker's full slots
+    (escalations, rotation slices) on top: each slot is a full stream's CPU less the
+    patrolled stream's it replaces; one worker per core."""
+    unknown = [tier for tier, share in mix.items() if share and not per_core.get(tier)]
+    if unknown:
+        raise ConfigError(f"no live figure for {', '.join(unknown)}: bench those tiers too")
+    need = {tier: streams * share / per_core[tier] for tier, share in mix.items() if share}
+    cores = sum(need.values())
+    patrol = need.get("patrol", 0.0)
+    if patrol and full_slots:
+        slot = 1 / per_core["full"] - 1 / per_core["patrol"] if per_core.get("full") else None
+        if slot is None:
+            raise ConfigError("full slots of patrolled streams need the full tier's figure")
+        # Slots per core eat into what a core has for patrol: k cores hold k * slots.
+        room = 1 - full_slots * slot
+        if room <= 0:
+            raise ConfigError(f"{full_slots} full slots fill a core: fewer slots per worker")
+        cores += patrol / room - patrol
+    return {
+        "streams": streams,
+        "mix": mix,
+        "full_slots_per_core": full_slots,
+        "cores": math.ceil(cores - 1e-9),
+        "cores_exact": round(cores, 2),
+        "by_tier": {tier: round(c, 2) for tier, c in need.items()},
+    }
 
 
 def most_that_pass(passes: Callable[[int], bool], start: int) -> int:
@@ -226,6 +292,8 @@ def bench_streams(
     seconds: float = 15.0,
     workers: int | None = None,
     progress: Progress | None = None,
+    analysis: Analysis = "full",
+    preset: str = DEFAULT_PRESET,
 ) -> StreamsResult:
     tell = progress or (lambda _: None)
     if not 0 < seconds <= LONGEST_TRIAL_S:
@@ -235,10 +303,10 @@ def bench_streams(
         )
     cores = os.cpu_count() or 1
     workers = workers or cores
-    clip = bench_clip(resolution, cache)
+    clip = bench_clip(resolution, cache, preset)
     fps = float(RESOLUTIONS[resolution][2])
     service = ServiceConfig()
-    engine = service.engine
+    engine = tier_engine(analysis)
     _, decode_cpu = min(
         (decode_only(str(clip), threads=1) for _ in range(REPEAT)), key=lambda r: r[1]
     )
@@ -246,7 +314,13 @@ def bench_streams(
     decode_streams = cores * CLIP_S / decode_cpu
     pipeline_streams = cores * CLIP_S / pipeline_cpu
     result = StreamsResult(
-        resolution, cores, round(decode_streams, 1), round(pipeline_streams, 1), live_streams=0
+        resolution,
+        analysis,
+        preset,
+        cores,
+        round(decode_streams, 1),
+        round(pipeline_streams, 1),
+        live_streams=0,
     )
     tell(result)
 
@@ -265,8 +339,12 @@ def bench_streams(
         return passes
 
     # Live: from the CPU figure, up or down to the most streams that keep up.
-    pipeline_kept_up = tried(lambda n: live_trial(clip, n, seconds, workers, fps), result.trials)
+    pipeline_kept_up = tried(
+        lambda n: live_trial(clip, n, seconds, workers, fps, analysis), result.trials
+    )
     result.live_streams = most_that_pass(pipeline_kept_up, max(1, math.floor(pipeline_streams)))
+    if analysis != "full":
+        return result  # decoding everything is full's floor, not this tier's
 
     # Decoding alone, live, in the same layout. It starts where the pipeline's live/CPU
     # proportion points (any start finds the same count; a near one finds it sooner).

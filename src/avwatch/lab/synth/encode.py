@@ -122,7 +122,7 @@ def make_clip(path: str | Path, spec: ClipSpec) -> list[TruthEvent]:
             vstream.time_base = 1 / spec.fps
             options: dict[str, object] = {"g": str(round(2 * float(spec.fps)))}
             if spec.video_codec in ("libx264", "libx265"):
-                options["preset"] = "ultrafast"
+                options["preset"] = spec.preset
             if spec.interlaced:
                 options["flags"] = "+ildct+ilme"
                 options["top"] = "1"

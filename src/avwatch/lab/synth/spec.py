@@ -67,6 +67,9 @@ class ClipSpec:
     """Grain (std, 8-bit levels): makes the stream as costly to decode as real content."""
     interlaced: bool = False
     bitrate: int | None = None
+    preset: str = "ultrafast"
+    """x264/x265 preset. "ultrafast" (the default: clips made quickly) writes no B-frames,
+    no CABAC and no deblocking; "veryfast" writes all three, as broadcast encoders do."""
     audio_codec: str | None = "aac"
     sample_rate: int = 48000
     channels: int = 2

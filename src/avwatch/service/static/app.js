@@ -96,6 +96,14 @@ function openOf(streamId) {
   return [...state.open.values()].filter((i) => i.stream === streamId);
 }
 
+// The analysis tier, and where a patrolled stream is analysed in full now, why.
+function tierText(status) {
+  const tier = status.analysis || "full";
+  const e = status.escalation;
+  if (!e) return tier;
+  return e.analysing === "full" ? `patrol → full (${e.why || "rotation"})` : "patrol (keyframes)";
+}
+
 function tileState(stream) {
   if (!stream.enabled) return "disabled";
   const status = stream.status || {};
@@ -151,7 +159,7 @@ function mosaicView(root) {
       el("img", { class: "pic", alt: "" }),
       el("div", { class: "meta" },
         el("div", { class: "name" }), el("div", { class: "state" }), el("div", { class: "nums" }),
-        el("div", { class: "badges" })));
+        el("div", { class: "tier" }), el("div", { class: "badges" })));
     observer.observe(node);
     return node;
   }
@@ -166,6 +174,9 @@ function mosaicView(root) {
     const status = stream.status || {};
     node.querySelector(".nums").textContent =
       `${human(status.bitrate_bps)} · lag ${(status.lag_s ?? 0).toFixed(2)} s · ${status.fps ?? 0} fps`;
+    const tier = node.querySelector(".tier");
+    tier.textContent = tierText(status);
+    tier.dataset.tier = status.escalation ? status.escalation.analysing : (status.analysis || "full");
     const badges = node.querySelector(".badges");
     badges.replaceChildren(...openOf(stream.id).map((i) =>
       el("span", { class: "badge " + (SEVERE.has(i.severity) ? "" : "warning"), dataset: { type: i.type } },
@@ -295,6 +306,9 @@ function streamView(root, id) {
       el("div", { class: "state", dataset: { state: tileState(stream) } }, tileState(stream).replace("_", " ")),
       el("div", {}, `${human(s.bitrate_bps)} · ${s.fps ?? 0} fps · lag ${(s.lag_s ?? 0).toFixed(2)} s · ` +
         `${s.reconnects ?? 0} reconnects · ${s.dropped_samples ?? 0} samples dropped by avwatch`),
+      el("div", { class: "tier" }, "analysis: " + tierText(s) + (s.escalation
+        ? ` · ${s.escalation.escalations} escalations · ${s.escalation.rotations} slices · ` +
+          `${s.escalation.full_refused} refused (no full slot)` : "")),
       ...(s.last_error ? [el("div", { class: "muted" }, s.last_error)] : []));
     img.src = withToken(`/api/streams/${encodeURIComponent(id)}/thumbnail.png?t=${Date.now()}`);
   }
