@@ -39,6 +39,18 @@ def test_clean_clip_exits_zero(make, capsys):
     assert "no defects found" in capsys.readouterr().out
 
 
+def test_check_at_the_patrol_tier_says_what_it_judged(make, capsys):
+    path, _ = make("cli_clean", duration_s=4)
+    assert main(["check", str(path), "--analysis", "patrol"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps at the terminal's width
+    assert "analysis: patrol — 2 keyframes decoded alone" in out
+    assert "lip sync: not judged for" in out
+    assert main(["check", str(path), "--analysis", "fast", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["metrics"]["analysis"]["tier"] == "fast"
+    assert report["media"]["video"]["frames"] == 100
+
+
 def test_fail_on_threshold(make):
     path, _ = make("cli_drop", duration_s=4, defects=[Defect("dropped_frames", 2.0, 2.08)])
     assert main(["check", str(path), "--fail-on", "warning"]) == 1

@@ -103,9 +103,7 @@ def test_patrol_judges_long_picture_defects_on_keyframes(make):
 
 
 def test_escalation_brings_full_analysis_that_dates_the_end(make):
-    path, _ = make(
-        "tier_escalate", duration_s=20, **BROADCAST, defects=[Defect("black", 5.0, 12.1)]
-    )
+    path, _ = make("tier_escalate", duration_s=16, **BROADCAST, defects=[Defect("black", 4.7, 8.3)])
     full = of_type(run(path, ["black"]), "black")
     alone = run(path, ["black"], analysis="patrol", **ALONE)
     escalated = run(
@@ -118,6 +116,8 @@ def test_escalation_brings_full_analysis_that_dates_the_end(make):
     # The end is dated to the picture once in full; on keyframes alone, to the GOP.
     assert confirmed.end == pytest.approx(full[0].end, abs=0.05)
     assert abs(patrolled.end - full[0].end) > 0.5
+    # The start, in both, at the first keyframe that showed it: within one spacing.
+    assert 0 < confirmed.start - full[0].start <= 2.0
 
 
 def test_content_repeating_with_the_keyframes_is_no_freeze(make):

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from helpers import free_port
 
+from avwatch.config import EngineConfig, Escalation
 from avwatch.lab.demo import UdpSender
 from avwatch.lab.synth import ClipSpec, Defect, make_clip
 from avwatch.service.config import ServiceConfig, StreamSpec
@@ -51,13 +52,20 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         clip,
         ClipSpec(duration_s=LOOP_S, width=320, height=180, defects=[Defect("black", 4.0, 7.0)]),
     )
+    clean = folder / "clean.ts"
+    make_clip(clean, ClipSpec(duration_s=LOOP_S, width=320, height=180))
     port = free_port(socket.SOCK_DGRAM)
     sender = UdpSender(clip, port, seconds=LOOP_S).start()
     config = ServiceConfig(
         database=f"sqlite:///{folder / 'dash.db'}",
         api_token=TOKEN,
         workers=1,
-        streams=[StreamSpec(id="live", name="Live One", url=f"udp://127.0.0.1:{port}")],
+        streams=[
+            StreamSpec(id="live", name="Live One", url=f"udp://127.0.0.1:{port}"),
+            # A clean clip patrolled (keyframes only, no rotation slices): its tile says so.
+            StreamSpec(id="patrolled", url=str(clean), loop=True, analysis="patrol"),
+        ],
+        engine=EngineConfig(escalation=Escalation(rotate_every_s=0)),
     )
     try:
         with BackgroundServer(Service(config)) as server:
@@ -72,11 +80,15 @@ def test_tile_turns_to_alarm_then_stream_page_marks_it_and_it_is_acknowledged(br
     page.wait_for_selector("body[data-ready=true]")
     tile = page.locator('.tile[data-stream="live"]')
     assert tile.locator(".name").inner_text() == "Live One"
+    page.wait_for_selector('.tile[data-stream="patrolled"] .tier[data-tier="patrol"]')
+    patrolled = page.locator('.tile[data-stream="patrolled"] .tier').inner_text()
+    assert patrolled == "patrol (keyframes, lip sync not judged)"
     page.screenshot(path=ARTIFACTS / "mosaic.png")
 
     # The scheduled black comes round within one 12 s loop: the tile goes red, by push.
     page.wait_for_selector('.tile[data-stream="live"][data-state="alarm"]', timeout=40_000)
     assert tile.locator('.badge[data-type="black"]').count() == 1
+    assert tile.locator(".tier").inner_text() == "full"
     page.screenshot(path=ARTIFACTS / "mosaic-alarm.png")
 
     tile.click()

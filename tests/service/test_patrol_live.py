@@ -55,6 +55,7 @@ def test_black_escalates_a_patrolled_stream_to_full(make):
     assert status.analysis == "patrol"
     assert status.escalation["escalations"] >= 1
     assert "black" in status.escalation["why"]
+    assert status.escalation["lip_sync"] == "judged"
     assert slots.in_use == 0
     # Pictures in full after the escalation: far more than one keyframe per 2 s.
     assert max(s.fps for s in messages.statuses()) > 10
@@ -77,6 +78,7 @@ def test_with_no_full_slot_free_the_patrol_still_finds_it(make):
         monitor.stop()
     status = refused[-1]
     assert status.escalation["escalations"] == 0
+    assert status.escalation["lip_sync"] == "not judged"
     assert max(s.fps for s in messages.statuses()) <= 1.5  # keyframes only
 
 

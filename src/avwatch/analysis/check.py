@@ -17,7 +17,7 @@ from avwatch.config import EngineConfig
 from avwatch.decode.reader import MediaReader
 from avwatch.input.source import close_input, open_input
 from avwatch.transport.analyser import TsAnalyzer
-from avwatch.types import DecodeIssue, Incident, MediaTime, Sample, StreamInfo
+from avwatch.types import DecodeIssue, Incident, MediaTime, Sample, StreamInfo, VideoFrame
 
 __all__ = ["CheckResult", "ProgressCallback", "check", "make_reader"]
 
@@ -114,7 +114,12 @@ def check(
                 end = duration_s
                 break
             batch.append(sample)
-            if len(batch) >= ANALYSIS_BATCH:
+            if len(batch) >= ANALYSIS_BATCH or (
+                # Patrol: 32 samples are mostly audio, seconds of media. The keyframe that
+                # shows trouble is judged before the reader reaches the next one, which
+                # it then decodes in full.
+                escalation is not None and isinstance(sample, VideoFrame)
+            ):
                 analyse_batch()
         analyse_batch()
     finally:
@@ -124,7 +129,9 @@ def check(
     analyzer.flush(end)
     if escalation is not None:
         analyzer.escalation = {
-            k: v for k, v in escalation.status().items() if k not in ("analysing", "why")
+            k: v
+            for k, v in escalation.status().items()
+            if k not in ("analysing", "why", "lip_sync")
         }
     if ts.packet_index:
         analyzer.ts_summary = ts.summary()

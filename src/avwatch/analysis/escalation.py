@@ -124,6 +124,8 @@ class Escalation:
     def status(self) -> dict[str, object]:
         return {
             "analysing": "full" if self.full else "patrol",
+            # Keyframes alone carry nothing to match the sound against: never "in sync".
+            "lip_sync": "judged" if self.full else "not judged",
             "why": (self.why if self.full and self.clock() < self.trouble_until else "")
             or ("rotation" if self.full else ""),
             "escalations": self.escalations,

@@ -37,7 +37,7 @@ class FreezeConfig(DetectorConfig):
     min_duration_s: float = Field(
         2.0, ge=0.1, le=3600.0, description="Shortest freeze reported (FFmpeg's default too)."
     )
-    patrol_max_share: float = Field(
+    patrol_max_size_ratio: float = Field(
         0.02,
         ge=0.0,
         le=1.0,
@@ -105,7 +105,7 @@ class FreezeDetector(Detector[FreezeConfig]):
             # small. Alike keyframes alone only ask for a look in full (suspects).
             self.alike_keys = frozen
             share = frame.between_share
-            frozen = frozen and (share is None or share <= self.config.patrol_max_share)
+            frozen = frozen and (share is None or share <= self.config.patrol_max_size_ratio)
             self.run.min_duration_s = max(self.config.min_duration_s, frame.duration)
         changes = self.run.update(frozen, previous_time, frame.time + frame.duration)
         if changes:

@@ -128,15 +128,16 @@ SCENARIOS: dict[str, tuple[float, dict[str, Any]]] = {
         {"defects": [Defect("audio_loss", 3.0, 4.5), Defect("video_loss", 9.0, 12.0)]},
     ),
     # Picture defects longer than two keyframe spacings (GOPs are 2 s): what patrol
-    # judges on keyframes alone (eval --analysis patrol).
+    # judges on keyframes alone (eval --analysis patrol). Off the keyframes, as a
+    # defect falls in the world: patrol dates it to the keyframe after.
     "long_picture_defects": (
         36.0,
         {
             "noise_levels": 2,
             "defects": [
-                Defect("black", 4.0, 10.0),
-                Defect("freeze", 15.0, 22.0),
-                Defect("video_loss", 27.0, 32.0),
+                Defect("black", 4.7, 10.3),
+                Defect("freeze", 15.3, 22.6),
+                Defect("video_loss", 27.5, 32.5),
             ],
         },
     ),

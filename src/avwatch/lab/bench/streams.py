@@ -26,7 +26,7 @@ adds), and the decode-only live search is left out: it is the floor of full.
 
 The clip is encoded as broadcast encoders do (``preset``, by default x264's
 veryfast: CABAC, deblocking, B-frames where they pay): x264's ultrafast writes
-none of them and is about half as costly to decode, which flatters every count
+none of them and is a third cheaper to decode, which flatters every count
 and hides what ``fast`` saves.
 
 The clip outlasts a trial, so no stream reaches its end while it is measured: a

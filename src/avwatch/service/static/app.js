@@ -101,7 +101,8 @@ function tierText(status) {
   const tier = status.analysis || "full";
   const e = status.escalation;
   if (!e) return tier;
-  return e.analysing === "full" ? `patrol → full (${e.why || "rotation"})` : "patrol (keyframes)";
+  return e.analysing === "full" ? `patrol → full (${e.why || "rotation"})`
+    : "patrol (keyframes, lip sync not judged)";
 }
 
 function tileState(stream) {
