@@ -36,9 +36,9 @@ import av.stream
 import av.video.frame
 import av.video.stream
 import numpy as np
-from av.sidedata.sidedata import Type as SideDataType
 from av.video.reformatter import Interpolation, VideoReformatter
 
+from avwatch.decode.captions import SEARCHED_BYTES, a53_cc_data
 from avwatch.decode.clock import PtsClock
 from avwatch.errors import reason
 from avwatch.types import (
@@ -56,8 +56,6 @@ from avwatch.types import (
     VideoFrame,
     VideoInfo,
 )
-
-A53_CC = SideDataType.A53_CC  # caption data the decoder found in the pictures (SEI, user data)
 
 __all__ = [
     "MediaReader",
@@ -217,6 +215,7 @@ class MediaReader:
         self._key_bytes = 0  # the last keyframe's coded size, and the pictures' since
         self._between_bytes = self._between_pictures = 0
         self._undecoded_run = 0  # patrolled pictures in a row not decoded
+        self._captions: dict[int, bytes] = {}  # A/53 caption data by picture PTS
         # The first stream of each kind that can be decoded; one that cannot (an unknown
         # or damaged codec id has no codec context) is left out and reported.
         self._undecodable: list[DecodeIssue] = []
@@ -335,6 +334,8 @@ class MediaReader:
     # -- internals ------------------------------------------------------------------
     def _decode(self, packet: av.Packet[Any]) -> Iterator[Sample]:
         kind: MediaKind = "video" if packet.stream is self.video else "audio"
+        if kind == "video":
+            self._note_captions(packet)
         if kind == "video" and self.analysis == "patrol":
             self._note_packet_gap(packet)
             if packet.is_keyframe:
@@ -480,8 +481,7 @@ class MediaReader:
                 # threads than they save. Parallelism comes from decoding and streams.
                 threads=1,
             ).to_ndarray()  # type: ignore[assignment]  # "gray" is uint8
-            side_data = frame.side_data
-            captions = side_data.get(A53_CC) if len(side_data) else None
+            captions = self._captions.pop(frame.pts, None) if self._captions else None
             keyframe = bool(frame.key_frame) or sampled  # a recovery point is one too
             spacing = self._key_spacing(seconds) if keyframe else 0.0
             sample: Any = VideoFrame(
@@ -489,7 +489,7 @@ class MediaReader:
                 spacing if sampled else self._frame_duration,
                 luma,
                 keyframe,
-                None if captions is None else bytes(captions),
+                captions,
                 sampled,
                 share,
             )
@@ -504,6 +504,14 @@ class MediaReader:
             yield from self._gather_audio(seconds, frame)
             return
         yield from self._place(sample, absolute=True)
+
+    def _note_captions(self, packet: av.Packet[Any]) -> None:
+        """A picture's caption data, kept by PTS until its picture comes out."""
+        cc_data = a53_cc_data(memoryview(packet)[:SEARCHED_BYTES].tobytes())
+        if cc_data is not None and packet.pts is not None:
+            self._captions[packet.pts] = cc_data
+            if len(self._captions) > MAX_OWED:  # pictures that never came out
+                del self._captions[next(iter(self._captions))]
 
     def _lost_pictures(self, pts: int, seconds: float, seconds_per_tick: float) -> Iterator[Sample]:
         """Pictures come out in display order: a packet with an earlier PTS whose
