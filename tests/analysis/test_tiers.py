@@ -94,6 +94,8 @@ def test_patrol_judges_long_picture_defects_on_keyframes(make):
         # At the keyframe spacing: within one GOP (2 s) of the truth at each end.
         assert found.start == pytest.approx(event["start"], abs=2.0)
         assert found.end == pytest.approx(event["end"], abs=2.0)
+        if event["type"] != "video_loss":  # and when it began, as far as keyframes tell
+            assert found.details["began_after"] < event["start"] <= found.start + 0.05
     analysis = result.summary["analysis"]
     assert analysis["pictures_in_full"] == 0 and analysis["keyframe_spacing_s"] == 2.0
     # Lip sync and dropped frames are not judged on keyframes: said so, never "in sync".

@@ -10,6 +10,8 @@ per frame and ``black`` events.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from pydantic import Field
 
@@ -55,6 +57,9 @@ class BlackDetector(Detector[BlackConfig]):
         super().__init__(config, info)
         self.run = RunTracker(self.config.min_duration_s)
         self.level = int(self.config.pixel_threshold_ratio * 255)
+        self.last_time: MediaTime | None = None
+        # Patrol: a run found on a keyframe began after the keyframe before it.
+        self.began_after: dict[str, Any] = {}
 
     def on_video(self, frame: VideoFrame) -> None:
         dark = frame.luma <= self.level
@@ -68,12 +73,17 @@ class BlackDetector(Detector[BlackConfig]):
         # can fall on one, as encoders put a keyframe at a cut).
         frames = 2 if frame.sampled else self.config.min_frames
         self.run.min_duration_s = max(self.config.min_duration_s, (frames - 0.5) * frame.duration)
+        began = self.run.start
         changes = self.run.update(black, frame.time, frame.time + frame.duration)
+        if began is None and self.run.start is not None:
+            after = self.last_time if frame.sampled else None
+            self.began_after = {} if after is None else {"began_after": round(after, 3)}
+        self.last_time = frame.time
         if changes:
-            self.emit_changes(changes, "black", Severity.ERROR)
+            self.emit_changes(changes, "black", Severity.ERROR, **self.began_after)
 
     def suspects(self) -> bool:
         return self.run.start is not None
 
     def flush(self, end: MediaTime) -> None:
-        self.emit_changes(self.run.flush(), "black", Severity.ERROR)
+        self.emit_changes(self.run.flush(), "black", Severity.ERROR, **self.began_after)

@@ -1,7 +1,7 @@
 """Captions: is the caption data a stream carried still there?
 
 Caption data rides in the pictures (ATSC A/53 cc_data in H.264/HEVC SEI or MPEG-2
-user data; the decoder hands it on as frame side data): triplets of
+user data, read from the coded picture by decode/captions.py): triplets of
 ``marker|valid|type`` and two bytes, type 0-1 for CEA-608 fields 1 and 2, 2-3 for
 CEA-708 (DTVCC). A picture carries captions when one of its triplets is valid.
 

@@ -12,6 +12,8 @@ is not judged at all: it has nothing to freeze.
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -70,11 +72,15 @@ class FreezeDetector(Detector[FreezeConfig]):
         self.previous_time: MediaTime = 0.0
         self.alike_keys = False  # patrol: the last two keyframes look frozen
         self.previous_sampled = False
+        self.before_previous_time: MediaTime | None = None
+        # Patrol: a freeze found on keyframes began after the keyframe before its first.
+        self.began_after: dict[str, Any] = {}
 
     def on_video(self, frame: VideoFrame) -> None:
         h, w = frame.luma.shape
         current = frame.luma[: h - h % BLOCK, : w - w % BLOCK]
         previous, previous_time = self.previous, self.previous_time
+        before_previous, self.before_previous_time = self.before_previous_time, previous_time
         after_patrol = self.previous_sampled and not frame.sampled
         self.previous, self.previous_time = current, frame.time
         self.previous_sampled = frame.sampled
@@ -107,13 +113,17 @@ class FreezeDetector(Detector[FreezeConfig]):
             share = frame.between_share
             frozen = frozen and (share is None or share <= self.config.patrol_max_size_ratio)
             self.run.min_duration_s = max(self.config.min_duration_s, frame.duration)
+        began = self.run.start
         changes = self.run.update(frozen, previous_time, frame.time + frame.duration)
+        if began is None and self.run.start is not None:
+            after = before_previous if frame.sampled else None
+            self.began_after = {} if after is None else {"began_after": round(after, 3)}
         if changes:
-            self.emit_changes(changes, "freeze", Severity.ERROR)
+            self.emit_changes(changes, "freeze", Severity.ERROR, **self.began_after)
 
     def suspects(self) -> bool:
         return self.run.start is not None or self.alike_keys
 
     def flush(self, end: MediaTime) -> None:
-        self.emit_changes(self.run.flush(), "freeze", Severity.ERROR)
+        self.emit_changes(self.run.flush(), "freeze", Severity.ERROR, **self.began_after)
         self.previous = None

@@ -3,7 +3,8 @@
 Each picture's encoded packet gains an SEI NAL unit (user_data_registered_itu_t_t35,
 "GA94", cc_data) before its first slice: one CEA-608 field-1 pair of characters
 per picture, as a caption encoder sends them. FFmpeg's H.264 decoder hands the
-cc_data back as the picture's A53_CC side data, where the engine reads it.
+cc_data back as the picture's A53_CC side data; the engine reads the same bytes from
+the coded picture (decode/captions.py).
 """
 
 from __future__ import annotations
