@@ -54,6 +54,21 @@ def test_a_bounded_buffer_waits_only_once_the_rate_is_known_and_within_what_it_h
     assert slow.hold_s(21_000) == 0.4
 
 
+def test_a_batch_is_counted_from_when_the_reader_emptied_its_source():
+    """A datagram that came the moment after a read emptied the socket does not make the
+    next read a batch of one: the wait runs from the emptying (a CI run saw reads
+    0.0004 s apart), and a reader busy for longer than a batch does not wait at all."""
+    clock = FakeClock()
+    batcher = Batcher(0.3, clock=clock, sleep=clock.sleep)
+    batcher.wait(1000)
+    emptied = clock.now
+    clock.now += 0.1  # decoding what was read
+    batcher.wait(2000, since=emptied)
+    clock.now += 0.5
+    batcher.wait(3000, since=clock.now - 0.5)
+    assert clock.slept == [0.3, pytest.approx(0.2)]
+
+
 def test_no_batch_means_no_wait():
     clock = FakeClock()
     Batcher(0.0, clock=clock, sleep=clock.sleep).wait(10_000)

@@ -58,8 +58,11 @@ class Batcher:
         rate = (position - start) / (now - since)
         return min(self.batch_s, _BUFFER_MARGIN * self.capacity_bytes / rate)
 
-    def wait(self, position: int) -> None:
-        """The reader caught up with its source: let a batch arrive."""
+    def wait(self, position: int, since: float | None = None) -> None:
+        """The reader caught up with its source (at ``since``, on this clock, if it
+        knows when): let a batch arrive."""
         hold = self.hold_s(position)
+        if since is not None:
+            hold -= self._clock() - since
         if hold > 0:
             self._sleep(hold)

@@ -72,6 +72,9 @@ class UdpTsReader(SequentialReader):
         # Linux reports twice the buffer asked for (the other half is its bookkeeping).
         capacity = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
         self.batcher = Batcher(batch_s, capacity)
+        # When the last read emptied the socket: the next batch is counted from there,
+        # even if a datagram came in the moment after.
+        self._drained_at: float | None = None
 
     def _join(
         self,
@@ -96,8 +99,9 @@ class UdpTsReader(SequentialReader):
         have = len(self._pending)
         # A read returning nothing is the end of the stream to PyAV, so wait until
         # there is something to pass on: a datagram may carry nothing (not RTP, empty).
-        if not have and not self._waiting(0):
-            self.batcher.wait(self.position)  # caught up: let a batch arrive
+        drained_at, self._drained_at = self._drained_at, None
+        if not have and (drained_at is not None or not self._waiting(0)):
+            self.batcher.wait(self.position, since=drained_at)  # caught up: let a batch arrive
         deadline = time.monotonic() + self._timeout
         while not have:
             if not self._waiting(deadline - time.monotonic()):
@@ -105,7 +109,8 @@ class UdpTsReader(SequentialReader):
             have = self._receive(chunks, size)
         self._timeout = self.read_timeout_s
         # Whatever else has arrived, up to the buffer: big chunks for the analyser.
-        self._receive(chunks, size - have)
+        if self._receive(chunks, size - have) < size - have:
+            self._drained_at = time.monotonic()
         data = b"".join(chunks)
         taken, self._pending = data[:size], data[size:]
         buffer[: len(taken)] = taken
