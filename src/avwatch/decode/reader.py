@@ -362,12 +362,7 @@ class MediaReader:
             if len(self._owed_pts) > MAX_OWED:  # a decoder giving nothing out: keep the latest
                 del self._owed_pts[:-MAX_OWED]
             if packet.is_corrupt:
-                at = float(packet.pts * packet.time_base) - self.t0
-                if abs(at - self._last_time["video"]) > MAX_REORDER_S:
-                    at = self._last_time["video"]  # a timestamp wrap or jump: the last known place
-                yield from self._place(
-                    DecodeIssue(at, "corrupt_packet", "video", "video packet damaged in transport")
-                )
+                yield from self._damaged_in_transport(packet, within_s=MAX_REORDER_S)
         try:
             frames = packet.decode()
         except (av.error.FFmpegError, ValueError) as exc:
@@ -416,12 +411,18 @@ class MediaReader:
     def _undecoded(self, packet: av.Packet[Any]) -> Iterator[Sample]:
         """A patrolled picture that is not decoded: only transport damage is seen."""
         if packet.is_corrupt and packet.pts is not None and self.t0 is not None:
-            at = float(packet.pts * packet.time_base) - self.t0
-            if abs(at - self._last_time["video"]) > LONGEST_KEY_SPACING_S:
-                at = self._last_time["video"]
-            yield from self._place(
-                DecodeIssue(at, "corrupt_packet", "video", "video packet damaged in transport")
-            )
+            yield from self._damaged_in_transport(packet, within_s=LONGEST_KEY_SPACING_S)
+
+    def _damaged_in_transport(self, packet: av.Packet[Any], within_s: float) -> Iterator[Sample]:
+        """A video packet the demuxer found damaged, at its PTS; a PTS further than
+        ``within_s`` from the last picture (a wrap or jump) at the last known place."""
+        assert packet.pts is not None and self.t0 is not None
+        at = float(packet.pts * packet.time_base) - self.t0
+        if abs(at - self._last_time["video"]) > within_s:
+            at = self._last_time["video"]
+        yield from self._place(
+            DecodeIssue(at, "corrupt_packet", "video", "video packet damaged in transport")
+        )
 
     def _key_spacing(self, seconds: float) -> float:
         """How long a keyframe at ``seconds`` stands for, from the spacing of the last
