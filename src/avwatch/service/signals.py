@@ -22,7 +22,7 @@ from avwatch.types import MediaTime
 __all__ = ["BUCKET_S", "MONITOR_PLOTS", "SignalBuckets", "SignalHistory", "plots"]
 
 BUCKET_S = 0.5
-HISTORY_POINTS = 1200  # per signal: ten minutes at two points a second
+HISTORY_S = 600.0  # per signal, the last ten minutes of wall time
 
 # The signals the service measures itself (service/core.py, from each status).
 MONITOR_PLOTS = (
@@ -69,7 +69,9 @@ class SignalBuckets:
 
 
 class SignalHistory:
-    """Per stream and signal, the latest [wall time, min, max] points."""
+    """Per stream and signal, the [wall time, min, max] points of the last ``HISTORY_S``.
+    Trimmed by age, not by count: a signal sampled once every few seconds would
+    otherwise grow for hours before its count was reached."""
 
     def __init__(self) -> None:
         self._series: dict[str, dict[str, deque[list[float]]]] = {}
@@ -79,8 +81,12 @@ class SignalHistory:
         with self._lock:
             per_stream = self._series.setdefault(stream, {})
             for name, points in signals.items():
-                series = per_stream.setdefault(name, deque(maxlen=HISTORY_POINTS))
+                series = per_stream.setdefault(name, deque())
                 series.extend(points)
+                if series:
+                    oldest = series[-1][0] - HISTORY_S
+                    while series and series[0][0] < oldest:
+                        series.popleft()
 
     def get(self, stream: str, since: float = 0.0) -> dict[str, list[list[float]]]:
         with self._lock:
