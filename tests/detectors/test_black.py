@@ -1,3 +1,5 @@
+from fractions import Fraction
+
 from helpers import assert_matches, of_type, run
 
 from avwatch.lab.synth import Defect
@@ -30,6 +32,23 @@ def test_one_black_frame_is_below_the_default_minimum(make):
     # A cut through black is editing, not a defect; 3 frames at 50 fps (0.06 s) is.
     path, _ = make("black_1f", duration_s=4, defects=[Defect("black", 2.0, 2.04)])
     assert of_type(run(path, ["black"]), "black") == []
+
+
+def test_two_black_frames_are_below_the_default_minimum(make):
+    path, _ = make("black_2f", duration_s=4, defects=[Defect("black", 2.0, 2.08)])
+    assert of_type(run(path, ["black"]), "black") == []
+
+
+def test_black_as_long_as_the_minimum_is_reported_at_any_frame_rate(make):
+    # 2.00 s at 29.97 fps from 2.37 s holds 59 pictures: 1.969 s of them.
+    path, truth = make(
+        "black_at_minimum",
+        duration_s=6,
+        fps=Fraction(30000, 1001),
+        defects=[Defect("black", 2.37, 4.37)],
+    )
+    result = run(path, ["black"], detectors={"black": {"min_duration_s": 2.0}})
+    assert_matches(of_type(result, "black"), truth, "black", 1.001 / 30 + 0.002)
 
 
 def test_black_and_dark_scene_in_hd_through_the_analysis_scaler(make):

@@ -1,3 +1,5 @@
+from fractions import Fraction
+
 import pytest
 from helpers import assert_matches, of_type, run
 
@@ -25,6 +27,22 @@ def test_short_freeze_is_below_the_default_minimum(make):
 @pytest.mark.parametrize("picture", ["static_ticker", "static_small_motion"])
 def test_static_picture_with_small_motion_is_not_frozen(make, picture):
     path, _ = make(picture, duration_s=10, picture=picture, noise_levels=2)
+    assert of_type(run(path, ["freeze"]), "freeze") == []
+
+
+def test_a_freeze_as_long_as_the_minimum_is_reported_at_any_frame_rate(make):
+    # 2.00 s at 29.97 fps from 2.37 s holds 59 pictures: 1.969 s of them.
+    path, truth = make(
+        "freeze_at_minimum",
+        duration_s=7,
+        fps=Fraction(30000, 1001),
+        defects=[Defect("freeze", 2.37, 4.37)],
+    )
+    assert_matches(of_type(run(path, ["freeze"]), "freeze"), truth, "freeze", 1.001 / 30 + 0.002)
+
+
+def test_a_freeze_one_picture_short_of_the_minimum_is_not(make):
+    path, _ = make("freeze_49_pictures", duration_s=6, defects=[Defect("freeze", 2.0, 3.96)])
     assert of_type(run(path, ["freeze"]), "freeze") == []
 
 

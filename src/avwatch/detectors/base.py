@@ -59,6 +59,7 @@ SIGNAL_HISTORY = 36_000  # ten minutes at 60 samples a second
 # frames then sit up to 1 ms apart or overlap. Gaps this small are not gaps, and a
 # run this much shorter than a minimum duration meets it.
 TIMESTAMP_JITTER_S = 0.002
+STEP_MARGIN_S = 0.001  # below a step: what sets a whole step short apart
 
 
 class DetectorConfig(BaseModel):
@@ -210,11 +211,17 @@ class RunTracker:
     ends only after the condition has been false for ``end_hold_s`` — the
     hysteresis that keeps one defect from flickering into many. A jump in time
     larger than ``end_hold_s`` between samples (a PTS gap) ends it too.
+
+    ``step_s`` is how finely a run is measured when it is counted in whole samples
+    (a picture's duration): a defect as long as ``min_duration_s`` can span one
+    sample fewer than it lasts (a 2.00 s freeze at 29.97 fps holds 59 or 60 pictures,
+    59 measuring 1.969 s), and is reported all the same.
     """
 
     def __init__(self, min_duration_s: float, end_hold_s: float = 0.0) -> None:
         self.min_duration_s = min_duration_s
         self.end_hold_s = end_hold_s
+        self.step_s = 0.0
         self.start: MediaTime | None = None
         self.last_active_end: MediaTime = 0.0
         self.confirmed = False
@@ -233,14 +240,19 @@ class RunTracker:
             if self.start is None:
                 self.start = start
             self.last_active_end = end
-            # A run's length is only known to the container's timestamp rounding.
-            if not self.confirmed and end - self.start >= self.min_duration_s - TIMESTAMP_JITTER_S:
+            if not self.confirmed and end - self.start >= self.min_duration_s - self._slack_s():
                 self.confirmed = True
                 changes += (("start", self.start),)
         return changes
 
     def flush(self) -> tuple[tuple[str, MediaTime], ...]:
         return self._close() if self.start is not None else ()
+
+    def _slack_s(self) -> float:
+        """How much shorter than ``min_duration_s`` a run may measure and count: the
+        container's timestamp rounding, or nearly one step. Not a whole step: at 25 fps
+        a 2 s defect always holds 50 pictures, and 49 are a shorter one."""
+        return max(TIMESTAMP_JITTER_S, self.step_s - STEP_MARGIN_S)
 
     @property
     def active(self) -> bool:

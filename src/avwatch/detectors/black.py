@@ -72,7 +72,8 @@ class BlackDetector(Detector[BlackConfig]):
         # patrolled keyframe stands for its GOP: two in a row (a cut's dip through black
         # can fall on one, as encoders put a keyframe at a cut).
         frames = 2 if frame.sampled else self.config.min_frames
-        self.run.min_duration_s = max(self.config.min_duration_s, (frames - 0.5) * frame.duration)
+        self.run.min_duration_s = max(self.config.min_duration_s, frames * frame.duration)
+        self.run.step_s = 0.0 if frame.sampled else frame.duration
         began = self.run.start
         changes = self.run.update(black, frame.time, frame.time + frame.duration)
         if began is None and self.run.start is not None:

@@ -103,6 +103,7 @@ class FreezeDetector(Detector[FreezeConfig]):
             float(current[::2].std(dtype=np.float32)) >= self.config.min_detail_levels
         )
         self.run.min_duration_s = self.config.min_duration_s
+        self.run.step_s = frame.duration
         self.alike_keys = False
         if frame.sampled:
             # Patrol: two keyframes alike are a freeze when the pictures between them
@@ -113,6 +114,7 @@ class FreezeDetector(Detector[FreezeConfig]):
             share = frame.between_share
             frozen = frozen and (share is None or share <= self.config.patrol_max_size_ratio)
             self.run.min_duration_s = max(self.config.min_duration_s, frame.duration)
+            self.run.step_s = 0.0  # a keyframe stands for its GOP: no finer measure
         began = self.run.start
         changes = self.run.update(frozen, previous_time, frame.time + frame.duration)
         if began is None and self.run.start is not None:
