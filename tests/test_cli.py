@@ -51,6 +51,32 @@ def test_check_at_the_patrol_tier_says_what_it_judged(make, capsys):
     assert report["media"]["video"]["frames"] == 100
 
 
+def test_the_qc_profile_reports_short_defects_that_live_lets_pass(make, capsys):
+    path, _ = make(
+        "cli_short_defects",
+        duration_s=6,
+        sound="tone",
+        defects=[
+            Defect("black", 1.0, 1.04),  # one picture
+            Defect("freeze", 2.0, 2.5),
+            Defect("silence", 4.0, 4.3),
+        ],
+    )
+    assert main(["check", str(path), "--json"]) == 0
+    live = json.loads(capsys.readouterr().out)
+    assert live["events"] == [] and live["metrics"]["profile"] == "live"
+    assert main(["check", str(path), "--json", "--profile", "qc"]) == 1
+    qc = json.loads(capsys.readouterr().out)
+    assert qc["metrics"]["profile"] == "qc"
+    found = {e["type"]: (e["start"], e["end"]) for e in qc["events"]}
+    assert found.keys() == {"black", "freeze", "silence"}
+    assert found["black"] == pytest.approx((1.0, 1.04), abs=0.005)
+    assert found["freeze"] == pytest.approx((2.0, 2.5), abs=0.045)
+    assert found["silence"] == pytest.approx((4.0, 4.3), abs=0.02)
+    assert main(["detectors"]) == 0
+    assert "profile qc: min_duration_s = 0.3" in capsys.readouterr().out
+
+
 def test_fail_on_threshold(make):
     path, _ = make("cli_drop", duration_s=4, defects=[Defect("dropped_frames", 2.0, 2.08)])
     assert main(["check", str(path), "--fail-on", "warning"]) == 1

@@ -1,7 +1,8 @@
 import pytest
 
 from avwatch.analysis.analyzer import StreamAnalyzer
-from avwatch.config import EngineConfig, load_model, merge_overrides
+from avwatch.config import EngineConfig, detector_options, load_model, merge_overrides
+from avwatch.detectors.base import load_detector
 from avwatch.errors import ConfigError
 from avwatch.types import AudioInfo, StreamInfo
 
@@ -86,3 +87,11 @@ def test_the_service_config_refuses_an_alias_bomb_as_check_does(tmp_path):
     path.write_text(_alias_bomb("engine: {detectors: {black: *a8}}"))
     with pytest.raises(ConfigError, match="aliases are expanded"):
         load_model(ServiceConfig, path)
+
+
+def test_a_profile_sets_detector_options_and_the_users_own_win():
+    freeze = load_detector("freeze")
+    assert detector_options(EngineConfig(), freeze) == {}
+    assert detector_options(EngineConfig(profile="qc"), freeze) == {"min_duration_s": 0.3}
+    mine = EngineConfig(profile="qc", detectors={"freeze": {"min_duration_s": 1.0}})
+    assert detector_options(mine, freeze) == {"min_duration_s": 1.0}

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from avwatch.detectors.base import Detector, DetectorConfig, available_detectors
 from avwatch.errors import ConfigError
-from avwatch.types import STRICT_ERROR_DETECTION, Analysis, ErrorDetection
+from avwatch.types import STRICT_ERROR_DETECTION, Analysis, ErrorDetection, Profile
 
 __all__ = [
     "EngineConfig",
@@ -126,6 +126,12 @@ class EngineConfig(BaseModel):
         "to full on a sign of trouble.",
     )
     escalation: Escalation = Field(default_factory=Escalation)
+    profile: Profile = Field(
+        "live",
+        description="Operating point: 'live' (alarms for 24/7 monitoring) or 'qc' (file "
+        "QC: single-frame black, freezes from 0.3 s, silences from 0.1 s, loudness drifts "
+        "from 3 s). Options set under 'detectors' win over the profile's.",
+    )
     open_timeout_s: float = Field(10.0, gt=0, le=300, description="Time allowed to open a source.")
     read_timeout_s: float = Field(10.0, gt=0, le=300, description="Time allowed for one read.")
     merge_gap_s: float = Field(
@@ -240,9 +246,9 @@ def detector_config(cls: type[Detector[Any]], options: dict[str, Any] | None) ->
 
 
 def detector_options(config: EngineConfig, cls: type[Detector[Any]]) -> dict[str, Any]:
-    """A detector's options in ``config``: its own, and what ``expect:`` says that it
-    judges (``Detector.expect_options``)."""
-    options = dict(config.detectors.get(cls.key) or {})
+    """A detector's options in ``config``: its profile's, its own over them, and what
+    ``expect:`` says that it judges (``Detector.expect_options``)."""
+    options = {**cls.profiles.get(config.profile, {}), **(config.detectors.get(cls.key) or {})}
     for field, option in cls.expect_options.items():
         value = getattr(config.expect, field)
         if value is not None:

@@ -49,6 +49,9 @@ Analysis: TypeAlias = Literal["full", "fast", "patrol"]
 """How a stream's pictures are decoded: every one (full), every one with the decoder's
 deblocking skipped (fast), or keyframes only (patrol)."""
 STRICT_ERROR_DETECTION: ErrorDetection = "aggressive"
+Profile: TypeAlias = Literal["live", "qc"]
+"""An operating point: ``live`` alarms a 24/7 operator acts on; ``qc`` file quality
+control, which wants every short defect (single black frames, brief freezes and gaps)."""
 
 
 class Severity(str, Enum):

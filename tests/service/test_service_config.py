@@ -80,3 +80,17 @@ def test_a_streams_expect_merges_onto_the_engines_and_sets_what_judges_it():
     assert detector_options(b, CaptionsDetector) == {"expected": False}
     with pytest.raises(ValidationError, match=r"expect\.subtitles"):
         ServiceConfig.model_validate({"engine": {"expect": {"subtitles": True}}})
+
+
+def test_a_stream_may_run_at_its_own_profile():
+    config = ServiceConfig.model_validate(
+        {
+            "engine": {"profile": "qc"},
+            "streams": [
+                {"id": "a", "url": "udp://127.0.0.1:5000"},
+                {"id": "b", "url": "udp://127.0.0.1:5001", "profile": "live"},
+            ],
+        }
+    )
+    a, b = (stream_engine_config(config.engine, s) for s in config.streams)
+    assert (a.profile, b.profile) == ("qc", "live")

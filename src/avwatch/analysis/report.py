@@ -109,6 +109,8 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     analysis = report["metrics"].get("analysis")
     if analysis is not None:
         console.print(_analysis_line(analysis), highlight=False, markup=False)
+    if report["metrics"].get("profile") == "qc":
+        console.print("profile: qc (file QC: short defects reported too)", highlight=False)
     events = report["events"]
     if not events:
         console.print("[green]no defects found[/green]")

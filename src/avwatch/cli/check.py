@@ -31,6 +31,12 @@ def register(sub: Commands) -> None:
         help="which pictures are decoded (default: the config's, else full): every one; "
         "every one without deblocking; keyframes only, in full after a sign of trouble",
     )
+    c.add_argument(
+        "--profile",
+        choices=["live", "qc"],
+        help="operating point (default: the config's, else live): alarms for 24/7 "
+        "monitoring, or file QC that reports every short defect",
+    )
     c.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     c.add_argument("-o", "--output", metavar="FILE", help="write the JSON report to FILE")
     c.add_argument(
@@ -64,6 +70,8 @@ def run_check(args: argparse.Namespace) -> int:
     config = load_model(EngineConfig, args.config)
     if args.analysis:
         config = config.model_copy(update={"analysis": args.analysis})
+    if args.profile:
+        config = config.model_copy(update={"profile": args.profile})
     output = writable(args.output) if args.output else None
     input_options = {}
     for option in args.input_option:
@@ -140,6 +148,9 @@ def run_detectors(args: argparse.Namespace) -> int:
             console.print(
                 f"    {name} = {default!r}{bounds}  {field.description or ''}", highlight=False
             )
+        for profile, options in cls.profiles.items():
+            shown = ", ".join(f"{k} = {v!r}" for k, v in options.items())
+            console.print(f"    profile {profile}: {shown}", highlight=False)
     return EXIT_OK
 
 

@@ -48,6 +48,9 @@ def register(sub: Commands) -> None:
         "other than full, also run full and say how far each event's dates are from its",
     )
     e.add_argument(
+        "--profile", choices=["live", "qc"], help="operating point to score (default: live)"
+    )
+    e.add_argument(
         "--peer", choices=["ffmpeg"], help="also score FFmpeg's detection filters on the same files"
     )
     e.add_argument("--json", action="store_true")
@@ -75,6 +78,8 @@ def run_eval(args: argparse.Namespace) -> int:
     config = load_model(EngineConfig, args.config)
     if args.analysis:
         config = config.model_copy(update={"analysis": args.analysis})
+    if args.profile:
+        config = config.model_copy(update={"profile": args.profile})
     result = evaluate_dir(directory, config, keys(args.detectors), tolerance_s=args.tolerance)
     report = result.as_dict()
     if config.analysis != "full":
@@ -83,7 +88,7 @@ def run_eval(args: argparse.Namespace) -> int:
         report["dating_vs_full"] = dating_against(reference, result)
     peer = None
     if args.peer:
-        peer = evaluate_dir(directory, tolerance_s=args.tolerance, peer=args.peer).as_dict()
+        peer = evaluate_dir(directory, config, tolerance_s=args.tolerance, peer=args.peer).as_dict()
     if args.json:
         print(
             json.dumps(report if peer is None else {**report, "peer": {args.peer: peer}}, indent=2)

@@ -15,6 +15,11 @@ def register(sub: Commands) -> None:
     sv.add_argument("--host", help="listen address (default: from config, 127.0.0.1)")
     sv.add_argument("--port", type=int, help="listen port (default: from config, 8470)")
     sv.add_argument("--db", metavar="URL", help="SQLAlchemy URL of the store")
+    sv.add_argument(
+        "--profile",
+        choices=["live", "qc"],
+        help="operating point of every stream without its own (default: the config's, live)",
+    )
 
     sv.set_defaults(run=run_serve)
 
@@ -31,6 +36,9 @@ def run_serve(args: argparse.Namespace) -> int:
     from avwatch.service.server import serve_forever
 
     config = load_model(ServiceConfig, args.config)
+    if args.profile:
+        engine = config.engine.model_copy(update={"profile": args.profile})
+        config = config.model_copy(update={"engine": engine})
     host = args.host or config.host
     port = config.port if args.port is None else args.port
     serve_forever(Service(config, database=args.db), host, port)

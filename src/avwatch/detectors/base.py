@@ -98,6 +98,9 @@ class Detector(Generic[ConfigT]):
     """Where the signals it records are drawn; a signal in no plot is refused."""
     expect_options: ClassVar[dict[str, str]] = {}
     """Fields of ``expect:`` this detector judges, and the option each one sets."""
+    profiles: ClassVar[dict[str, dict[str, Any]]] = {}
+    """Per operating point (``types.Profile``), the options that differ from the
+    defaults, which are the live ones. A user's own options win over these."""
 
     def __init__(self, config: ConfigT, info: StreamInfo) -> None:
         self.config = config

@@ -10,7 +10,7 @@ per frame and ``black`` events.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -52,6 +52,9 @@ class BlackDetector(Detector[BlackConfig]):
     Config = BlackConfig
     description = "Black picture (flat and dark), as distinct from a dark scene."
     plots = (Plot("Black (share of dark pixels)", ("black_ratio",), min=0.0, max=1.0),)
+    profiles: ClassVar[dict[str, dict[str, Any]]] = {
+        "qc": {"min_frames": 1, "min_duration_s": 0.0}
+    }  # a single black frame
 
     def __init__(self, config: BlackConfig, info: StreamInfo) -> None:
         super().__init__(config, info)

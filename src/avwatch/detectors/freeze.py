@@ -12,7 +12,7 @@ is not judged at all: it has nothing to freeze.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -64,6 +64,7 @@ class FreezeDetector(Detector[FreezeConfig]):
     Config = FreezeConfig
     description = "Frozen picture, robust to re-encoding noise and to small motion."
     plots = (Plot("Motion (largest block change, levels)", ("motion",), min=0.0),)
+    profiles: ClassVar[dict[str, dict[str, Any]]] = {"qc": {"min_duration_s": 0.3}}
 
     def __init__(self, config: FreezeConfig, info: StreamInfo) -> None:
         super().__init__(config, info)

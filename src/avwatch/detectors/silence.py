@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -82,6 +83,7 @@ class SilenceDetector(Detector[SilenceConfig]):
     Config = SilenceConfig
     description = "Silence of the whole programme or of one channel of a pair."
     plots = (Plot("Audio level (dBFS)", ("level_dbfs",), max=0.0),)
+    profiles: ClassVar[dict[str, dict[str, Any]]] = {"qc": {"min_duration_s": 0.1}}
 
     def __init__(self, config: SilenceConfig, info: StreamInfo) -> None:
         super().__init__(config, info)

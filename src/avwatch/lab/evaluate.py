@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from avwatch.analysis.check import CheckResult, check
-from avwatch.config import EngineConfig, Expect, detector_config
+from avwatch.config import EngineConfig, Expect, detector_config, detector_options
 from avwatch.detectors.av_sync.detector import AvSyncConfig, AvSyncDetector
 
 __all__ = ["EvalResult", "OffsetScore", "TypeScore", "evaluate_dir", "match_events"]
@@ -252,7 +252,7 @@ def evaluate_dir(
     and score it."""
     config = config or EngineConfig()
     keys = list(detectors) if detectors is not None else None
-    sync_config = detector_config(AvSyncDetector, config.detectors.get("av_sync"))
+    sync_config = detector_config(AvSyncDetector, detector_options(config, AvSyncDetector))
     window_s = cast(AvSyncConfig, sync_config).window_s
     triples = []
     offsets: dict[str, OffsetScore] = {}
@@ -261,9 +261,9 @@ def evaluate_dir(
     for path, truth in corpus_files(directory):
         events = truth["events"]
         if peer == "ffmpeg":
-            from avwatch.lab.peer_ffmpeg import ffmpeg_events
+            from avwatch.lab.peer_ffmpeg import PeerSettings, ffmpeg_events
 
-            found = ffmpeg_events(path)
+            found = ffmpeg_events(path, PeerSettings.of(config))
         else:
             expect = truth.get("expect")  # what this file must carry, if the corpus says
             checked = config.model_copy(update={"expect": Expect(**expect)}) if expect else config

@@ -3,12 +3,14 @@ same files, their output mapped to avwatch's event types.
 
 blackdetect → black, freezedetect → freeze, silencedetect → silence (all
 channels), ebur128 short-term readings → loudness (with the loudness
-detector's default rule: more than 6 LU off -23 LUFS for 10 s), blockdetect →
+detector's rule: by default more than 6 LU off -23 LUFS for 10 s), blockdetect →
 corruption (frames whose blockiness stands 1.5x over the file's median, two
 frames or more: blockdetect measures compression blockiness, so this is the
 best use of it, and docs/media.md trap 5 says not to expect much). FFmpeg has no
 filter for dropped frames, losses, clipping events or A/V offset; those types
-count as missed for the peer. The FFmpeg binary comes from the imageio-ffmpeg package.
+count as missed for the peer. The filters get avwatch's minimum durations and
+thresholds at the same operating point (``PeerSettings.of``), so that both are
+asked the same question. The FFmpeg binary comes from the imageio-ffmpeg package.
 ``-copyts`` keeps PTS as they are, and times are shifted onto avwatch's
 t = 0 (the first displayed video frame; docs/media.md trap 1).
 """
@@ -17,11 +19,13 @@ from __future__ import annotations
 
 import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from avwatch.config import EngineConfig, detector_config, detector_options
 from avwatch.decode.reader import MediaReader
-from avwatch.detectors.base import RunTracker
+from avwatch.detectors.base import RunTracker, load_detector
 from avwatch.errors import AvwatchError
 from avwatch.input.source import close_input, open_input
 
@@ -35,6 +39,36 @@ _SILENCE = re.compile(r"silence_(start|end): (-?[\d.]+)")
 _BLOCK = re.compile(r"pts_time:([\d.]+)\s*\n[^\n]*lavfi\.block=([\d.]+)")
 BLOCK_OVER_MEDIAN = 1.5
 _EBUR128 = re.compile(r"t: ([\d.]+)\s+TARGET:\S+ LUFS\s+M:\s*(-?[\d.]+) S:\s*(-?[\d.]+)")
+
+
+@dataclass(frozen=True)
+class PeerSettings:
+    black_s: float = 0.06
+    freeze_s: float = 2.0
+    silence_s: float = 2.0
+    silence_db: float = -60.0
+    target_lufs: float = -23.0
+    tolerance_lu: float = 6.0
+    loudness_s: float = 10.0
+
+    @classmethod
+    def of(cls, config: EngineConfig) -> PeerSettings:
+        """avwatch's minimum durations and thresholds in ``config`` (its profile too)."""
+
+        def option(key: str, name: str) -> Any:
+            detector = load_detector(key)
+            return getattr(detector_config(detector, detector_options(config, detector)), name)
+
+        target = option("loudness", "target_lufs")
+        return cls(
+            black_s=option("black", "min_duration_s"),
+            freeze_s=option("freeze", "min_duration_s"),
+            silence_s=option("silence", "min_duration_s"),
+            silence_db=option("silence", "peak_threshold_dbfs"),
+            target_lufs=cls.target_lufs if target is None else target,
+            tolerance_lu=option("loudness", "short_term_tolerance_lu"),
+            loudness_s=option("loudness", "min_duration_s"),
+        )
 
 
 def _ffmpeg() -> str:
@@ -60,19 +94,21 @@ def _probe(path: Path) -> tuple[float, float, bool, bool]:
         close_input(container)
 
 
-def ffmpeg_events(
-    path: Path, target_lufs: float = -23.0, tolerance_lu: float = 6.0, min_loudness_s: float = 10.0
-) -> list[Event]:
+def ffmpeg_events(path: Path, settings: PeerSettings | None = None) -> list[Event]:
+    s = settings or PeerSettings()
     t0, duration, has_video, has_audio = _probe(path)
     chains, maps = [], []
     if has_video:
         chains.append(
-            "[0:v:0]blackdetect=d=0.06:pix_th=0.10,freezedetect=n=-60dB:d=2,"
+            f"[0:v:0]blackdetect=d={s.black_s:g}:pix_th=0.10,freezedetect=n=-60dB:d={s.freeze_s:g},"
             "blockdetect,metadata=mode=print:key=lavfi.block[v]"
         )
         maps += ["-map", "[v]"]
     if has_audio:
-        chains.append("[0:a:0]silencedetect=n=-60dB:d=2,ebur128=framelog=verbose[a]")
+        chains.append(
+            f"[0:a:0]silencedetect=n={s.silence_db:g}dB:d={s.silence_s:g},"
+            "ebur128=framelog=verbose[a]"
+        )
         maps += ["-map", "[a]"]
     command = [
         _ffmpeg(),
@@ -108,7 +144,7 @@ def ffmpeg_events(
                 opened = None
         if opened is not None:  # still open at the end of the file
             add(kind, opened, t0 + duration)
-    events += _loudness(log, target_lufs, tolerance_lu, min_loudness_s)
+    events += _loudness(log, s.target_lufs, s.tolerance_lu, s.loudness_s)
     events += [{**e, "start": e["start"] - t0, "end": e["end"] - t0} for e in _blocky(log)]
     return sorted(events, key=lambda e: (e["start"], e["type"]))
 

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from sqlalchemy.engine import make_url
 
 from avwatch.config import EngineConfig, Expect, merge_overrides, validated
-from avwatch.types import Analysis, Severity
+from avwatch.types import Analysis, Profile, Severity
 
 __all__ = [
     "HookSpec",
@@ -72,6 +72,9 @@ class StreamSpec(BaseModel):
     analysis: Analysis | None = Field(
         None,
         description="This stream's analysis tier (full, fast, patrol), over the engine's.",
+    )
+    profile: Profile | None = Field(
+        None, description="This stream's operating point (live, qc), over the engine's."
     )
     expect: Expect = Field(
         default_factory=Expect,
@@ -227,6 +230,8 @@ def stream_engine_config(engine: EngineConfig, stream: StreamSpec) -> EngineConf
     merged["detectors"] = merge_overrides(engine.detectors, stream.detectors)
     if stream.analysis is not None:
         merged["analysis"] = stream.analysis
+    if stream.profile is not None:
+        merged["profile"] = stream.profile
     merged["expect"] = {
         **engine.expect.model_dump(exclude_none=True),
         **stream.expect.model_dump(exclude_none=True),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -87,6 +87,9 @@ class LoudnessDetector(Detector[LoudnessConfig]):
             target_setting="target_lufs",
         ),
     )
+    profiles: ClassVar[dict[str, dict[str, Any]]] = {
+        "qc": {"min_duration_s": 3.0}
+    }  # one short-term window off target
 
     def __init__(self, config: LoudnessConfig, info: StreamInfo) -> None:
         super().__init__(config, info)
