@@ -96,7 +96,7 @@ class StreamAnalyzer:
         self.ts_summary: dict[str, Any] | None = None
         self.latest_frame: VideoFrame | None = None
         self.analysis = config.analysis
-        self.profile = config.profile
+        self.operating_point = config.profile
         fps = info.video.fps if info.video is not None else None
         self._frame_s = 1 / fps if fps else 0.04
         self.on_trouble: Callable[[str], None] | None = None
@@ -196,7 +196,7 @@ class StreamAnalyzer:
     def summary(self) -> dict[str, Any]:
         """The report's ``metrics``: decoding, every detector's summary, TR 101 290."""
         out: dict[str, Any] = {
-            "profile": self.profile,
+            "profile": self.operating_point,
             "decode": {
                 "video_frames": self.stats.video_frames,
                 "audio_blocks": self.stats.audio_blocks,
