@@ -7,17 +7,20 @@ give exact truth; content with no audio-visual events must stay "unknown".
 from __future__ import annotations
 
 import itertools
+from fractions import Fraction
 
 import numpy as np
 import pytest
 from helpers import of_type, run
 
-from avwatch.detectors.av_sync.correlation import AudioLevels
+from avwatch.config import detector_config
+from avwatch.detectors.av_sync import AvSyncDetector
+from avwatch.detectors.av_sync.correlation import AudioLevels, OffsetEstimate
 from avwatch.errors import AvwatchError
 from avwatch.lab.corpus import media_cache
-from avwatch.lab.realmedia import SPEECH, fetch
+from avwatch.lab.realmedia import SPEECH, VTEST, fetch
 from avwatch.lab.synth import ClipSpec, Defect, offset_truth
-from avwatch.types import AudioBlock
+from avwatch.types import AudioBlock, AudioInfo, StreamInfo, VideoInfo
 
 PATTERN = {"picture": "flash", "sound": "beeps"}
 
@@ -29,6 +32,16 @@ def speech() -> str:
         return str(fetch(SPEECH, media_cache()))
     except AvwatchError as exc:
         pytest.skip(f"real speech unavailable: {exc}")
+
+
+@pytest.fixture(scope="module")
+def street() -> str:
+    """A real camera (OpenCV's pedestrians, from Debian's package); skipped where it
+    cannot be had."""
+    try:
+        return str(fetch(VTEST, media_cache()))
+    except AvwatchError as exc:
+        pytest.skip(f"real pictures unavailable: {exc}")
 
 
 def shifted(offset_ms: float, start: float = 0.0, end: float = 1e9) -> list[Defect]:
@@ -202,3 +215,69 @@ def test_face_searches_slow_down_while_no_face_is_seen_and_resume_on_one(monkeyp
     assert searched[8] == pytest.approx(76.0)
     gaps = [b - a for a, b in itertools.pairwise(searched[8:])]
     assert gaps and gaps == pytest.approx([2.0] * len(gaps), abs=0.05)
+
+
+def test_real_pictures_with_sound_from_elsewhere_raise_no_alarm(make, street, speech):
+    # People walking, and a woman reading instructions: nothing in one has to do with
+    # the other. Lone windows correlated by chance (+263 ms, -137 ms) raised two
+    # alarms before estimates had to agree with their neighbours.
+    path, _ = make(
+        "sync_street_speech",
+        duration_s=60,
+        width=768,
+        height=576,
+        fps=Fraction(10),
+        picture_file=street,
+        sound="recorded",
+        sound_file=speech,
+    )
+    result = run(path, ["av_sync"])
+    assert of_type(result, "av_sync") == []
+    assert result.summary["av_sync"]["offset_ms"] is None
+
+
+def test_an_offset_at_the_edge_of_the_search_is_unknown(make):
+    path, _ = make("sync_pattern_300", duration_s=14, **PATTERN, defects=shifted(300))
+    result = run(path, ["av_sync"], detectors={"av_sync": {"max_lag_ms": 320}})
+    assert result.summary["av_sync"]["offset_ms"] is None  # 300 may be a peak's shoulder
+    assert of_type(result, "av_sync") == []
+
+
+def test_windows_across_a_cut_in_the_pictures_are_unknown(make):
+    path, _ = make(
+        "sync_pattern_cut", duration_s=30, **PATTERN, defects=[Defect("video_loss", 12.0, 13.5)]
+    )
+    result = run(path, ["av_sync"])
+    centres = [t for t, _ in result.signals["av_offset_ms"]]
+    window = 8.0
+    assert not any(12.0 - window / 2 < t < 13.5 + window / 2 for t in centres), centres
+    assert any(t < 8 for t in centres) and any(t > 18 for t in centres)
+    assert result.summary["av_sync"]["offset_ms"] == 0.0
+
+
+def _sync_detector() -> AvSyncDetector:
+    info = StreamInfo(
+        "x",
+        "mpegts",
+        None,
+        VideoInfo("h264", 640, 360, 25.0, "yuv420p", 320, 180),
+        AudioInfo("aac", 48000, 2, "stereo", ("FL", "FR")),
+    )
+    return AvSyncDetector(detector_config(AvSyncDetector, {}), info)
+
+
+def _estimate(offset_ms: float) -> OffsetEstimate:
+    return OffsetEstimate(offset_ms, 0.8, 0.5, 200, known=True)
+
+
+def test_an_estimate_counts_only_when_its_neighbours_agree():
+    detector = _sync_detector()
+    for k, offset in enumerate([263, None, -137, -140, None, 5, 300, 301, 299, 302, 298]):
+        detector._judge(4.0 + k, None if offset is None else _estimate(offset))
+    counted = [(t, o) for t, o in detector.signals["av_offset_ms"]]
+    assert counted == [(10.0, 300), (11.0, 301), (12.0, 299), (13.0, 302), (14.0, 298)]
+    detector.video_end = 15.0  # the pictures end half a hop after the last estimate
+    detector.flush(15.0)
+    start, end = detector.events
+    assert start.phase == "start" and start.details["offset_ms"] == 300
+    assert end.phase == "end" and end.time == 15.0

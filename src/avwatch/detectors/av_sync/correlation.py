@@ -207,12 +207,14 @@ def estimate_offset(
     peak = float(fine.max())
     offset = fine_from + int(np.argmax(fine))
     margin = peak - _next_peak(coarse, best)
+    # A best lag at the edge of the range may be the shoulder of a peak beyond it.
+    inside_range = abs(offset) <= max_lag_ms - 2 * d
     return OffsetEstimate(
         offset_ms=float(offset),
         correlation=peak,
         margin=margin,
         frames=len(frame_ms),
-        known=peak >= min_correlation and margin >= min_margin,
+        known=peak >= min_correlation and margin >= min_margin and inside_range,
     )
 
 

@@ -10,11 +10,17 @@ cuts or impacts with sound are found the same way, through the whole picture.
 
 Each estimate is dated at the centre of its window, so a step change of offset
 is placed where it happened, not one window later. Windows without usable
-evidence are "unknown" and never raise or close anything. An ``av_sync``
-incident opens when confident estimates stay beyond the limits of ITU-R
-BT.1359 (audio more than 45 ms early or 125 ms late by default) for
-``min_duration_s``; a later step to another offset starts a new one.
-Exposed as ``av_offset_ms`` and ``av_sync_confidence`` per estimate.
+evidence are "unknown" and never raise or close anything: a flat or
+ambiguous correlation, a best lag at the edge of the search range (the true
+one may lie beyond it), or damage inside the window (a decoder error, a gap
+in the pictures). An estimate counts only once ``min_agreeing`` estimates in
+a row agree within ``step_ms``: on content whose sound has nothing to do with
+its pictures, a lone window now and then correlates by chance, and its
+neighbours do not agree with it. An ``av_sync`` incident opens when counted
+estimates stay beyond the limits of ITU-R BT.1359 (audio more than 45 ms
+early or 125 ms late by default) for ``min_duration_s``; a later step to
+another offset starts a new one. Exposed as ``av_offset_ms`` (counted
+estimates) and ``av_sync_confidence`` (every window's best correlation).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from pydantic import Field
 
 from avwatch.detectors.av_sync.correlation import AudioLevels, OffsetEstimate, estimate_offset
 from avwatch.detectors.base import Detector, DetectorConfig, Plot, RunTracker
-from avwatch.types import AudioBlock, MediaTime, Severity, StreamInfo, VideoFrame
+from avwatch.types import AudioBlock, DecodeIssue, MediaTime, Severity, StreamInfo, VideoFrame
 
 Box = tuple[int, int, int, int]  # x, y, width, height of the mouth region
 MIN_FACE_PX = 24  # the cascade's own training size
@@ -71,6 +77,13 @@ class AvSyncConfig(DetectorConfig):
     )
     min_duration_s: float = Field(
         3.0, ge=0.0, le=3600.0, description="Shortest out-of-sync run reported."
+    )
+    min_agreeing: int = Field(
+        3,
+        ge=1,
+        le=60,
+        description="Estimates in a row that must agree (within step_ms) before any of "
+        "them counts; fewer are chance, and lip sync stays unknown.",
     )
     step_ms: float = Field(
         40.0,
@@ -124,6 +137,8 @@ class AvSyncDetector(Detector[AvSyncConfig]):
         self.segment_start: MediaTime = 0.0
         self.segments: deque[dict[str, Any]] = deque(maxlen=MAX_SEGMENTS)
         self.not_judged_s = 0.0  # media time patrolled: pictures too sparse to judge
+        self.agreeing: list[tuple[MediaTime, float]] = []  # known estimates not yet counted
+        self.damaged: deque[MediaTime] = deque(maxlen=1000)  # times of decoder trouble
 
     # -- feeding ----------------------------------------------------------------------
     def on_video(self, frame: VideoFrame) -> None:
@@ -156,6 +171,7 @@ class AvSyncDetector(Detector[AvSyncConfig]):
             self._close()
             self._end_segment()
         self.frames.clear()
+        self.agreeing.clear()
         self.previous, self.next_estimate = None, None
         self.video_end = frame.time + frame.duration
         self.not_judged_s += frame.duration
@@ -163,6 +179,9 @@ class AvSyncDetector(Detector[AvSyncConfig]):
     def on_audio(self, block: AudioBlock) -> None:
         self.levels.feed(block)
         self._maybe_estimate()
+
+    def on_issue(self, issue: DecodeIssue) -> None:
+        self.damaged.append(issue.time)
 
     def _maybe_estimate(self) -> None:
         """Estimate once the window's video and the audio any lag could read have arrived."""
@@ -184,7 +203,7 @@ class AvSyncDetector(Detector[AvSyncConfig]):
         window = np.array([f for f in self.frames if f[0] < until_ms], dtype=np.float64)
         self.estimates += 1
         estimate = None
-        if len(window):
+        if len(window) and not self._damaged(window[:, 0], start_ms, until_ms):
             with_mouth = ~np.isnan(window[:, 2])
             # The mouth when a face was in view for most of the window, else the picture.
             column = 2 if with_mouth.mean() >= 0.8 else 1
@@ -200,14 +219,40 @@ class AvSyncDetector(Detector[AvSyncConfig]):
             )
         self._judge(until - c.window_s / 2, estimate)
 
+    def _damaged(self, frame_ms: npt.NDArray[np.float64], start_ms: int, until_ms: int) -> bool:
+        """Whether decoder trouble or a gap in the pictures lies inside the window: the
+        sound and pictures around it need not line up (a cut, concealed pictures)."""
+        if any(start_ms <= t * 1000 < until_ms for t in self.damaged):
+            return True
+        edges = np.concatenate(([start_ms], frame_ms, [until_ms]))
+        return bool(np.diff(edges).max() > 3 * statistics.median(self.frame_ms))
+
     def _judge(self, at: MediaTime, estimate: OffsetEstimate | None) -> None:
         c = self.config
-        hop = c.hop_s
         if estimate is not None:
             self.record("av_sync_confidence", at, estimate.correlation)
         if estimate is None or not estimate.known:
             return  # no evidence: neither raises nor clears an alarm
         offset = estimate.offset_ms
+        agreeing = self.agreeing
+        if agreeing and (
+            at - agreeing[-1][0] > c.window_s
+            or abs(offset - _median([o for _, o in agreeing])) > c.step_ms
+        ):
+            agreeing.clear()  # disagrees, or comes after a long unknown stretch: start over
+        agreeing.append((at, offset))
+        if len(agreeing) < c.min_agreeing:
+            return
+        for when, value in (
+            agreeing[-c.min_agreeing :] if len(agreeing) == c.min_agreeing else [(at, offset)]
+        ):
+            self._count(when, value)
+        del agreeing[: -c.min_agreeing]  # what the median of the next needs
+
+    def _count(self, at: MediaTime, offset: float) -> None:
+        """An estimate its neighbours agree with: it raises, holds or clears an alarm."""
+        c = self.config
+        hop = c.hop_s
         self.record("av_offset_ms", at, offset)
         # Evidence after none (the stream's start, a long unknown stretch) speaks for its
         # whole window; after other evidence, a change is dated at the window's centre.
