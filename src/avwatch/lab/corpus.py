@@ -41,16 +41,19 @@ from avwatch.detectors.dropped_frames import DroppedFramesConfig
 from avwatch.detectors.loudness.detector import LoudnessConfig
 from avwatch.errors import AvwatchError
 from avwatch.lab.damage import Damage, audio_truth, damage_ts, picture_truth, transport_truth
-from avwatch.lab.realmedia import SPEECH, VTEST, fetch
+from avwatch.lab.realmedia import HELD_OUT, TUNING, fetch
 from avwatch.lab.synth import ClipSpec, Defect, make_clip, offset_truth
 from avwatch.lab.truth import TruthEvent
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build", "cases"]
+__all__ = ["CORPUS_SETS", "Case", "build", "cases"]
 
 REAL_VTEST = "real:vtest"  # resolved to the cached file at build time
 REAL_SPEECH = "real:speech"
+# (name, spec, suffix, transport damages) of one corpus file.
+Case = tuple[str, ClipSpec, str, list[Damage]]
+CORPUS_SETS = ("tuning", "heldout", "clean")
 
 # name: (ClipSpec fields, file suffix)
 FORMATS: dict[str, tuple[dict[str, Any], str]] = {
@@ -141,6 +144,11 @@ SCENARIOS: dict[str, tuple[float, dict[str, Any]]] = {
             ],
         },
     ),
+    # Exactly as long as the detectors' minimum durations, off every frame and window.
+    "at_minimum": (
+        10.0,
+        {"defects": [Defect("freeze", 2.37, 4.37), Defect("silence", 6.13, 8.13)]},
+    ),
     "clean_dark_scene": (10.0, {"picture": "dark", "noise_levels": 2}),
     "clean_fades": (12.0, {"noise_levels": 2, "fades": [3.0, 8.0]}),
     "clean_pulldown": (10.0, {"noise_levels": 2, "pulldown": True}),
@@ -151,7 +159,8 @@ SCENARIOS: dict[str, tuple[float, dict[str, Any]]] = {
 }
 
 
-def _offset(start: float, end: float, offset_ms: float) -> Defect:
+def sound_moved(start: float, end: float, offset_ms: float) -> Defect:
+    """The sound moved later by ``offset_ms`` over [start, end) (negative: earlier)."""
     return Defect("av_offset", start, end, {"offset_ms": offset_ms})
 
 
@@ -160,16 +169,16 @@ TALKING = {"picture": "talking_face", "sound": "recorded", "sound_file": REAL_SP
 CUTS = {"picture": "cuts", "sound": "impacts"}
 # name: (duration, ClipSpec fields) — A/V offsets, on formats with synthetic pictures.
 SYNC_SCENARIOS: dict[str, tuple[float, dict[str, Any]]] = {
-    "sync_pattern_m200": (20.0, {**PATTERN, "defects": [_offset(0, 20, -200)]}),
-    "sync_pattern_p37": (20.0, {**PATTERN, "defects": [_offset(0, 20, 37)]}),
-    "sync_pattern_p300": (20.0, {**PATTERN, "defects": [_offset(0, 20, 300)]}),
-    "sync_pattern_step": (30.0, {**PATTERN, "defects": [_offset(15, 30, -120)]}),
+    "sync_pattern_m200": (20.0, {**PATTERN, "defects": [sound_moved(0, 20, -200)]}),
+    "sync_pattern_p37": (20.0, {**PATTERN, "defects": [sound_moved(0, 20, 37)]}),
+    "sync_pattern_p300": (20.0, {**PATTERN, "defects": [sound_moved(0, 20, 300)]}),
+    "sync_pattern_step": (30.0, {**PATTERN, "defects": [sound_moved(15, 30, -120)]}),
     "sync_talking_0": (20.0, TALKING),
-    "sync_talking_m150": (20.0, {**TALKING, "defects": [_offset(0, 20, -150)]}),
-    "sync_talking_p100": (20.0, {**TALKING, "defects": [_offset(0, 20, 100)]}),
-    "sync_talking_p250": (20.0, {**TALKING, "defects": [_offset(0, 20, 250)]}),
-    "sync_talking_step": (40.0, {**TALKING, "defects": [_offset(20, 40, 200)]}),
-    "sync_cuts_p180": (20.0, {**CUTS, "defects": [_offset(0, 20, 180)]}),
+    "sync_talking_m150": (20.0, {**TALKING, "defects": [sound_moved(0, 20, -150)]}),
+    "sync_talking_p100": (20.0, {**TALKING, "defects": [sound_moved(0, 20, 100)]}),
+    "sync_talking_p250": (20.0, {**TALKING, "defects": [sound_moved(0, 20, 250)]}),
+    "sync_talking_step": (40.0, {**TALKING, "defects": [sound_moved(20, 40, 200)]}),
+    "sync_cuts_p180": (20.0, {**CUTS, "defects": [sound_moved(0, 20, 180)]}),
     # Speech over a still with no face: no evidence, so no estimate and no alarm.
     "clean_speech_no_face": (
         20.0,
@@ -250,18 +259,16 @@ def media_cache() -> Path:
     return Path(os.environ.get("AVWATCH_MEDIA_CACHE", Path.home() / ".cache" / "avwatch" / "media"))
 
 
-def cases(quick: bool, real: bool = True) -> list[tuple[str, ClipSpec, str, list[Damage]]]:
-    """(name, spec, suffix, transport damages) for every corpus file; ``real`` False
-    leaves out the cases that need real recordings."""
-    real_files = (
-        {
-            REAL_VTEST: str(fetch(VTEST, media_cache())),
-            REAL_SPEECH: str(fetch(SPEECH, media_cache())),
-        }
-        if real
-        else {}
-    )
-    out: list[tuple[str, ClipSpec, str, list[Damage]]] = []
+def recordings(names: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """ "real:NAME" to the cached file of each recording in ``names``."""
+    return {f"real:{name}": str(fetch(item, media_cache())) for name, item in names.items()}
+
+
+def cases(quick: bool, real: bool = True) -> list[Case]:
+    """(name, spec, suffix, transport damages) for every file of the tuning corpus;
+    ``real`` False leaves out the cases that need real recordings."""
+    real_files = recordings(TUNING) if real else {}
+    out: list[Case] = []
     for fmt in QUICK_FORMATS if quick else FORMATS:
         fields, suffix = FORMATS[fmt]
         scenarios = dict(SCENARIOS)
@@ -349,18 +356,28 @@ def programme_truth(spec: ClipSpec) -> list[TruthEvent]:
     return []
 
 
-def build(directory: Path, quick: bool = False) -> list[Path]:
-    """Write every case of the corpus into ``directory``; returns the media paths.
+def build(directory: Path, quick: bool = False, corpus_set: str = "tuning") -> list[Path]:
+    """Write every case of one corpus set into ``directory``; returns the media paths.
 
-    Real recordings come from Debian packages; where they cannot be had the
-    corpus is built without them and the reason is logged.
+    ``tuning`` is the corpus the detectors are tuned on; ``heldout`` and ``clean``
+    (avwatch.lab.corpus_sets) are only reported. Real recordings come from Debian
+    packages; where they cannot be had the tuning set is built without them and
+    the reason is logged, and the other two sets, made of them, fail.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    try:
-        all_cases = cases(quick)
-    except AvwatchError as exc:
-        log.warning("corpus without real recordings: %s", exc)
-        all_cases = cases(quick, real=False)
+    if corpus_set in ("heldout", "clean"):
+        from avwatch.lab.corpus_sets import clean_cases, heldout_cases
+
+        real = recordings(TUNING | HELD_OUT)
+        all_cases = heldout_cases(real) if corpus_set == "heldout" else clean_cases(real)
+    elif corpus_set == "tuning":
+        try:
+            all_cases = cases(quick)
+        except AvwatchError as exc:
+            log.warning("corpus without real recordings: %s", exc)
+            all_cases = cases(quick, real=False)
+    else:
+        raise AvwatchError(f"corpus set {corpus_set!r}: one of {', '.join(CORPUS_SETS)}")
     written = []
     for name, spec, suffix, damages in all_cases:
         path = directory / f"{name}{suffix}"
@@ -381,13 +398,19 @@ def build(directory: Path, quick: bool = False) -> list[Path]:
             "events": sorted(truth, key=lambda e: (e["start"], e["type"])),
             "av_offsets": offset_truth(spec),
             "expect": expect,  # the eval checks this file with it
-            "sync_content": SYNC_CONTENT.get(spec.picture, "other"),
+            "sync_content": _sync_content(spec),
         }
         (directory / f"{name}.truth.json").write_text(
             json.dumps(record, indent=2) + "\n", encoding="utf-8"
         )
         written.append(path)
     return written
+
+
+def _sync_content(spec: ClipSpec) -> str:
+    if spec.picture_file is not None:  # a recording: with its own sound, or another's
+        return "film" if spec.sound_file == spec.picture_file else "unrelated"
+    return SYNC_CONTENT.get(spec.picture, "other")
 
 
 def _damaged_clip(path: Path, spec: ClipSpec, damages: list[Damage]) -> list[TruthEvent]:

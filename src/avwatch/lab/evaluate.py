@@ -9,7 +9,11 @@ scorer counts true positives, false positives and misses, and the onset error
 A/V offset is a measurement, not only an event: every confident ``av_sync``
 estimate whose window lies inside one span of the truth's ``av_offsets`` is
 compared with the true offset, and the errors are summed up per kind of
-content (line-up pattern, talking head, cuts, other).
+content (line-up pattern, talking head, cuts, a film with its own sound,
+recordings under unrelated sound, other).
+
+False alarms are also counted per hour of media, per type: on a clean set
+(``avwatch corpus build --set clean``) that is the rate an operator would see.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from avwatch.detectors.av_sync.detector import AvSyncConfig, AvSyncDetector
 __all__ = ["EvalResult", "OffsetScore", "TypeScore", "evaluate_dir", "match_events"]
 
 MEDIA_SUFFIXES = (".mp4", ".ts", ".mkv", ".mov", ".mxf", ".avi", ".wav")
+WRONG_OFFSET_MS = 40.0  # an offset estimate further than this from the truth is wrong
 
 Event = dict[str, Any]
 
@@ -87,6 +92,9 @@ class OffsetScore:
             "error_median_ms": round(statistics.median(errors), 1) if errors else None,
             "error_p90_ms": round(errors[int(0.9 * (len(errors) - 1))], 1) if errors else None,
             "error_max_ms": round(errors[-1], 1) if errors else None,
+            "wrong_share": (
+                round(sum(e > WRONG_OFFSET_MS for e in errors) / len(errors), 4) if errors else None
+            ),
         }
 
 
@@ -98,10 +106,22 @@ class EvalResult:
     found: dict[str, list[Event]] = field(default_factory=dict)  # name -> every event found
     left_out: dict[str, int] = field(default_factory=dict)
     """Truth events not scored, by type: shorter than two keyframe spacings (patrol)."""
+    media_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
+        hours = self.media_s / 3600
         out: dict[str, Any] = {
-            "types": {t: s.as_dict() for t, s in sorted(self.scores.items())},
+            "types": {
+                t: {
+                    **s.as_dict(),
+                    "false_alarms_per_hour": round(s.fp / hours, 2) if hours else None,
+                }
+                for t, s in sorted(self.scores.items())
+            },
+            "media_hours": round(hours, 3),
+            "false_alarms_per_hour": (
+                round(sum(s.fp for s in self.scores.values()) / hours, 2) if hours else None
+            ),
             "files": self.files,
         }
         if self.offsets:
@@ -258,8 +278,10 @@ def evaluate_dir(
     offsets: dict[str, OffsetScore] = {}
     found_by_file: dict[str, list[Event]] = {}
     left_out: dict[str, int] = {}
+    media_s = 0.0
     for path, truth in corpus_files(directory):
         events = truth["events"]
+        media_s += float(truth.get("spec", {}).get("duration_s", 0.0))
         if peer == "ffmpeg":
             from avwatch.lab.peer_ffmpeg import PeerSettings, ffmpeg_events
 
@@ -284,4 +306,5 @@ def evaluate_dir(
         triples.append((path.name, found, events))
     scored = score(triples, tolerance_s)
     scored.offsets, scored.found, scored.left_out = offsets, found_by_file, left_out
+    scored.media_s = media_s
     return scored

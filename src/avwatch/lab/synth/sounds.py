@@ -52,6 +52,8 @@ def sound(spec: ClipSpec) -> npt.NDArray[np.float32]:
         # Pauses keep a room-tone floor 30 dB down: real speech is never digital silence.
         mono = voiced * np.where(syllable, 1.0, 0.03)
     stereo = np.stack([np.asarray(mono, dtype=np.float64)] * spec.channels)
+    if spec.centre_only and spec.channels == 6:
+        stereo[[0, 1, 3, 4, 5]] = 0.0  # FL FR LFE BL BR quiet: dialogue in FC
     if spec.sound == "none":
         return np.zeros((spec.channels, n), np.float32)
     meter = LoudnessMeter(rate, channel_names(spec.channels))

@@ -82,6 +82,8 @@ class ClipSpec:
     defect: a black flash is three frames or more)."""
     captions: bool = False
     """CEA-608 caption data in every picture (H.264 only), but in ``captions_loss`` spans."""
+    centre_only: bool = False
+    """5.1 with the sound in the centre alone, as drama mixes carry dialogue (not a defect)."""
     pulldown: bool = False
     """Every fifth frame repeats the one before, as 24 fps film shown at 30 (not a defect)."""
 

@@ -1,0 +1,66 @@
+"""The held-out set and the clean hour: what goes into them, and how eval reports them."""
+
+import json
+import shutil
+
+from avwatch.cli import main
+from avwatch.lab.corpus_sets import clean_cases, heldout_cases
+from avwatch.lab.realmedia import HELD_OUT, TUNING
+from avwatch.lab.synth import Defect
+
+REAL = {f"real:{name}": f"/media/{name}" for name in (*TUNING, *HELD_OUT)}
+
+
+def test_the_held_out_set_uses_no_recording_of_the_tuning_half():
+    cases = heldout_cases(REAL)
+    used = {
+        path
+        for _, spec, _, _ in cases
+        for path in (spec.picture_file, spec.sound_file)
+        if path is not None
+    }
+    assert used and used <= {f"/media/{name}" for name in HELD_OUT}
+    codecs = {(spec.video_codec, spec.audio_codec) for _, spec, _, _ in cases}
+    assert {("mpeg2video", "mp2"), ("libx265", "ac3"), ("libx264", "aac")} <= codecs
+    names = [name for name, *_ in cases]
+    assert len(names) == len(set(names))
+    # Lip sync on the film's own dialogue, and the signal cut of just over a second.
+    assert any("film_sync_p200" in n for n in names) and any("cut_1s1" in n for n in names)
+
+
+def test_the_clean_set_is_over_an_hour_of_many_formats_without_a_defect():
+    cases = clean_cases(REAL)
+    assert sum(spec.duration_s for _, spec, _, _ in cases) >= 3600
+    assert all(spec.defects == [] for _, spec, _, _ in cases)
+    specs = [spec for _, spec, _, _ in cases]
+    assert {s.video_codec for s in specs} >= {"libx264", "libx265", "mpeg2video"}
+    assert {s.sample_rate for s in specs} >= {44100, 48000}
+    assert any(s.centre_only and s.channels == 6 for s in specs)
+    assert any(s.pulldown for s in specs) and any(s.interlaced for s in specs)
+    assert {".ts", ".mp4", ".mkv"} <= {suffix for _, _, suffix, _ in cases}
+
+
+def test_eval_scores_each_set_on_its_own_with_false_alarms_per_hour(make, tmp_path, capsys):
+    path, _ = make("sets_black", duration_s=6, defects=[Defect("black", 2.0, 3.0)])
+    for corpus_set, truth in (("tuning", [{"type": "black", "start": 2.0, "end": 3.0}]),
+                              ("clean", [])):  # fmt: skip
+        folder = tmp_path / corpus_set
+        folder.mkdir()
+        shutil.copy(path, folder / "clip.mp4")
+        record = {"events": truth, "spec": {"duration_s": "6.0"}}
+        (folder / "clip.truth.json").write_text(json.dumps(record))
+    floors = tmp_path / "floors.json"
+    floors.write_text(json.dumps({"false_alarms_per_hour": {"all": 1}}))
+    assert main(["eval", str(tmp_path), "--json", "--detectors", "black"]) == 0
+    sets = json.loads(capsys.readouterr().out)["sets"]
+    assert set(sets) == {"tuning", "clean"}
+    assert sets["tuning"]["types"]["black"]["f1"] == 1.0
+    assert sets["tuning"]["false_alarms_per_hour"] == 0.0
+    # A black second the clean set's truth does not hold: one false alarm in 6 s.
+    assert sets["clean"]["types"]["black"]["fp"] == 1
+    assert sets["clean"]["false_alarms_per_hour"] == 600.0
+    assert sets["clean"]["media_hours"] == round(6 / 3600, 3)
+    code = main(["eval", str(tmp_path), "--detectors", "black", "--floors", str(floors)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "all: 600.0 false alarms per hour, over 1" in err
