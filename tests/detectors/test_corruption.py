@@ -93,3 +93,16 @@ def test_bit_errors_that_still_parse_are_found_by_strict_decoding(make, tmp_path
         found[mode] = [(round(i.start, 2), round(i.end, 2)) for i in incidents]
     assert found["aggressive"] == truth
     assert set(found["default"]) <= set(truth)  # FFmpeg 8 (libavcodec 62): only the first
+
+
+def test_packet_loss_in_hevc_thinner_than_its_sound_is_found(make, tmp_path_factory):
+    # HEVC of a grainy 320x180 picture codes to about 40 kb/s, under its AAC sound: the
+    # damage must still go into the video PID (it went into the audio's before).
+    clean, _ = make(
+        "transport_hevc", suffix=".ts", duration_s=8, video_codec="libx265", noise_levels=2
+    )
+    path = tmp_path_factory.mktemp("damaged") / "hevc_loss.ts"
+    (loss,) = damage_ts(clean, path, [Damage("drop", 3.0, 7)])
+    assert loss["type"] == "ts_cc_error" and loss["start"] == pytest.approx(3.0, abs=0.05)
+    (found,) = of_type(run(path), "corruption")
+    assert found.start == pytest.approx(3.0, abs=0.2) and found.end == pytest.approx(4.0, abs=0.1)
