@@ -2,11 +2,18 @@
 
 import json
 import shutil
+from fractions import Fraction
 
+import pytest
+
+from avwatch.analysis.check import check
 from avwatch.cli import main
+from avwatch.config import EngineConfig
+from avwatch.errors import AvwatchError
+from avwatch.lab.corpus import media_cache
 from avwatch.lab.corpus_sets import clean_cases, heldout_cases
-from avwatch.lab.realmedia import HELD_OUT, TUNING
-from avwatch.lab.synth import Defect
+from avwatch.lab.realmedia import HELD_OUT, TUNING, fetch
+from avwatch.lab.synth import ClipSpec, Defect, make_clip
 
 REAL = {f"real:{name}": f"/media/{name}" for name in (*TUNING, *HELD_OUT)}
 
@@ -64,3 +71,24 @@ def test_eval_scores_each_set_on_its_own_with_false_alarms_per_hour(make, tmp_pa
     assert code == 1
     err = capsys.readouterr().err
     assert "all: 600.0 false alarms per hour, over 1" in err
+
+
+def test_a_recording_with_a_broken_packet_still_gives_its_pictures_and_sound(tmp_path):
+    # OpenCV's film excerpt: its AC-3 sound ends in a packet that does not decode.
+    try:
+        film = str(fetch(HELD_OUT["film"], media_cache()))
+    except AvwatchError as exc:
+        pytest.skip(f"the film excerpt is unavailable: {exc}")
+    spec = ClipSpec(
+        duration_s=12,  # past the recording's end: it loops
+        width=360,
+        height=264,
+        fps=Fraction(24000, 1001),
+        picture_file=film,
+        sound="recorded",
+        sound_file=film,
+    )
+    make_clip(tmp_path / "film.mp4", spec)
+    result = check(str(tmp_path / "film.mp4"), EngineConfig(), ["silence", "freeze"])
+    assert result.summary["decode"]["video_frames"] == 288
+    assert result.incidents == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 import av
 import numpy as np
@@ -14,13 +14,23 @@ import numpy.typing as npt
 from avwatch.lab.synth.spec import ClipSpec
 
 
+def decoded(source: Any, stream: Any) -> Iterator[Any]:
+    """The frames of ``stream``, past packets that do not decode: real recordings carry
+    damage too (Megamind.avi's AC-3 sound ends in a broken packet)."""
+    for packet in source.demux(stream):
+        try:
+            yield from packet.decode()
+        except av.error.InvalidDataError:
+            continue
+
+
 def _recorded(spec: ClipSpec) -> Iterator[npt.NDArray[np.uint8]]:
     """Luma planes of a real recording at the clip's size, frame after frame, looped."""
     assert spec.picture_file is not None
     count = math.ceil(spec.duration_s * float(spec.fps))
     while count:
         with av.open(spec.picture_file) as source:
-            for frame in source.decode(video=0):
+            for frame in decoded(source, source.streams.video[0]):
                 grey = frame.reformat(width=spec.width, height=spec.height, format="gray")
                 # gray is full range; the clip is limited range like broadcast video.
                 full = grey.to_ndarray().astype(np.float32)

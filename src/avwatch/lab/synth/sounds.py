@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from avwatch.detectors.loudness.meter import LoudnessMeter
-from avwatch.lab.synth.pictures import FLASH_FRAMES, event_frames
+from avwatch.lab.synth.pictures import FLASH_FRAMES, decoded, event_frames
 from avwatch.lab.synth.spec import ClipSpec, Defect
 
 
@@ -69,7 +69,7 @@ def _recorded_sound(spec: ClipSpec, n: int) -> npt.NDArray[np.float64]:
     resampler = av.AudioResampler(format="dbl", layout="mono", rate=spec.sample_rate)
     parts = []
     with av.open(spec.sound_file) as source:
-        for frame in source.decode(audio=0):
+        for frame in decoded(source, source.streams.audio[0]):
             parts += [f.to_ndarray()[0] for f in resampler.resample(frame)]
     parts += [f.to_ndarray()[0] for f in resampler.resample(None)]
     once = np.concatenate(parts)
