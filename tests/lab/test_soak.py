@@ -17,6 +17,7 @@ def test_a_short_soak_accounts_for_its_defects_cuts_and_kills(tmp_path):
         cut_s=6.0,
         kill_every_s=40.0,  # the first stream's worker
         sample_every_s=5.0,
+        trace_memory=True,
     )
     lines: list[str] = []
     result = soak(plan, tmp_path / "clips", progress=lines.append)
@@ -29,3 +30,5 @@ def test_a_short_soak_accounts_for_its_defects_cuts_and_kills(tmp_path):
     assert result.alerts_written > 0 and result.alerts_delivered == result.alerts_written
     assert len(result.samples) >= 8 and all(s.workers for s in result.samples)
     assert any(line.startswith("killed worker") for line in lines)
+    # Where the service's Python allocations grew, from the warm-up (a quarter in) on.
+    assert result.memory_growth and all(".py:" in where for where, _, _ in result.memory_growth)

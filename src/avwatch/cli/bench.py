@@ -70,6 +70,12 @@ def register(sub: Commands) -> None:
     sk.add_argument("--sample-every", type=float, default=30.0, metavar="S")
     sk.add_argument("--cache", default=".cache/soak", help="where the soak clips are kept")
     sk.add_argument("--json", metavar="FILE", help="also write the full result here")
+    sk.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="say where the service process's Python allocations grew after the warm-up "
+        "(tracemalloc; slows the service a little)",
+    )
     sk.set_defaults(run=run_soak)
 
 
@@ -227,6 +233,7 @@ def run_soak(args: argparse.Namespace) -> int:
         kill_every_s=args.kill_every,
         sample_every_s=args.sample_every,
         workers=args.workers,
+        trace_memory=args.trace_memory,
     )
 
     def tell(line: str) -> None:
@@ -258,4 +265,8 @@ def run_soak(args: argparse.Namespace) -> int:
     )
     first, last = result.fds_first_last
     console.print(f"  open files, first sample fitted and last: {first} -> {last}")
+    if result.memory_growth:
+        console.print("  Python allocations grown in the service process after the warm-up:")
+        for where, mb, count in result.memory_growth:
+            console.print(f"    {mb:+8.3f} MB {count:+8d} blocks  {where}", highlight=False)
     return EXIT_OK

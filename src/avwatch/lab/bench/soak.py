@@ -34,6 +34,7 @@ import statistics
 import tempfile
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -67,6 +68,7 @@ CALIBRATION_STREAMS = 8
 CALIBRATION_WARMUP_S = 10.0
 CALIBRATION_S = 20.0  # after the senders stop, for the last incidents to be stored
 MONITOR_TYPES = {"input_loss", "monitor_overload", "monitor_failure"}
+MEMORY_GROWTH_LINES = 15
 
 
 @dataclass
@@ -78,6 +80,7 @@ class SoakPlan:
     kill_every_s: float = 600.0
     sample_every_s: float = 30.0
     workers: int | None = None
+    trace_memory: bool = False  # where the service process's Python allocations grew
 
 
 @dataclass
@@ -109,6 +112,9 @@ class SoakResult:
     worker_rss_slope_mb_h: float = 0.0  # mean over worker lifetimes, per worker
     rss_slope_mb_per_stream_hour: float = 0.0
     fds_first_last: tuple[int, int] = (0, 0)
+    # With trace_memory: (source line, MB grown, allocations grown), largest first,
+    # between the warm-up and the end.
+    memory_growth: list[tuple[str, float, int]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -270,11 +276,16 @@ class _Schedule:
         end = began + plan.hours * 3600
         next_sample, next_cut = began, began + plan.cut_every_s
         next_kill = began + plan.kill_every_s
+        warm: tracemalloc.Snapshot | None = None
+        if plan.trace_memory:
+            tracemalloc.start()
         while (now := time.time()) < end:
             if now >= next_sample:
                 next_sample += plan.sample_every_s
                 result.samples.append(_sample(service, now - began))
                 tell(_describe(result.samples[-1], len(self.cuts), len(self.kills)))
+                if plan.trace_memory and warm is None and now - began >= _warm_up_s(plan):
+                    warm = tracemalloc.take_snapshot()
             if now >= next_cut:
                 next_cut += plan.cut_every_s
                 self._cut(senders, now)
@@ -284,6 +295,13 @@ class _Schedule:
             time.sleep(max(0.0, min(next_sample, next_cut, next_kill, end) - time.time()))
         result.cuts, result.kills = len(self.cuts), len(self.kills)
         result.worker_restarts = sum(w["restarts"] for w in service.workers())
+        if warm is not None:
+            grown = tracemalloc.take_snapshot().compare_to(warm, "lineno")
+            result.memory_growth = [
+                (str(stat.traceback[0]), round(stat.size_diff / 1e6, 3), stat.count_diff)
+                for stat in sorted(grown, key=lambda stat: -stat.size_diff)[:MEMORY_GROWTH_LINES]
+            ]
+        tracemalloc.stop()
 
     def _cut(self, senders: dict[str, UdpSender], now: float) -> None:
         stream = self.names[len(self.cuts) % len(self.names)]
@@ -458,10 +476,15 @@ def _slope_mb_h(points: list[tuple[float, float]]) -> float | None:
     return statistics.linear_regression([t for t, _ in points], [m for _, m in points]).slope * 3600
 
 
+def _warm_up_s(plan: SoakPlan) -> float:
+    """Where the memory slope is fitted from."""
+    return min(SLOPE_FROM_S, plan.hours * 3600 / 4)
+
+
 def _slopes(result: SoakResult, streams: int) -> None:
     """Resident memory's trend, after the warm-up: the service's, and each worker's over
     its own lifetime (a killed worker's successor starts from nothing)."""
-    warm = [s for s in result.samples if s.at_s >= min(SLOPE_FROM_S, result.hours * 3600 / 4)]
+    warm = [s for s in result.samples if s.at_s >= _warm_up_s(SoakPlan(result.hours))]
     result.service_rss_slope_mb_h = round(
         _slope_mb_h([(s.at_s, s.service_rss_mb) for s in warm]) or 0.0, 2
     )
