@@ -4,6 +4,7 @@ import json
 import shutil
 from fractions import Fraction
 
+import numpy as np
 import pytest
 
 from avwatch.analysis.check import check
@@ -14,6 +15,7 @@ from avwatch.lab.corpus import media_cache
 from avwatch.lab.corpus_sets import clean_cases, heldout_cases
 from avwatch.lab.realmedia import HELD_OUT, TUNING, fetch
 from avwatch.lab.synth import ClipSpec, Defect, make_clip
+from avwatch.lab.synth.qc_truth import fade_blacks, silences
 
 REAL = {f"real:{name}": f"/media/{name}" for name in (*TUNING, *HELD_OUT)}
 
@@ -92,3 +94,32 @@ def test_a_recording_with_a_broken_packet_still_gives_its_pictures_and_sound(tmp
     result = check(str(tmp_path / "film.mp4"), EngineConfig(), ["silence", "freeze"])
     assert result.summary["decode"]["video_frames"] == 288
     assert result.incidents == []
+
+
+def test_qc_only_truth_is_measured_on_what_was_encoded():
+    fps = 25
+    (dip,) = fade_blacks(ClipSpec(fades=[3.0], fps=Fraction(fps)))
+    assert (dip["start"], dip["end"]) == (3.0, 3.04) and dip["details"]["profiles"] == ["qc"]
+    rate = 1000
+    pcm = np.full((2, 5 * rate), 0.1, np.float32)
+    pcm[:, 1000:1150] = 0.0  # 0.15 s: a qc silence
+    pcm[:, 2000:2050] = 0.0  # 0.05 s: too short
+    pcm[:, 3000:3200] = 0.0  # 0.2 s, and 0.3 s later 0.2 s more: one incident, as merged
+    pcm[:, 3500:3700] = 0.0
+    pcm[1, 4000:4500] = 0.0  # one channel only
+    found = [(e["start"], e["end"]) for e in silences(pcm, rate, [], [])]
+    assert found == [(1.0, 1.15), (3.0, 3.7)]
+    known = [{"type": "silence", "start": 0.9, "end": 1.2, "details": {}}]
+    assert [(e["start"], e["end"]) for e in silences(pcm, rate, known, [(3.1, 3.2)])] == []
+
+
+def test_eval_counts_qc_only_truth_at_qc_alone(make, tmp_path, capsys):
+    path, truth = make("qc_dip", duration_s=6, fades=[3.0])
+    shutil.copy(path, tmp_path / "clip.mp4")
+    record = {"events": truth, "spec": {"duration_s": "6.0"}}
+    (tmp_path / "clip.truth.json").write_text(json.dumps(record))
+    assert main(["eval", str(tmp_path), "--json", "--detectors", "black"]) == 0
+    assert "black" not in json.loads(capsys.readouterr().out)["types"]  # live: no black
+    assert main(["eval", str(tmp_path), "--json", "--detectors", "black", "--profile", "qc"]) == 0
+    black = json.loads(capsys.readouterr().out)["types"]["black"]
+    assert (black["tp"], black["fp"], black["fn"]) == (1, 0, 0)

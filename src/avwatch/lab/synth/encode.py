@@ -16,10 +16,11 @@ from av.audio.stream import AudioStream
 from av.video.stream import VideoStream
 
 from avwatch.errors import ConfigError, reason
+from avwatch.lab.synth import qc_truth
 from avwatch.lab.synth.captions import with_captions
 from avwatch.lab.synth.pictures import pictures
 from avwatch.lab.synth.scte35 import add_ad_breaks
-from avwatch.lab.synth.sounds import layout, shifted, sound
+from avwatch.lab.synth.sounds import channel_names, layout, shifted, sound
 from avwatch.lab.synth.spec import ClipSpec, Defect
 from avwatch.lab.synth.tracks import add_track_loss
 from avwatch.lab.truth import TruthEvent
@@ -189,6 +190,7 @@ def _video_frames(
     """(time, stream, frame) in time order; appends the video truth as it goes."""
     fps = float(spec.fps)
     truth += [_truth(d) for d in defects if d.type in ("black", "freeze")]
+    truth += qc_truth.fade_blacks(spec)
     frozen: npt.NDArray[np.uint8] | None = None
     shown: npt.NDArray[np.uint8] | None = None  # the picture of the frame before
     skipped: list[int] = []
@@ -262,6 +264,8 @@ def _audio_frames(
             truth.append(_truth(d))
     frame_size = stream.codec_context.frame_size or 1024
     lost = [d for d in defects if d.type == "audio_loss"]
+    truth += qc_truth.silences(pcm, rate, truth, [(d.start, d.end) for d in lost])
+    truth += qc_truth.loudness_drifts(pcm, rate, channel_names(spec.channels), truth)
     gap_start: float | None = None
     for pos in range(0, pcm.shape[1], frame_size):
         t = pos / rate

@@ -1,0 +1,101 @@
+"""Truth that holds at the ``qc`` operating point only, measured on what was encoded.
+
+File QC reports short defects a live operator does not want: a single black
+frame (a dip through black in an edit), any 0.1 s of digital silence (a gated
+voice prompt's pauses, the gaps of a line-up pattern's beeps), and short-term
+loudness off target for 3 s (a clipped passage driven 12 dB hot). They are in
+the content without being put there as defects, so they are measured on the
+pictures and samples the encoder was given, and marked ``details.profiles:
+["qc"]``: the scorer drops them at other profiles, where finding them is a
+false alarm. Loudness is judged by the loudness detector's own rule with its
+qc options, on the samples before coding: BS.1770 defines the measure, and the
+eval asks whether coding and decoding keep the answer.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from avwatch.config import EngineConfig, detector_options
+from avwatch.detectors.loudness.detector import LoudnessConfig, LoudnessDetector
+from avwatch.detectors.silence import SilenceConfig, SilenceDetector
+from avwatch.lab.synth.spec import ClipSpec
+from avwatch.lab.truth import TruthEvent
+from avwatch.types import AudioBlock, AudioInfo, StreamInfo
+
+__all__ = ["QC_ONLY", "fade_blacks", "loudness_drifts", "silences"]
+
+QC_ONLY: dict[str, Any] = {"profiles": ["qc"]}
+MIN_SILENCE_S = float(SilenceDetector.profiles["qc"]["min_duration_s"])
+PEAK = 10 ** (SilenceConfig().peak_threshold_dbfs / 20)
+MERGE_GAP_S = EngineConfig().merge_gap_s  # incidents this close are one: so is the truth
+
+
+def fade_blacks(spec: ClipSpec) -> list[TruthEvent]:
+    """The one black frame of each dip through black (``ClipSpec.fades``)."""
+    fps = float(spec.fps)
+    frames = [round(centre * fps) for centre in spec.fades]
+    return [
+        {"type": "black", "start": i / fps, "end": (i + 1) / fps, "details": dict(QC_ONLY)}
+        for i in frames
+    ]
+
+
+def silences(
+    pcm: npt.NDArray[np.float32],
+    rate: int,
+    known: list[TruthEvent],
+    lost: list[tuple[float, float]],
+) -> list[TruthEvent]:
+    """Runs of every channel at or under the silence detector's peak threshold, at least
+    the qc minimum long, then merged as incidents are; none inside a silence the truth
+    already holds (``known``) or a gap in the audio (``lost``: loss, not silence)."""
+    quiet: npt.NDArray[np.bool_] = np.asarray((np.abs(pcm) <= PEAK).all(axis=0))
+    change = np.flatnonzero(np.diff(quiet.astype(np.int8))) + 1
+    bounds = [0, *change.tolist(), len(quiet)]
+    runs = [(a / rate, b / rate) for a, b in itertools.pairwise(bounds) if quiet[a]]
+    merged: list[list[float]] = []
+    for start, end in runs:
+        if end - start < MIN_SILENCE_S:
+            continue  # a zero crossing, a quiet instant: not a silence
+        if merged and start - merged[-1][1] <= MERGE_GAP_S:
+            merged[-1][1] = end
+        else:
+            merged.append([start, end])
+    taken = [(e["start"], e["end"]) for e in known if e["type"] == "silence"] + lost
+    return [
+        {"type": "silence", "start": start, "end": end, "details": {"channels": "all", **QC_ONLY}}
+        for start, end in merged
+        if not any(start < b and a < end for a, b in taken)
+    ]
+
+
+def loudness_drifts(
+    pcm: npt.NDArray[np.float32], rate: int, names: tuple[str, ...], known: list[TruthEvent]
+) -> list[TruthEvent]:
+    """Short-term loudness off target for the qc minimum, by the loudness detector's
+    rule at qc on the samples before coding; none overlapping loudness the truth holds."""
+    info = StreamInfo("source", "pcm", None, None, AudioInfo("pcm", rate, len(names), "", names))
+    qc = EngineConfig(profile="qc")
+    detector = LoudnessDetector(LoudnessConfig(**detector_options(qc, LoudnessDetector)), info)
+    for at in range(0, pcm.shape[1], rate):
+        detector.on_audio(AudioBlock(at / rate, pcm[:, at : at + rate], rate))
+    detector.flush(pcm.shape[1] / rate)
+    taken = [(e["start"], e["end"]) for e in known if e["type"] == "loudness"]
+    starts: dict[str, float] = {}
+    out: list[TruthEvent] = []
+    for event in detector.events:
+        if event.details.get("measure") != "short_term":
+            continue
+        if event.phase == "start":
+            starts[event.key] = event.time
+            continue
+        start = starts.pop(event.key, 0.0)
+        if not any(start < b and a < event.time for a, b in taken):
+            details = {"measure": "short_term", **QC_ONLY}
+            out.append({"type": "loudness", "start": start, "end": event.time, "details": details})
+    return out
