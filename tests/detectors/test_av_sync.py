@@ -281,3 +281,22 @@ def test_an_estimate_counts_only_when_its_neighbours_agree():
     start, end = detector.events
     assert start.phase == "start" and start.details["offset_ms"] == 300
     assert end.phase == "end" and end.time == 15.0
+
+
+def test_a_chance_peak_does_not_stand_out_of_its_own_correlation(make, street):
+    # Pedestrians under a music bed with strikes: with the correlation and margin floors
+    # off, only the peak's height over the spread of all lags tells chance from evidence.
+    path, _ = make(
+        "sync_street_impacts",
+        duration_s=40,
+        width=768,
+        height=576,
+        fps=Fraction(25),
+        picture_file=street,
+        sound="impacts",
+    )
+    loose = {"min_correlation_ratio": 0.0, "min_margin_ratio": 0.0, "min_agreeing": 1}
+    guessed = run(path, ["av_sync"], detectors={"av_sync": {**loose, "min_peak_sigmas": 0.0}})
+    assert guessed.summary["av_sync"]["known_share"] > 0.5  # every window has some best lag
+    gated = run(path, ["av_sync"], detectors={"av_sync": loose})
+    assert gated.summary["av_sync"]["known_share"] == 0.0

@@ -7,7 +7,18 @@ import pytest
 from avwatch.detectors.base import RunTracker, available_detectors
 from avwatch.types import StreamInfo
 
-UNIT_SUFFIXES = ("_s", "_ms", "_db", "_dbfs", "_dbtp", "_lufs", "_lu", "_ratio", "_levels")
+UNIT_SUFFIXES = (
+    "_s",
+    "_ms",
+    "_db",
+    "_dbfs",
+    "_dbtp",
+    "_lufs",
+    "_lu",
+    "_ratio",
+    "_levels",
+    "_sigmas",
+)
 DETECTORS = available_detectors()
 
 

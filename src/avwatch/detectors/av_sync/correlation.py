@@ -132,6 +132,10 @@ class OffsetEstimate:
     """How far the best lag's correlation stands above the next local peak."""
     frames: int
     known: bool
+    peak_z: float = 0.0
+    """How many robust standard deviations (1.4826 MAD) the best lag's correlation
+    stands above the median over all lags: chance alignments of unrelated pictures
+    and sound stay under 6, events seen and heard together far above it."""
 
 
 def estimate_offset(
@@ -142,6 +146,7 @@ def estimate_offset(
     max_lag_ms: int,
     min_correlation: float,
     min_margin: float,
+    min_peak_sigmas: float = 0.0,
 ) -> OffsetEstimate | None:
     """Best lag of the audio activity against ``visual`` (one value per frame shown at
     ``frame_ms``, its change since the frame before). None when the window has too
@@ -209,12 +214,19 @@ def estimate_offset(
     margin = peak - _next_peak(coarse, best)
     # A best lag at the edge of the range may be the shoulder of a peak beyond it.
     inside_range = abs(offset) <= max_lag_ms - 2 * d
+    centre = float(np.median(coarse))
+    spread = 1.4826 * float(np.median(np.abs(coarse - centre)))
+    peak_z = (peak - centre) / spread if spread > 0 else math.inf
     return OffsetEstimate(
         offset_ms=float(offset),
         correlation=peak,
         margin=margin,
         frames=len(frame_ms),
-        known=peak >= min_correlation and margin >= min_margin and inside_range,
+        known=peak >= min_correlation
+        and margin >= min_margin
+        and peak_z >= min_peak_sigmas
+        and inside_range,
+        peak_z=peak_z,
     )
 
 

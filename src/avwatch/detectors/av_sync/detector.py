@@ -75,6 +75,14 @@ class AvSyncConfig(DetectorConfig):
         le=1.0,
         description="How far the best lag must stand above any other candidate.",
     )
+    min_peak_sigmas: float = Field(
+        6.0,
+        ge=0.0,
+        le=100.0,
+        description="How many robust standard deviations the best lag's correlation must "
+        "stand above the median over all lags (chance alignments of unrelated pictures and "
+        "sound reach about 5; a face or cuts with their sound, 8 and far more).",
+    )
     min_duration_s: float = Field(
         3.0, ge=0.0, le=3600.0, description="Shortest out-of-sync run reported."
     )
@@ -216,6 +224,7 @@ class AvSyncDetector(Detector[AvSyncConfig]):
                 c.max_lag_ms,
                 c.min_correlation_ratio,
                 c.min_margin_ratio,
+                c.min_peak_sigmas,
             )
         self._judge(until - c.window_s / 2, estimate)
 
