@@ -278,11 +278,7 @@ def cases(quick: bool, real: bool = True) -> list[Case]:
             combined = _with_recordings({**fields, **extra}, real_files)
             if combined is None:
                 continue
-            spec = ClipSpec(duration_s=duration, **combined)
-            if scenario == "black" and spec.fps != 25:
-                # A 3-frame flash at this format's frame rate.
-                flash = Defect("black", 3.0, 3.0 + 3 / float(spec.fps))
-                spec = replace(spec, defects=[flash, *spec.defects[1:]])
+            spec = at_frame_rate(scenario, ClipSpec(duration_s=duration, **combined))
             out.append((f"{fmt}__{scenario}", spec, suffix, []))
         transport = _with_recordings(fields, real_files)
         if fmt in (QUICK_TRANSPORT if quick else TRANSPORT_FORMATS) and transport is not None:
@@ -296,6 +292,15 @@ def cases(quick: bool, real: bool = True) -> list[Case]:
                 captions = replace(base, duration_s=30.0, captions=True, defects=[CAPTIONS_STOP])
                 out.append((f"{fmt}__captions_stop", captions, ".ts", []))
     return out
+
+
+def at_frame_rate(scenario: str, spec: ClipSpec) -> ClipSpec:
+    """The scenario's black flash as 3 frames at this format's frame rate (its
+    3.0-3.12 s are 3 frames at 25 fps, 2 at 15)."""
+    if scenario == "black" and spec.fps != 25:
+        flash = Defect("black", 3.0, 3.0 + 3 / float(spec.fps))
+        return replace(spec, defects=[flash, *spec.defects[1:]])
+    return spec
 
 
 def _with_recordings(fields: dict[str, Any], real_files: dict[str, str]) -> dict[str, Any] | None:

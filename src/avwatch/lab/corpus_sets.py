@@ -21,7 +21,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from avwatch.lab.corpus import SCENARIOS, TRANSPORT_SCENARIOS, Case, sound_moved
+from avwatch.lab.corpus import SCENARIOS, TRANSPORT_SCENARIOS, Case, at_frame_rate, sound_moved
 from avwatch.lab.damage import Damage
 from avwatch.lab.synth import ClipSpec
 
@@ -116,6 +116,7 @@ def heldout_cases(real: dict[str, str]) -> list[Case]:
         for scenario in HELD_OUT_SCENARIOS:
             duration, extra = SCENARIOS[scenario]
             spec = ClipSpec(duration_s=duration, **base, defects=extra.get("defects", []))
+            spec = at_frame_rate(scenario, spec)
             out.append((f"heldout_{fmt}__{scenario}", spec, suffix, []))
         if fmt in FILM:
             for scenario, (duration, defects) in FILM_SYNC.items():

@@ -27,7 +27,14 @@ import numpy as np
 import numpy.typing as npt
 
 from avwatch.lab.truth import TruthEvent
-from avwatch.transport.analyser import NULL_PID, PAT_PID, PCR_INTERVAL_S, PSI_INTERVAL_S, TS_PACKET
+from avwatch.transport.analyser import (
+    NULL_PID,
+    PAT_PID,
+    PCR_INTERVAL_S,
+    PSI_INTERVAL_S,
+    PTS_INTERVAL_S,
+    TS_PACKET,
+)
 
 __all__ = ["Damage", "audio_truth", "damage_ts", "picture_truth", "transport_truth"]
 
@@ -35,6 +42,8 @@ __all__ = ["Damage", "audio_truth", "damage_ts", "picture_truth", "transport_tru
 # under this PSNR is damage a viewer can see.
 DAMAGED_PSNR_DB = 30.0
 BLOCK = 16
+# PES stream ids that carry a PTS: private stream 1 (AC-3), audio, video.
+PES_STREAM_IDS = frozenset({0xBD, *range(0xC0, 0xF0)})
 DamageKind = Literal["drop", "corrupt", "cc_jump", "tei", "pat_gap", "pmt_gap", "cut"]
 Packets = npt.NDArray[np.uint8]
 
@@ -180,7 +189,12 @@ def transport_truth(path: Path, merge_gap_s: float) -> list[TruthEvent]:
       a PCR only in each picture of a 10 fps stream is in error all along);
     - ``ts_pat_error``/``ts_pmt_error`` where a table was not repeated within 0.5 s
       (1.3, 1.5): one per gap, from when it fell due to the last 0.5 s it overran,
-      and the continuity error its missing packets leave on its PID.
+      and the continuity error its missing packets leave on its PID;
+    - ``ts_pts_error`` where an elementary stream went over 0.7 s without a PES (2.5;
+      FFmpeg's muxer gives every PES a PTS) while the PCR clock ran: one each 0.7 s it
+      stays overdue, as the analyser reports it (an audio loss of 1.5 s is two).
+      A stream silent while the PCR stopped too (the video gone, and the PCR with it)
+      is a PCR error; the analyser's clock stood still.
     """
     p = np.frombuffer(path.read_bytes(), np.uint8).reshape(-1, TS_PACKET)
     pids, _, media_s = _timeline(p, path)
@@ -205,6 +219,31 @@ def transport_truth(path: Path, merge_gap_s: float) -> list[TruthEvent]:
                 events.append({**_event(type_, round(first, 3), pid), "end": round(last, 3)})
             if (counters[k] - counters[k - 1]) % 16 not in (0, 1):
                 events.append(_event("ts_cc_error", round(b, 3), pid))
+    return events + _pts_truth(p, pids, media_s, pcrs)
+
+
+def _pts_truth(
+    p: Packets, pids: npt.NDArray[np.int64], media_s: npt.NDArray[np.float64], pcrs: list[float]
+) -> list[TruthEvent]:
+    """PTS repetition errors: PES starts (audio, video, private streams) more than 0.7 s
+    apart on one PID, with the PCR clock running between them."""
+    stalls = [(a, b) for a, b in pairwise(pcrs) if b - a > PCR_INTERVAL_S + 1e-6]
+    events: list[TruthEvent] = []
+    starts = (p[:, 1] & 0x40) != 0
+    for pid in np.unique(pids[starts]).tolist():
+        times = []
+        for row in np.flatnonzero(starts & (pids == pid) & ~np.isnan(media_s)):
+            at = _payload_start(p[row])
+            head = p[row, at : at + 4]
+            if len(head) == 4 and head[:3].tolist() == [0, 0, 1] and head[3] in PES_STREAM_IDS:
+                times.append(float(media_s[row]))
+        for a, b in pairwise(times):
+            if any(a < stop_b and stop_a < b for stop_a, stop_b in stalls):
+                continue
+            due = a + PTS_INTERVAL_S
+            while b - due > 1e-6:  # overdue: reported, and due again 0.7 s later
+                events.append(_event("ts_pts_error", round(due, 3), int(pid)))
+                due += PTS_INTERVAL_S
     return events
 
 

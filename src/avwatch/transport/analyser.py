@@ -497,6 +497,11 @@ class TsAnalyzer:
         if jumped:
             if judge_accuracy:
                 self.pcr_accuracy.reset()
+            # The clock stood still or stepped: how long a stream went without a PES
+            # cannot be told across it (the PCR error says what happened).
+            for other in self.pids.values():
+                if other.last_pts_clock is not None:
+                    other.last_pts_clock = self.clock
             return
         if judge_accuracy:
             error_ns = self.pcr_accuracy.error_ns(index, ticks)
@@ -527,7 +532,16 @@ class TsAnalyzer:
         p = payload[9:14]
         pts = ((p[0] >> 1) & 0x07) << 30 | p[1] << 22 | (p[2] >> 1) << 15 | p[3] << 7 | p[4] >> 1
         stats.last_pts = pts
-        stats.last_pts_clock = self.clock
+        last, now = stats.last_pts_clock, self.clock
+        if last is not None and now is not None:
+            # Overdue by the time this PES came: one error each 0.7 s, dated when it
+            # fell due (the check at the end of a chunk misses a stream back in time for
+            # it, and a chunk of a thin stream spans seconds).
+            due = last + PTS_INTERVAL_S
+            while now - due > 1e-6:
+                self._event("ts_pts_error", pid, index, at=due, gap_s=round(now - last, 3))
+                due += PTS_INTERVAL_S
+        stats.last_pts_clock = now
 
     def _timeouts(self) -> None:
         """Tables and streams that have not been seen for too long (by the PCR clock)."""
