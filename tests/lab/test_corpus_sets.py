@@ -15,7 +15,7 @@ from avwatch.lab.corpus import media_cache
 from avwatch.lab.corpus_sets import clean_cases, heldout_cases
 from avwatch.lab.realmedia import HELD_OUT, TUNING, fetch
 from avwatch.lab.synth import ClipSpec, Defect, make_clip
-from avwatch.lab.synth.qc_truth import fade_blacks, silences
+from avwatch.lab.synth.qc_truth import fade_blacks, silences, without_repeats
 
 REAL = {f"real:{name}": f"/media/{name}" for name in (*TUNING, *HELD_OUT)}
 
@@ -123,3 +123,10 @@ def test_eval_counts_qc_only_truth_at_qc_alone(make, tmp_path, capsys):
     assert main(["eval", str(tmp_path), "--json", "--detectors", "black", "--profile", "qc"]) == 0
     black = json.loads(capsys.readouterr().out)["types"]["black"]
     assert (black["tp"], black["fp"], black["fn"]) == (1, 0, 0)
+
+
+def test_qc_only_truth_repeating_truth_of_every_profile_is_left_out():
+    everywhere = {"type": "loudness", "start": 0.0, "end": 10.0, "details": {}}
+    repeat = {"type": "loudness", "start": 0.4, "end": 10.0, "details": {"profiles": ["qc"]}}
+    other = {"type": "silence", "start": 2.0, "end": 2.2, "details": {"profiles": ["qc"]}}
+    assert without_repeats([everywhere, repeat, other]) == [everywhere, other]

@@ -43,6 +43,7 @@ from avwatch.errors import AvwatchError
 from avwatch.lab.damage import Damage, audio_truth, damage_ts, picture_truth, transport_truth
 from avwatch.lab.realmedia import HELD_OUT, TUNING, fetch
 from avwatch.lab.synth import ClipSpec, Defect, make_clip, offset_truth
+from avwatch.lab.synth.qc_truth import without_repeats
 from avwatch.lab.truth import TruthEvent
 
 log = logging.getLogger(__name__)
@@ -396,6 +397,7 @@ def build(directory: Path, quick: bool = False, corpus_set: str = "tuning") -> l
                 truth += transport_truth(path, MERGE_GAP_S)
         expect = EXPECTED.get(name.split("__", 1)[1], {})
         truth += programme_truth(spec) + sync_truth(spec) + expect_truth(spec, expect)
+        truth = without_repeats(truth)
         description = {k: str(v) for k, v in asdict(spec).items() if k != "defects"}
         record = {
             "source": path.name,

@@ -27,7 +27,7 @@ from avwatch.lab.synth.spec import ClipSpec
 from avwatch.lab.truth import TruthEvent
 from avwatch.types import AudioBlock, AudioInfo, StreamInfo
 
-__all__ = ["QC_ONLY", "fade_blacks", "loudness_drifts", "silences"]
+__all__ = ["QC_ONLY", "fade_blacks", "loudness_drifts", "silences", "without_repeats"]
 
 QC_ONLY: dict[str, Any] = {"profiles": ["qc"]}
 MIN_SILENCE_S = float(SilenceDetector.profiles["qc"]["min_duration_s"])
@@ -99,3 +99,18 @@ def loudness_drifts(
             details = {"measure": "short_term", **QC_ONLY}
             out.append({"type": "loudness", "start": start, "end": event.time, "details": details})
     return out
+
+
+def without_repeats(truth: list[TruthEvent]) -> list[TruthEvent]:
+    """``truth`` less the qc-only events that overlap an event of every profile of the
+    same type (a programme mixed far off target is off target at qc too)."""
+    everywhere = [e for e in truth if "profiles" not in e["details"]]
+    return [
+        e
+        for e in truth
+        if "profiles" not in e["details"]
+        or not any(
+            o["type"] == e["type"] and o["start"] < e["end"] and e["start"] < o["end"]
+            for o in everywhere
+        )
+    ]
