@@ -130,3 +130,10 @@ def test_qc_only_truth_repeating_truth_of_every_profile_is_left_out():
     repeat = {"type": "loudness", "start": 0.4, "end": 10.0, "details": {"profiles": ["qc"]}}
     other = {"type": "silence", "start": 2.0, "end": 2.2, "details": {"profiles": ["qc"]}}
     assert without_repeats([everywhere, repeat, other]) == [everywhere, other]
+
+
+def test_every_case_name_says_its_format_and_scenario():
+    # corpus.build reads what a file is checked against from the part after "__".
+    for name, *_ in heldout_cases(REAL) + clean_cases(REAL):
+        fmt, sep, scenario = name.partition("__")
+        assert sep and fmt and scenario, name

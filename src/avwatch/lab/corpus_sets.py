@@ -230,7 +230,7 @@ CLEAN: dict[str, tuple[float, dict[str, Any], str]] = {
 def clean_cases(real: dict[str, str]) -> list[Case]:
     """The clean hour, with ``real`` resolving "real:NAME" to files."""
     return [
-        (f"clean_{name}", ClipSpec(duration_s=duration, **_resolved(fields, real)), suffix, [])
+        (f"clean__{name}", ClipSpec(duration_s=duration, **_resolved(fields, real)), suffix, [])
         for name, (duration, fields, suffix) in CLEAN.items()
     ]
 
