@@ -13,6 +13,9 @@ FLOORS = Path(__file__).parents[2] / "eval" / "floors.json"
 # Patrol on keyframes alone (no escalation, no rotation): picture defects longer than
 # two keyframe spacings, sound and transport as in full.
 PATROL_FLOORS = Path(__file__).parents[2] / "eval" / "floors-patrol.json"
+# The qc operating point: short defects reported too, and scored against the truth
+# that holds at qc (single black frames, 0.1 s silences, 3 s loudness drifts).
+QC_FLOORS = Path(__file__).parents[2] / "eval" / "floors-qc.json"
 
 
 def ev(type_, start, end):
@@ -70,6 +73,15 @@ def test_quick_corpus_meets_the_floors(tmp_path, capsys):
     # The long picture defects are what is scored: the short ones are left out.
     assert {"black", "freeze", "video_loss"} <= set(patrol["short_events_left_out"])
     assert all(patrol["types"][t]["tp"] >= 2 for t in ("black", "freeze", "video_loss"))
+
+    capsys.readouterr()
+    qc_run = ["eval", str(corpus), "--json", "--profile", "qc", "--floors", str(QC_FLOORS)]
+    assert main(qc_run) == 0, capsys.readouterr()
+    qc = json.loads(capsys.readouterr().out)
+    assert set(json.loads(QC_FLOORS.read_text())["f1"]) <= set(qc["types"])
+    # Found at qc, not at live: the dips' single black frames, the voice's pauses.
+    assert qc["types"]["black"]["tp"] > report["types"]["black"]["tp"]
+    assert qc["types"]["silence"]["tp"] > report["types"]["silence"]["tp"]
 
 
 @pytest.mark.slow
