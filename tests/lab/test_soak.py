@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from avwatch.lab.bench.soak import SoakPlan, soak
+from avwatch.lab.bench.soak import Sample, SoakPlan, SoakResult, _slopes, soak
 
 
 def test_a_short_soak_accounts_for_its_defects_cuts_and_kills(tmp_path):
@@ -32,3 +32,20 @@ def test_a_short_soak_accounts_for_its_defects_cuts_and_kills(tmp_path):
     assert any(line.startswith("killed worker") for line in lines)
     # Where the service's Python allocations grew, from the warm-up (a quarter in) on.
     assert result.memory_growth and all(".py:" in where for where, _, _ in result.memory_growth)
+
+
+def test_a_restarted_worker_is_fitted_after_its_own_warm_up():
+    # One hour; the second worker is killed at 30 min and its successor fills up over
+    # ten minutes, then stays flat, like the first.
+    samples = []
+    for minute in range(0, 61):
+        workers = {1: (500.0, 10)}
+        if minute < 30:
+            workers[2] = (500.0, 10)
+        else:
+            workers[3] = (100.0 + 40 * min(minute - 30, 10), 10)
+        samples.append(Sample(minute * 60.0, 300.0, 20, workers))
+    result = SoakResult(hours=1.0, streams=40, workers=2, capacity_streams=None, samples=samples)
+    _slopes(result, 40)
+    assert result.worker_rss_slope_mb_h == 0.0  # not the successor's 2400 MB/h warm-up
+    assert result.rss_slope_mb_per_stream_hour == 0.0

@@ -483,15 +483,19 @@ def _warm_up_s(plan: SoakPlan) -> float:
 
 def _slopes(result: SoakResult, streams: int) -> None:
     """Resident memory's trend, after the warm-up: the service's, and each worker's over
-    its own lifetime (a killed worker's successor starts from nothing)."""
-    warm = [s for s in result.samples if s.at_s >= _warm_up_s(SoakPlan(result.hours))]
+    its own lifetime, after a warm-up of its own (a killed worker's successor starts
+    from nothing, and reopens its streams' decoders and detectors)."""
+    warm_up = _warm_up_s(SoakPlan(result.hours))
+    warm = [s for s in result.samples if s.at_s >= warm_up]
     result.service_rss_slope_mb_h = round(
         _slope_mb_h([(s.at_s, s.service_rss_mb) for s in warm]) or 0.0, 2
     )
+    born: dict[int, float] = {}
     lifetimes: dict[int, list[tuple[float, float]]] = {}
-    for s in warm:
+    for s in result.samples:
         for pid, (rss, _) in s.workers.items():
-            lifetimes.setdefault(pid, []).append((s.at_s, rss))
+            if s.at_s >= born.setdefault(pid, s.at_s) + warm_up:
+                lifetimes.setdefault(pid, []).append((s.at_s, rss))
     fitted = [
         (slope, points[-1][0] - points[0][0])
         for points in lifetimes.values()
