@@ -106,3 +106,8 @@ def test_packet_loss_in_hevc_thinner_than_its_sound_is_found(make, tmp_path_fact
     assert loss["type"] == "ts_cc_error" and loss["start"] == pytest.approx(3.0, abs=0.05)
     (found,) = of_type(run(path), "corruption")
     assert found.start == pytest.approx(3.0, abs=0.2) and found.end == pytest.approx(4.0, abs=0.1)
+    # With B-frames the damaged pictures are not contiguous (docs/media.md trap 5): the
+    # truth joins them as the incident tracker does, into the one event found.
+    (damage,) = [e for e in picture_truth(clean, path, 1.0) if e["type"] == "corruption"]
+    assert damage["start"] == pytest.approx(found.start, abs=0.1)
+    assert damage["end"] == pytest.approx(found.end, abs=0.1)

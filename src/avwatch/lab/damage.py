@@ -26,6 +26,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from avwatch.config import EngineConfig
 from avwatch.lab.truth import TruthEvent
 from avwatch.transport.analyser import (
     NULL_PID,
@@ -42,6 +43,7 @@ __all__ = ["Damage", "audio_truth", "damage_ts", "picture_truth", "transport_tru
 # under this PSNR is damage a viewer can see.
 DAMAGED_PSNR_DB = 30.0
 BLOCK = 16
+MERGE_GAP_S = EngineConfig().merge_gap_s  # incidents this close are one: so is the truth
 # PES stream ids that carry a PTS: private stream 1 (AC-3), audio, video.
 PES_STREAM_IDS = frozenset({0xBD, *range(0xC0, 0xF0)})
 DamageKind = Literal["drop", "corrupt", "cc_jump", "tei", "pat_gap", "pmt_gap", "cut"]
@@ -272,11 +274,15 @@ def _pictures(path: Path) -> dict[int, npt.NDArray[np.uint8]]:
     return out
 
 
-def picture_truth(clean: Path, damaged: Path, loss_after_s: float) -> list[TruthEvent]:
+def picture_truth(
+    clean: Path, damaged: Path, loss_after_s: float, merge_gap_s: float = MERGE_GAP_S
+) -> list[TruthEvent]:
     """``corruption`` events: runs of frames whose picture differs from the clean decode
     (PSNR under ``DAMAGED_PSNR_DB``) or is missing from the damaged one. Runs of missing
     frames are ``dropped_frames`` too, or ``video_loss`` when they last ``loss_after_s``
-    or longer (the line between the two detectors)."""
+    or longer (the line between the two detectors). Runs of one type less than
+    ``merge_gap_s`` apart are one event, as incidents are: with B-frames, damage until
+    the next keyframe skips the pictures that did not refer to the lost data."""
     with av.open(str(clean)) as container:
         stream = container.streams.video[0]
         time_base = float(stream.time_base or 0)
@@ -292,7 +298,8 @@ def picture_truth(clean: Path, damaged: Path, loss_after_s: float) -> list[Truth
         psnr, area = _block_psnr(good[pts], picture)
         if psnr < DAMAGED_PSNR_DB:
             damaged_frames.append((pts, (psnr, area)))
-    corruption = _runs([(pts * time_base - t0, v) for pts, v in damaged_frames], rate)
+    damage = _runs([(pts * time_base - t0, v) for pts, v in damaged_frames], rate)
+    corruption = _merged(damage, merge_gap_s)
     for e in corruption:
         psnrs, areas = zip(*e["details"].pop("values"), strict=True)
         e["type"] = "corruption"
@@ -306,7 +313,9 @@ def picture_truth(clean: Path, damaged: Path, loss_after_s: float) -> list[Truth
     for e in dropped:
         lost = e["end"] - e["start"] >= loss_after_s - 1e-6
         e["type"] = "video_loss" if lost else "dropped_frames"
-        e["details"] = {} if lost else {"count": e["details"]["frames"]}
+    dropped = _merged(dropped, merge_gap_s)
+    for e in dropped:
+        e["details"] = {} if e["type"] == "video_loss" else {"count": e["details"]["frames"]}
     return corruption + dropped
 
 
@@ -342,6 +351,20 @@ def _block_psnr(
     damaged_share = float(np.mean(mse > 255**2 / 10 ** (DAMAGED_PSNR_DB / 10)))
     worst = float(mse.max())
     return (99.0 if worst == 0 else float(10 * np.log10(255**2 / worst))), damaged_share
+
+
+def _merged(events: list[TruthEvent], gap_s: float = MERGE_GAP_S) -> list[TruthEvent]:
+    """Events of one type less than ``gap_s`` apart joined, as the incident tracker does."""
+    out: list[TruthEvent] = []
+    for e in sorted(events, key=lambda e: (e["type"], e["start"])):
+        last = out[-1] if out else None
+        if last is not None and last["type"] == e["type"] and e["start"] - last["end"] < gap_s:
+            last["end"] = max(last["end"], e["end"])
+            last["details"]["frames"] += e["details"]["frames"]
+            last["details"]["values"] += e["details"]["values"]
+        else:
+            out.append(e)
+    return sorted(out, key=lambda e: e["start"])
 
 
 def _runs(frames: list[tuple[float, Any]], rate: float) -> list[TruthEvent]:
