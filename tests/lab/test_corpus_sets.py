@@ -15,7 +15,7 @@ from avwatch.lab.corpus import media_cache
 from avwatch.lab.corpus_sets import clean_cases, heldout_cases
 from avwatch.lab.realmedia import HELD_OUT, TUNING, fetch
 from avwatch.lab.synth import ClipSpec, Defect, make_clip
-from avwatch.lab.synth.qc_truth import fade_blacks, silences, without_repeats
+from avwatch.lab.synth.qc_truth import BlackFrames, silences, without_repeats
 
 REAL = {f"real:{name}": f"/media/{name}" for name in (*TUNING, *HELD_OUT)}
 
@@ -97,9 +97,15 @@ def test_a_recording_with_a_broken_packet_still_gives_its_pictures_and_sound(tmp
 
 
 def test_qc_only_truth_is_measured_on_what_was_encoded():
-    fps = 25
-    (dip,) = fade_blacks(ClipSpec(fades=[3.0], fps=Fraction(fps)))
-    assert (dip["start"], dip["end"]) == (3.0, 3.04) and dip["details"]["profiles"] == ["qc"]
+    blacks = BlackFrames(25.0)
+    picture, black = np.full((36, 64), 120, np.uint8), np.full((36, 64), 16, np.uint8)
+    shown = [picture, black, picture, black, black, black, picture, black, black]
+    for i, luma in enumerate(shown):
+        blacks.add(i, luma, made_black=i >= 7)  # the last two: a black defect's own
+    blacks.close()
+    found = [(e["start"], e["end"], e["details"]) for e in blacks.events]
+    # One black frame (a dip, a film's first) is qc's; three are a defect at any profile.
+    assert found == [(0.04, 0.08, {"profiles": ["qc"]}), (0.12, 0.24, {})]
     rate = 1000
     pcm = np.full((2, 5 * rate), 0.1, np.float32)
     pcm[:, 1000:1150] = 0.0  # 0.15 s: a qc silence

@@ -190,7 +190,7 @@ def _video_frames(
     """(time, stream, frame) in time order; appends the video truth as it goes."""
     fps = float(spec.fps)
     truth += [_truth(d) for d in defects if d.type in ("black", "freeze")]
-    truth += qc_truth.fade_blacks(spec)
+    blacks = qc_truth.BlackFrames(fps)
     frozen: npt.NDArray[np.uint8] | None = None
     shown: npt.NDArray[np.uint8] | None = None  # the picture of the frame before
     skipped: list[int] = []
@@ -200,6 +200,7 @@ def _video_frames(
         active = {d.type for d in defects if d.start <= t < d.end}
         if active & {"dropped_frames", "video_loss"}:
             skipped.append(i)
+            blacks.close()
             continue
         if skipped:
             truth.append(_gap_truth(skipped, i, fps, defects))
@@ -220,9 +221,12 @@ def _video_frames(
             if gain < 1.0:
                 luma = (16 + (luma.astype(np.float32) - 16) * gain).round().astype(np.uint8)
         shown = luma
+        blacks.add(i, luma, "black" in active)
         frame = av.VideoFrame.from_ndarray(np.concatenate([luma, chroma]), format="yuv420p")
         frame.pts = i
         yield t, stream, frame
+    blacks.close()
+    truth += blacks.events
 
 
 def _gap_truth(skipped: list[int], resumed: int, fps: float, defects: list[Defect]) -> TruthEvent:

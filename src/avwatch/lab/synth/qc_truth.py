@@ -21,13 +21,13 @@ import numpy as np
 import numpy.typing as npt
 
 from avwatch.config import EngineConfig, detector_options
+from avwatch.detectors.black import BlackConfig
 from avwatch.detectors.loudness.detector import LoudnessConfig, LoudnessDetector
 from avwatch.detectors.silence import SilenceConfig, SilenceDetector
-from avwatch.lab.synth.spec import ClipSpec
 from avwatch.lab.truth import TruthEvent
 from avwatch.types import AudioBlock, AudioInfo, StreamInfo
 
-__all__ = ["QC_ONLY", "fade_blacks", "loudness_drifts", "silences", "without_repeats"]
+__all__ = ["QC_ONLY", "BlackFrames", "loudness_drifts", "silences", "without_repeats"]
 
 QC_ONLY: dict[str, Any] = {"profiles": ["qc"]}
 MIN_SILENCE_S = float(SilenceDetector.profiles["qc"]["min_duration_s"])
@@ -35,14 +35,42 @@ PEAK = 10 ** (SilenceConfig().peak_threshold_dbfs / 20)
 MERGE_GAP_S = EngineConfig().merge_gap_s  # incidents this close are one: so is the truth
 
 
-def fade_blacks(spec: ClipSpec) -> list[TruthEvent]:
-    """The one black frame of each dip through black (``ClipSpec.fades``)."""
-    fps = float(spec.fps)
-    frames = [round(centre * fps) for centre in spec.fades]
-    return [
-        {"type": "black", "start": i / fps, "end": (i + 1) / fps, "details": dict(QC_ONLY)}
-        for i in frames
-    ]
+class BlackFrames:
+    """Black pictures among those the encoder is given, by the black detector's rule
+    (its defaults, on the full-range picture): a dip through black's one frame, a
+    film's black first frame. Runs shorter than the live minimum (3 frames) are qc's
+    alone; longer ones, which no defect made, are truth at every profile."""
+
+    def __init__(self, fps: float) -> None:
+        self.fps = fps
+        config = BlackConfig()
+        self.level = int(config.pixel_threshold_ratio * 255)
+        self.share = config.picture_black_ratio
+        self.spread = config.max_spread_levels
+        self.live_frames = config.min_frames
+        self.run: list[int] = []
+        self.events: list[TruthEvent] = []
+
+    def add(self, index: int, luma: npt.NDArray[np.uint8], made_black: bool) -> None:
+        """Picture ``index`` as encoded; ``made_black``: a black defect's, truth already."""
+        full = (luma.astype(np.float32) - 16) * (255 / 219)  # the clip is limited range
+        dark = full <= self.level
+        black = (
+            not made_black
+            and np.count_nonzero(dark) / dark.size >= self.share
+            and float(full[dark].std()) <= self.spread
+        )
+        if black:
+            self.run.append(index)
+        else:
+            self.close()
+
+    def close(self) -> None:
+        if self.run:
+            start, end = self.run[0] / self.fps, (self.run[-1] + 1) / self.fps
+            details = dict(QC_ONLY) if len(self.run) < self.live_frames else {}
+            self.events.append({"type": "black", "start": start, "end": end, "details": details})
+            self.run = []
 
 
 def silences(
