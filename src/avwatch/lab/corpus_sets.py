@@ -189,7 +189,18 @@ CLEAN: dict[str, tuple[float, dict[str, Any], str]] = {
     ),
     "ticker_over_still": (240.0, {"picture": "static_ticker", "noise_levels": 2, **SPEECH}, ".ts"),
     "dark_scene_music": (180.0, {"picture": "dark", "noise_levels": 2, "sound": "music"}, ".mp4"),
-    "quiet_passage": (180.0, {"sound": "speech", "level_lufs": -28.0, "noise_levels": 2}, ".mp4"),
+    # A reading's quiet passages, the programme at target: mixed 5 LU low as a whole it
+    # would be off R128's +-1 LU, a loudness defect and not a clean negative.
+    "quiet_passages": (
+        180.0,
+        {
+            "picture": "static_small_motion",
+            "noise_levels": 2,
+            "sound": "recorded",
+            "sound_file": "real:reading",
+        },
+        ".mp4",
+    ),
     "music_bed_sd": (
         240.0,
         {**SD_MPEG2, "picture": "static_small_motion", "noise_levels": 2, "sound": "music"},
