@@ -136,6 +136,8 @@ class OffsetEstimate:
     """How many robust standard deviations (1.4826 MAD) the best lag's correlation
     stands above the median over all lags: chance alignments of unrelated pictures
     and sound stay under 6, events seen and heard together far above it."""
+    one_moment: float = 0.0
+    """The largest share of the correlation that one frame carries."""
 
 
 def estimate_offset(
@@ -147,6 +149,7 @@ def estimate_offset(
     min_correlation: float,
     min_margin: float,
     min_peak_sigmas: float = 0.0,
+    max_one_moment: float = 1.0,
 ) -> OffsetEstimate | None:
     """Best lag of the audio activity against ``visual`` (one value per frame shown at
     ``frame_ms``, its change since the frame before). None when the window has too
@@ -217,6 +220,12 @@ def estimate_offset(
     centre = float(np.median(coarse))
     spread = 1.4826 * float(np.median(np.abs(coarse - centre)))
     peak_z = (peak - centre) / spread if spread > 0 else math.inf
+    # Evidence from several moments: one event (a freeze's end, a cut) against one onset
+    # in music correlates well at one lag, and every window holding it agrees.
+    heard = change[frame_ms + (offset - levels.base)]
+    moments = v * (heard - heard.mean())
+    total = float(moments.sum())
+    one_moment = float(moments.max()) / total if total > 0 else 1.0
     return OffsetEstimate(
         offset_ms=float(offset),
         correlation=peak,
@@ -225,8 +234,10 @@ def estimate_offset(
         known=peak >= min_correlation
         and margin >= min_margin
         and peak_z >= min_peak_sigmas
+        and one_moment <= max_one_moment
         and inside_range,
         peak_z=peak_z,
+        one_moment=one_moment,
     )
 
 

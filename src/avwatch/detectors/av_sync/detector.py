@@ -83,6 +83,14 @@ class AvSyncConfig(DetectorConfig):
         "stand above the median over all lags (chance alignments of unrelated pictures and "
         "sound reach about 5; a face or cuts with their sound, 8 and far more).",
     )
+    max_one_moment_ratio: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Largest share of the correlation one frame may carry: evidence must "
+        "come from several moments, not one event (a freeze's end, a cut) against one "
+        "onset in music, which every window holding it would agree on.",
+    )
     min_duration_s: float = Field(
         3.0, ge=0.0, le=3600.0, description="Shortest out-of-sync run reported."
     )
@@ -225,6 +233,7 @@ class AvSyncDetector(Detector[AvSyncConfig]):
                 c.min_correlation_ratio,
                 c.min_margin_ratio,
                 c.min_peak_sigmas,
+                c.max_one_moment_ratio,
             )
         self._judge(until - c.window_s / 2, estimate)
 
