@@ -21,20 +21,20 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from avwatch.lab.corpus import SCENARIOS, TRANSPORT_SCENARIOS, Case, at_frame_rate, sound_moved
+from avwatch.lab.corpus import (
+    FORMATS,
+    SCENARIOS,
+    TRANSPORT_SCENARIOS,
+    Case,
+    at_frame_rate,
+    sound_moved,
+)
 from avwatch.lab.damage import Damage
 from avwatch.lab.synth import ClipSpec
 
 __all__ = ["CLEAN", "HELD_OUT_FORMATS", "clean_cases", "heldout_cases"]
 
-SD_MPEG2 = {
-    "width": 720,
-    "height": 576,
-    "video_codec": "mpeg2video",
-    "interlaced": True,
-    "audio_codec": "mp2",
-    "bitrate": 4_000_000,
-}
+SD_MPEG2 = FORMATS["sd_mpeg2_576i"][0]
 HEVC_51 = {"video_codec": "libx265", "channels": 6, "audio_codec": "ac3"}
 H264_STEREO = {"video_codec": "libx264", "channels": 2, "audio_codec": "aac"}
 
