@@ -3,13 +3,17 @@ keyframes alone and switches to full GOP by GOP when escalated."""
 
 from __future__ import annotations
 
+import shutil
 from fractions import Fraction
 from itertools import pairwise
+from typing import Any
 
 import pytest
 from helpers import of_type, run
 
+from avwatch.analysis.check import check
 from avwatch.analysis.escalation import Escalation, FullSlots
+from avwatch.config import EngineConfig
 from avwatch.config import Escalation as EscalationConfig
 from avwatch.decode.reader import MediaReader
 from avwatch.input.source import open_input
@@ -176,3 +180,25 @@ def test_each_stream_gets_its_rotation_slice():
     assert sum(in_full) == 30  # 10 s in every 100 s
     assert escalation.status()["rotations"] == 3
     assert escalation.status()["escalations"] == 0
+
+
+def test_a_file_is_patrolled_alike_from_any_folder(make, tmp_path, monkeypatch):
+    # The rotation slice's phase comes from the file's name, not its folder: a 4 s clip
+    # whose temporary folder put a slice at its start had fewer keyframes decoded alone
+    # (a CLI test failed about once in twenty runs).
+    path, _ = make("tier_anywhere", duration_s=4)
+    names: list[str] = []
+
+    def recorded(*args: Any, name: str = "", **kwargs: Any) -> Escalation:
+        names.append(name)
+        return Escalation(*args, name=name, **kwargs)
+
+    monkeypatch.setattr("avwatch.analysis.check.Escalation", recorded)
+    summaries = []
+    for folder in ("a", "some/deeper/folder"):
+        copy = tmp_path / folder / path.name
+        copy.parent.mkdir(parents=True)
+        shutil.copy(path, copy)
+        summaries.append(check(str(copy), EngineConfig(analysis="patrol")).summary["analysis"])
+    assert names == [path.name, path.name]
+    assert summaries[0] == summaries[1]

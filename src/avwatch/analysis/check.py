@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from avwatch.analysis.analyzer import ANALYSIS_BATCH, StreamAnalyzer
@@ -90,7 +91,10 @@ def check(
         analyzer = StreamAnalyzer(reader.info, config, detectors, profile=profile)
         escalation = None
         if config.analysis == "patrol":  # on the media clock: where the analysis has got to
-            escalation = Escalation(config.escalation, lambda: analyzer.stats.end, name=url)
+            # The slice's phase by the file's name, not its folder: the same file checked
+            # from anywhere is analysed the same way.
+            name = url if "://" in url else Path(url).name
+            escalation = Escalation(config.escalation, lambda: analyzer.stats.end, name=name)
             reader.full_wanted, analyzer.on_trouble = escalation.full_wanted, escalation.sign
         end: MediaTime | None = None
         batch: list[Sample] = []
