@@ -34,7 +34,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from avwatch.config import EngineConfig
 from avwatch.detectors._loss import LossConfig
 from avwatch.detectors.av_sync.detector import AvSyncConfig
 from avwatch.detectors.dropped_frames import DroppedFramesConfig
@@ -44,7 +43,7 @@ from avwatch.lab.damage import Damage, audio_truth, damage_ts, picture_truth, tr
 from avwatch.lab.realmedia import HELD_OUT, TUNING, fetch
 from avwatch.lab.synth import ClipSpec, Defect, make_clip, offset_truth
 from avwatch.lab.synth.qc_truth import without_repeats
-from avwatch.lab.truth import TruthEvent
+from avwatch.lab.truth import MERGE_GAP_S, TruthEvent
 
 log = logging.getLogger(__name__)
 
@@ -249,8 +248,6 @@ QUICK_TRANSPORT = ("small_h264",)
 QUICK_FORMATS = ("small_h264", "real_vtest_576p10")
 SYNC_FORMATS = ("small_h264", "sd_mpeg2_576i", "hd_720p50_h264", "hd_1080p2997_h264_44k")
 QUICK_SYNC = ("sync_pattern_m200", "sync_pattern_step", "sync_talking_0", "sync_talking_p250")
-# Incidents of one type closer than this are one (the engine's default): so is the truth.
-MERGE_GAP_S = EngineConfig().merge_gap_s
 # The loudness detector's defaults decide what "off target" means in the truth.
 TARGET_LUFS = LoudnessConfig().target_lufs or -23.0
 SHORT_TERM_TOLERANCE_LU = LoudnessConfig().short_term_tolerance_lu

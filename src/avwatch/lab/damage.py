@@ -26,8 +26,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from avwatch.config import EngineConfig
-from avwatch.lab.truth import TruthEvent
+from avwatch.lab.truth import MERGE_GAP_S, TruthEvent
 from avwatch.transport.analyser import (
     NULL_PID,
     PAT_PID,
@@ -43,7 +42,6 @@ __all__ = ["Damage", "audio_truth", "damage_ts", "picture_truth", "transport_tru
 # under this PSNR is damage a viewer can see.
 DAMAGED_PSNR_DB = 30.0
 BLOCK = 16
-MERGE_GAP_S = EngineConfig().merge_gap_s  # incidents this close are one: so is the truth
 # PES stream ids that carry a PTS: private stream 1 (AC-3), audio, video.
 PES_STREAM_IDS = frozenset({0xBD, *range(0xC0, 0xF0)})
 DamageKind = Literal["drop", "corrupt", "cc_jump", "tei", "pat_gap", "pmt_gap", "cut"]
@@ -68,9 +66,14 @@ def _pids(p: Packets) -> npt.NDArray[np.int64]:
     return ((p[:, 1].astype(np.int64) & 0x1F) << 8) | p[:, 2]
 
 
+def _has_pcr(p: Packets) -> npt.NDArray[np.bool_]:
+    """Packets whose adaptation field carries a PCR."""
+    return np.asarray(((p[:, 3] & 0x20) != 0) & (p[:, 4] > 0) & ((p[:, 5] & 0x10) != 0))
+
+
 def _clock_s(p: Packets, pid: int) -> npt.NDArray[np.float64]:
     """The PCR clock (seconds) at every packet: the last PCR of ``pid`` before it."""
-    has_pcr = (_pids(p) == pid) & ((p[:, 3] & 0x20) != 0) & (p[:, 4] > 0) & ((p[:, 5] & 0x10) != 0)
+    has_pcr = (_pids(p) == pid) & _has_pcr(p)
     clock = np.full(len(p), np.nan)
     for row in np.flatnonzero(has_pcr):
         raw = int.from_bytes(p[row, 6:12].tobytes(), "big")
@@ -86,8 +89,7 @@ def _timeline(p: Packets, path: Path) -> tuple[npt.NDArray[np.int64], int, npt.N
     packet's media time by that PCR clock (t = 0 at the first picture of ``path``).
     Not the PID with most packets: HEVC at 40 kb/s has fewer than its AAC sound."""
     pids = _pids(p)
-    has_pcr = ((p[:, 3] & 0x20) != 0) & (p[:, 4] > 0) & ((p[:, 5] & 0x10) != 0)
-    values, counts = np.unique(pids[has_pcr], return_counts=True)
+    values, counts = np.unique(pids[_has_pcr(p)], return_counts=True)
     video = int(values[np.argmax(counts)])
     return pids, video, _clock_s(p, video) - first_picture_s(path)
 

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-__all__ = ["OffsetSpan", "TruthEvent"]
+from avwatch.config import EngineConfig
+
+__all__ = ["MERGE_GAP_S", "OffsetSpan", "TruthEvent"]
+
+# Incidents of one type closer than this are one (the engine's default): so is the truth.
+MERGE_GAP_S = EngineConfig().merge_gap_s
 
 
 class TruthEvent(TypedDict):

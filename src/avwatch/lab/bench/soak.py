@@ -277,6 +277,7 @@ class _Schedule:
         next_sample, next_cut = began, began + plan.cut_every_s
         next_kill = began + plan.kill_every_s
         warm: tracemalloc.Snapshot | None = None
+        warm_up = _warm_up_s(plan.hours)
         if plan.trace_memory:
             tracemalloc.start()
         while (now := time.time()) < end:
@@ -284,7 +285,7 @@ class _Schedule:
                 next_sample += plan.sample_every_s
                 result.samples.append(_sample(service, now - began))
                 tell(_describe(result.samples[-1], len(self.cuts), len(self.kills)))
-                if plan.trace_memory and warm is None and now - began >= _warm_up_s(plan):
+                if plan.trace_memory and warm is None and now - began >= warm_up:
                     warm = tracemalloc.take_snapshot()
             if now >= next_cut:
                 next_cut += plan.cut_every_s
@@ -476,16 +477,16 @@ def _slope_mb_h(points: list[tuple[float, float]]) -> float | None:
     return statistics.linear_regression([t for t, _ in points], [m for _, m in points]).slope * 3600
 
 
-def _warm_up_s(plan: SoakPlan) -> float:
+def _warm_up_s(hours: float) -> float:
     """Where the memory slope is fitted from."""
-    return min(SLOPE_FROM_S, plan.hours * 3600 / 4)
+    return min(SLOPE_FROM_S, hours * 3600 / 4)
 
 
 def _slopes(result: SoakResult, streams: int) -> None:
     """Resident memory's trend, after the warm-up: the service's, and each worker's over
     its own lifetime, after a warm-up of its own (a killed worker's successor starts
     from nothing, and reopens its streams' decoders and detectors)."""
-    warm_up = _warm_up_s(SoakPlan(result.hours))
+    warm_up = _warm_up_s(result.hours)
     warm = [s for s in result.samples if s.at_s >= warm_up]
     result.service_rss_slope_mb_h = round(
         _slope_mb_h([(s.at_s, s.service_rss_mb) for s in warm]) or 0.0, 2

@@ -24,7 +24,7 @@ from avwatch.config import EngineConfig, detector_options
 from avwatch.detectors.black import BlackConfig
 from avwatch.detectors.loudness.detector import LoudnessConfig, LoudnessDetector
 from avwatch.detectors.silence import SilenceConfig, SilenceDetector
-from avwatch.lab.truth import TruthEvent
+from avwatch.lab.truth import MERGE_GAP_S, TruthEvent
 from avwatch.types import AudioBlock, AudioInfo, StreamInfo
 
 __all__ = ["QC_ONLY", "BlackFrames", "loudness_drifts", "silences", "without_repeats"]
@@ -32,7 +32,6 @@ __all__ = ["QC_ONLY", "BlackFrames", "loudness_drifts", "silences", "without_rep
 QC_ONLY: dict[str, Any] = {"profiles": ["qc"]}
 MIN_SILENCE_S = float(SilenceDetector.profiles["qc"]["min_duration_s"])
 PEAK = 10 ** (SilenceConfig().peak_threshold_dbfs / 20)
-MERGE_GAP_S = EngineConfig().merge_gap_s  # incidents this close are one: so is the truth
 
 
 class BlackFrames:
