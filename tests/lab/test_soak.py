@@ -17,7 +17,6 @@ def test_a_short_soak_accounts_for_its_defects_cuts_and_kills(tmp_path):
         cut_s=6.0,
         kill_every_s=40.0,  # the first stream's worker
         sample_every_s=5.0,
-        trace_memory=True,
     )
     lines: list[str] = []
     result = soak(plan, tmp_path / "clips", progress=lines.append)
@@ -30,7 +29,22 @@ def test_a_short_soak_accounts_for_its_defects_cuts_and_kills(tmp_path):
     assert result.alerts_written > 0 and result.alerts_delivered == result.alerts_written
     assert len(result.samples) >= 8 and all(s.workers for s in result.samples)
     assert any(line.startswith("killed worker") for line in lines)
-    # Where the service's Python allocations grew, from the warm-up (a quarter in) on.
+    assert result.memory_growth == []  # not traced unless asked
+
+
+def test_a_traced_soak_says_where_the_service_grew(tmp_path):
+    # Apart from the accounting test: tracing every allocation slows the bench process,
+    # which sends the streams too.
+    plan = SoakPlan(
+        hours=0.006,  # 22 s, the warm-up snapshot a quarter in
+        streams=1,
+        workers=1,
+        cut_every_s=3600.0,
+        kill_every_s=3600.0,
+        sample_every_s=2.0,
+        trace_memory=True,
+    )
+    result = soak(plan, tmp_path / "clips")
     assert result.memory_growth and all(".py:" in where for where, _, _ in result.memory_growth)
 
 
