@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from avwatch.lab.bench.soak import Sample, SoakPlan, SoakResult, _slopes, soak
+from avwatch.lab.bench.soak import Sample, SoakPlan, SoakResult, _cut_reported, _slopes, soak
 
 
 def test_a_short_soak_accounts_for_its_defects_cuts_and_kills(tmp_path):
@@ -63,3 +63,10 @@ def test_a_restarted_worker_is_fitted_after_its_own_warm_up():
     _slopes(result, 40)
     assert result.worker_rss_slope_mb_h == 0.0  # not the successor's 2400 MB/h warm-up
     assert result.rss_slope_mb_per_stream_hour == 0.0
+
+
+def test_a_cut_is_reported_by_an_input_loss_from_the_last_packet_before_it():
+    # The receiver's last datum can come a burst before the sender paused (CI saw this).
+    assert _cut_reported(100.0, [("black", 100.0), ("input_loss", 99.98)])
+    assert _cut_reported(100.0, [("input_loss", 101.2)])
+    assert not _cut_reported(100.0, [("input_loss", 130.0), ("silence", 100.0)])
