@@ -73,10 +73,13 @@ class RecordingPool:
 
 
 class WebhookReceiver:
-    """Records every POST; answers ``fail_with`` (e.g. 503) while it is set."""
+    """Records every POST; answers ``fail_with`` (e.g. 503) while it is set. With
+    ``check``, a body the check finds fault with (it returns why) is refused with 400
+    and its fault kept in ``refused``, as a real service would refuse it."""
 
-    def __init__(self) -> None:
+    def __init__(self, check: Callable[[Any], str | None] | None = None) -> None:
         self.received: list[tuple[dict[str, str], bytes]] = []
+        self.refused: list[str] = []
         self.fail_with: int | None = None
         receiver = self
 
@@ -85,6 +88,12 @@ class WebhookReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if receiver.fail_with is not None:
                     self.send_response(receiver.fail_with)
+                    self.end_headers()
+                    return
+                fault = None if check is None else receiver._fault(check, body)
+                if fault is not None:
+                    receiver.refused.append(fault)
+                    self.send_response(400)
                     self.end_headers()
                     return
                 receiver.received.append((dict(self.headers.items()), body))
@@ -98,6 +107,13 @@ class WebhookReceiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
+
+    @staticmethod
+    def _fault(check: Callable[[Any], str | None], body: bytes) -> str | None:
+        try:
+            return check(json.loads(body))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return f"{exc.__class__.__name__}: {exc}"
 
     def events(self) -> list[dict[str, Any]]:
         return [json.loads(body) for _, body in self.received]

@@ -40,9 +40,10 @@ def test_rows_follow_severity_and_type_filters():
 def test_delivered_signed_and_marked(tmp_path: Path):
     store = Store.open(f"sqlite:///{tmp_path / 'a.db'}")
     receiver = WebhookReceiver()
+    config = _config(receiver.url, secret="k3y")
     with store.session() as s:
-        s.add_all(alert_rows(_config(receiver.url), "opened", INCIDENT))
-    dispatcher = OutboxDispatcher(store, {receiver.url: "k3y"}, poll_s=0.05)
+        s.add_all(alert_rows(config, "opened", INCIDENT))
+    dispatcher = OutboxDispatcher(store, config.webhooks, poll_s=0.05)
     dispatcher.start()
     try:
         wait_for("the webhook", lambda: receiver.received, 10)

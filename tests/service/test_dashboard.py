@@ -116,6 +116,13 @@ def test_tile_turns_to_alarm_then_stream_page_marks_it_and_it_is_acknowledged(br
     row.locator("button.ack").click()
     page.wait_for_selector('tr[data-type="black"] .acked')
     page.screenshot(path=ARTIFACTS / "incidents.png", full_page=True)
+
+    # An alert's link (alerts.incident_link) opens that incident alone.
+    incident = row.get_attribute("data-incident")
+    page.goto(f"{live}/#/incidents/{incident}")
+    page.wait_for_selector(f'tr[data-incident="{incident}"] .acked')
+    assert page.locator("#incidents tbody tr").count() == 1
+    assert page.locator("#all-incidents").is_visible()
     page.close()
 
 

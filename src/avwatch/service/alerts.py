@@ -29,12 +29,14 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import func, select
 
 from avwatch import __version__
-from avwatch.service.config import HookSpec, ServiceConfig
+from avwatch.service.alert_formats import render, with_routing_key
+from avwatch.service.config import HookSpec, ServiceConfig, WebhookSpec
 from avwatch.service.store import IncidentRow, OutboxRow, Store, now_utc
 from avwatch.types import Severity
 
@@ -87,11 +89,9 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def alert_rows(config: ServiceConfig, event: str, incident: dict[str, Any]) -> list[OutboxRow]:
-    """Outbox rows for one incident change (``event``: "opened" or "closed")."""
-    body = json.dumps(
-        {"event": f"incident.{event}", "incident": incident, "avwatch_version": __version__},
-        sort_keys=True,
-    )
+    """Outbox rows for one incident change (``event``: "opened" or "closed"), each
+    webhook's in its own format."""
+    link = incident_link(config, incident["id"])
     severity = Severity(incident["severity"])
     rows = []
     for hook in config.webhooks:
@@ -99,12 +99,26 @@ def alert_rows(config: ServiceConfig, event: str, incident: dict[str, Any]) -> l
             continue
         if hook.types is not None and incident["type"] not in hook.types:
             continue
-        rows.append(OutboxRow(target=hook.url, body=body))
+        body = json.dumps(render(hook.format, event, incident, link), sort_keys=True)
+        rows.append(OutboxRow(target=hook.url, body=body, webhook=hook.key))
     if event == "opened":
+        body = json.dumps(render("generic", event, incident, link), sort_keys=True)
         for remedy in matching_hooks(config.hooks, incident):
             if remedy.url is not None:
                 rows.append(OutboxRow(target=remedy.url, body=body))
     return rows
+
+
+def shown(url: str) -> str:
+    """A webhook URL as it may be logged: Slack's and Teams' carry their secret in the
+    path or the query, so only the scheme and host are shown."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}/…" if parts.hostname else "(a webhook)"
+
+
+def incident_link(config: ServiceConfig, incident_id: str) -> str:
+    base = config.public_url or f"http://{config.host}:{config.port}"
+    return f"{base.rstrip('/')}/#/incidents/{incident_id}"
 
 
 def matching_hooks(hooks: list[HookSpec], incident: dict[str, Any]) -> list[HookSpec]:
@@ -136,11 +150,13 @@ class OutboxDispatcher:
     """Delivers outbox rows in order of creation; one thread, one HTTP client."""
 
     def __init__(
-        self, store: Store, secrets: dict[str, str] | None = None, *, poll_s: float = 0.5
+        self, store: Store, webhooks: list[WebhookSpec] | None = None, *, poll_s: float = 0.5
     ) -> None:
         self.store = store
-        # Signing keys by target URL, from the config: secrets never go to the store.
-        self.secrets = secrets or {}
+        # Signing and routing keys come from the config when a row is sent: they never
+        # go to the store. A row from before rows named their webhook goes by its URL.
+        self.webhooks = {hook.key: hook for hook in webhooks or []}
+        self._by_url = {hook.url: hook for hook in webhooks or []}
         self.poll_s = poll_s
         self.delivered = 0
         self.failures = 0
@@ -207,22 +223,25 @@ class OutboxDispatcher:
                     self.failures += 1
                     log.warning(
                         "webhook %s: %s (attempt %d, next in %.0f s)",
-                        row.target,
+                        shown(row.target),
                         error,
                         stored.attempts,
                         backoff,
                     )
 
     def _post(self, row: OutboxRow) -> str | None:
+        hook = self.webhooks.get(row.webhook or "") or self._by_url.get(row.target)
         body = row.body.encode()
+        if hook is not None and hook.routing_key is not None:
+            routed = with_routing_key(json.loads(row.body), hook.routing_key.get_secret_value())
+            body = json.dumps(routed, sort_keys=True).encode()
         headers = {
             "Content-Type": "application/json",
             "User-Agent": f"avwatch/{__version__}",
             "X-Avwatch-Delivery": str(row.id),
         }
-        secret = self.secrets.get(row.target)
-        if secret:
-            headers["X-Avwatch-Signature"] = sign(secret, body)
+        if hook is not None and hook.secret is not None:
+            headers["X-Avwatch-Signature"] = sign(hook.secret.get_secret_value(), body)
         try:
             response = self._client.post(row.target, content=body, headers=headers)
         except httpx.HTTPError as exc:

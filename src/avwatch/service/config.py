@@ -14,6 +14,7 @@ One YAML file::
     webhooks:
       - url: https://alerts.example.com/avwatch
         secret: s3cret                    # HMAC-SHA256 of the body, X-Avwatch-Signature
+      - {format: pagerduty, routing_key: 0123…}   # also slack, teams
     hooks:
       - stream: news
         type: black
@@ -33,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from sqlalchemy.engine import make_url
 
 from avwatch.config import EngineConfig, Expect, merge_overrides, validated
+from avwatch.service.alert_formats import PAGERDUTY_EVENTS_URL, WebhookFormat
 from avwatch.types import Analysis, Profile, Severity
 
 __all__ = [
@@ -120,10 +122,43 @@ class StreamSpec(BaseModel):
 class WebhookSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(description="Receiver of incident open/close notifications (JSON POST).")
+    name: str | None = Field(
+        None, description="Tells apart webhooks of one format to one URL (PagerDuty services)."
+    )
+    url: str = Field(
+        "",
+        description="Receiver of incident open/close notifications (JSON POST); "
+        "PagerDuty's Events API v2 by default for format pagerduty.",
+    )
+    format: WebhookFormat = Field(
+        "generic",
+        description="generic (avwatch's JSON), slack or teams (incoming-webhook messages), "
+        "pagerduty (Events API v2: trigger on open, resolve on close, one dedup key).",
+    )
+    routing_key: SecretStr | None = Field(
+        None, description="PagerDuty integration key (format pagerduty); never stored."
+    )
     secret: SecretStr | None = Field(None, description="Signs each body with HMAC-SHA256.")
     min_severity: Severity = Severity.WARNING
     types: list[str] | None = Field(None, description="Only these incident types (default all).")
+
+    @model_validator(mode="after")
+    def _target(self) -> WebhookSpec:
+        if self.format == "pagerduty":
+            if self.routing_key is None or not self.routing_key.get_secret_value():
+                raise ValueError("a pagerduty webhook needs its routing_key")
+            self.url = self.url or PAGERDUTY_EVENTS_URL
+        elif self.routing_key is not None:
+            raise ValueError("routing_key is only for format pagerduty")
+        if not self.url:
+            raise ValueError("a webhook needs its url")
+        return self
+
+    @property
+    def key(self) -> str:
+        """Which webhook an outbox row is for, without its credentials: the row finds
+        its secret or routing key in the config when it is sent."""
+        return self.name or f"{self.format} {self.url}"
 
 
 class HookSpec(BaseModel):
@@ -196,6 +231,11 @@ class ServiceConfig(BaseModel):
         "default beside an SQLite file (FILE.spool), else avwatch.spool in the working "
         'directory; "" for none.',
     )
+    public_url: str | None = Field(
+        None,
+        description="The dashboard's address as operators reach it, for the links in "
+        "alerts (default http://HOST:PORT).",
+    )
     engine: EngineConfig = Field(default_factory=EngineConfig)
     streams: list[StreamSpec] = Field(default_factory=list)
     webhooks: list[WebhookSpec] = Field(default_factory=list)
@@ -211,6 +251,11 @@ class ServiceConfig(BaseModel):
             if stream.id in seen:
                 raise ValueError(f"stream id {stream.id!r} is used twice")
             seen.add(stream.id)
+        keys: set[str] = set()
+        for hook in self.webhooks:
+            if hook.key in keys:
+                raise ValueError(f"two webhooks are {hook.key!r}: give each a name")
+            keys.add(hook.key)
         return self
 
 

@@ -128,10 +128,7 @@ class Service:
             self._store_pending()
         self._close_open_incidents("service restart")
         self._seed_streams()
-        secrets = {
-            hook.url: hook.secret.get_secret_value() for hook in self.config.webhooks if hook.secret
-        }
-        self.dispatcher = OutboxDispatcher(self.store, secrets)
+        self.dispatcher = OutboxDispatcher(self.store, self.config.webhooks)
         self.dispatcher.start()
         if self.pool is None:
             self.pool = WorkerPool(

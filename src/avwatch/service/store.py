@@ -151,6 +151,9 @@ class OutboxRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     target: Mapped[str] = mapped_column(Text, comment="webhook URL")
     body: Mapped[str] = mapped_column(Text, comment="the JSON sent")
+    webhook: Mapped[str | None] = mapped_column(
+        Text, comment="WebhookSpec.key; none for remediation URLs"
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=now_utc, index=True)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(index=True)

@@ -358,7 +358,7 @@ function streamView(root, id) {
 }
 
 // -- incidents page -------------------------------------------------------------------
-function incidentsView(root) {
+function incidentsView(root, focus) {
   const type = el("input", { placeholder: "type, e.g. black", id: "type-filter" });
   const severity = el("select", { id: "severity-filter" },
     ["any", "critical", "error", "warning", "info"].map((s) => el("option", { value: s }, s === "any" ? "any severity" : s)));
@@ -395,7 +395,9 @@ function incidentsView(root) {
     const query = new URLSearchParams({ limit: "200" });
     if (type.value.trim()) query.set("type", type.value.trim());
     if (openFilter.value) query.set("open", openFilter.value);
-    let items = (await api("/api/incidents?" + query)).items;
+    // An alert's link names one incident: show it alone, with the way back to all.
+    let items = focus ? [await api(`/api/incidents/${encodeURIComponent(focus)}`)]
+      : (await api("/api/incidents?" + query)).items;
     if (severity.value !== "any") items = items.filter((i) => i.severity === severity.value);
     body.replaceChildren(...items.map((i) => el("tr", { class: i.open ? "open" : "", dataset: { incident: i.id, type: i.type } },
       el("td", {}, el("a", { href: "#/stream/" + encodeURIComponent(i.stream) }, i.stream)),
@@ -411,7 +413,11 @@ function incidentsView(root) {
   }
 
   for (const input of [type, severity, openFilter]) input.addEventListener("change", load);
-  load();
+  if (focus) {
+    for (const input of [type, severity, openFilter]) input.hidden = true;
+    message.replaceChildren(el("a", { href: "#/incidents", id: "all-incidents" }, "all incidents"));
+  }
+  load().catch((error) => { message.textContent = "cannot load: " + error.message; });
   let pending = null;
   return {
     onIncident: () => { clearTimeout(pending); pending = setTimeout(load, 300); },
@@ -428,6 +434,7 @@ async function route() {
     link.classList.toggle("active", link.getAttribute("href") === hash.split("/").slice(0, 2).join("/"));
   }
   if (hash.startsWith("#/stream/")) state.view = streamView(root, decodeURIComponent(hash.slice(9)));
+  else if (hash.startsWith("#/incidents/")) state.view = incidentsView(root, decodeURIComponent(hash.slice(12)));
   else if (hash.startsWith("#/incidents")) state.view = incidentsView(root);
   else state.view = mosaicView(root);
 }
