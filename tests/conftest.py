@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import MakeClip
+from helpers import ARTIFACTS, MakeClip
 
 from avwatch.lab.synth import ClipSpec, make_clip
 
@@ -39,3 +41,18 @@ def make(tmp_path_factory: pytest.TempPathFactory, clip_cache: dict[str, Any]) -
         return clip_cache[key]
 
     return _make
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright (no browser download)."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.fail(f"no chromium at {chromium} (Debian: apt-get install chromium)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright_api.sync_playwright() as p:
+        # --no-sandbox: CI runs as root, where chromium's sandbox cannot start.
+        launched = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        launched.close()

@@ -5,6 +5,7 @@ A plain module (imported as ``helpers``), not conftest: conftest holds fixtures 
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -15,6 +16,9 @@ from typing import Any
 from avwatch.analysis.check import CheckResult, check
 from avwatch.config import EngineConfig
 from avwatch.types import Incident
+
+# Screenshots and other files a test keeps for people to look at.
+ARTIFACTS = Path(os.environ.get("AVWATCH_ARTIFACTS", ".cache/artifacts"))
 
 MakeClip = Callable[..., tuple[Path, list[dict[str, Any]]]]
 

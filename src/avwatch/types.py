@@ -124,6 +124,9 @@ class VideoFrame:
     between_share: float | None = None
     """Patrol: the pictures since the previous keyframe, not decoded, by their mean coded
     size as a share of that keyframe's. A picture that repeats codes to next to nothing."""
+    thumbnail: bytes | None = None
+    """A small colour JPEG of the picture, when the reader was asked for one now
+    (``MediaReader.thumbnail_every_s``)."""
 
 
 @dataclass(slots=True)

@@ -5,17 +5,14 @@ and the incident is acknowledged. Screenshots go to the artifacts folder."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from helpers import free_port
+from helpers import ARTIFACTS, free_port
 
 from avwatch.config import EngineConfig, Escalation
 from avwatch.lab.demo import UdpSender
@@ -24,24 +21,8 @@ from avwatch.service.config import ServiceConfig, StreamSpec
 from avwatch.service.core import Service
 from avwatch.service.server import BackgroundServer
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
 TOKEN = "dash-token"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(os.environ.get("AVWATCH_ARTIFACTS", ".cache/artifacts"))
 LOOP_S = 12.0
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no chromium at {CHROMIUM} (Debian: apt-get install chromium)")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as p:
-        # --no-sandbox: CI runs as root, where chromium's sandbox cannot start.
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from avwatch.analysis.incidents import IncidentTracker
+from avwatch.analysis.meters import AudioMeter
 from avwatch.config import EngineConfig, detector_config, detector_options
 from avwatch.detectors.base import Detector, select
 from avwatch.errors import ConfigError
@@ -103,6 +104,10 @@ class StreamAnalyzer:
         """Told of each sign of trouble (an incident opening, a transport error, a run a
         detector suspects): a patrolled stream's escalation listens."""
         self.escalation: dict[str, Any] | None = None  # its figures, for the summary
+        audio = info.audio
+        self.meter = AudioMeter(audio.channel_names) if audio and audio.channels else None
+        """Per-channel peak and RMS since its last reading: the meters of a tile, the
+        levels of an HTML report."""
 
     def feed_batch(self, samples: Sequence[Sample]) -> None:
         """Samples in stream order. Each detector takes the whole batch in turn, so its
@@ -122,6 +127,8 @@ class StreamAnalyzer:
             elif isinstance(sample, AudioBlock):
                 stats.audio_blocks += 1
                 stats.audio_end = max(stats.audio_end, sample.end)
+                if self.meter is not None:
+                    self.meter.add(sample)
             else:
                 self._note_issue(sample)
         for d in self.detectors:

@@ -14,11 +14,21 @@ from typing import Any
 
 from avwatch.analysis.analyzer import ANALYSIS_BATCH, StreamAnalyzer
 from avwatch.analysis.escalation import Escalation
+from avwatch.analysis.incidents import IncidentTracker
+from avwatch.analysis.recording import THUMBNAIL_EVERY_S, Recording
 from avwatch.config import EngineConfig
 from avwatch.decode.reader import MediaReader
 from avwatch.input.source import close_input, open_input
 from avwatch.transport.analyser import TsAnalyzer
-from avwatch.types import DecodeIssue, Incident, MediaTime, Sample, StreamInfo, VideoFrame
+from avwatch.types import (
+    AudioBlock,
+    DecodeIssue,
+    Incident,
+    MediaTime,
+    Sample,
+    StreamInfo,
+    VideoFrame,
+)
 
 __all__ = ["CheckResult", "ProgressCallback", "check", "make_reader"]
 
@@ -59,6 +69,8 @@ class CheckResult:
     detector_seconds: dict[str, float]
     signals: dict[str, list[tuple[MediaTime, float]]] = field(default_factory=dict)
     """Every detector's per-sample measurements (the latest ten minutes of each)."""
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Every detector's effective options."""
 
 
 def check(
@@ -71,9 +83,11 @@ def check(
     on_info: Callable[[StreamInfo], None] | None = None,
     profile: bool = False,
     input_options: dict[str, str] | None = None,
+    recording: Recording | None = None,
 ) -> CheckResult:
     """Quality-check one file or URL (for live URLs, give ``duration_s``).
-    ``input_options`` go to libavformat (e.g. ``{"listen": "1"}`` to receive RTMP)."""
+    ``input_options`` go to libavformat (e.g. ``{"listen": "1"}`` to receive RTMP).
+    A ``recording`` is given the whole file's signals, levels and pictures."""
     config = config or EngineConfig()
     wall0, cpu0 = time.perf_counter(), time.process_time()
     ts = TsAnalyzer()
@@ -88,7 +102,15 @@ def check(
         reader = make_reader(container, url, config)
         if on_info:
             on_info(reader.info)
-        analyzer = StreamAnalyzer(reader.info, config, detectors, profile=profile)
+        tracker = IncidentTracker(
+            config.merge_gap_s, on_open=None if recording is None else recording.opened
+        )
+        analyzer = StreamAnalyzer(reader.info, config, detectors, tracker=tracker, profile=profile)
+        if recording is not None:
+            recording.begin(reader.info)
+            reader.thumbnail_every_s = THUMBNAIL_EVERY_S
+            for d in analyzer.detectors:
+                d.recorder = recording.signal
         escalation = None
         if config.analysis == "patrol":  # on the media clock: where the analysis has got to
             # The slice's phase by the file's name, not its folder: the same file checked
@@ -105,6 +127,8 @@ def check(
             if ts.events and reader.t0 is not None:
                 analyzer.feed_ts(ts.events, reader.t0)
             analyzer.feed_batch(batch)
+            if recording is not None:
+                _record(recording, batch)
             if on_progress and batch:
                 on_progress(batch[-1].time)
             batch.clear()
@@ -139,6 +163,8 @@ def check(
         }
     if ts.packet_index:
         analyzer.ts_summary = ts.summary()
+    if recording is not None:
+        recording.finish()
     return CheckResult(
         info=reader.info,
         incidents=analyzer.tracker.sorted(),
@@ -151,4 +177,13 @@ def check(
         signals={
             name: list(series) for d in analyzer.detectors for name, series in d.signals.items()
         },
+        settings={d.key: d.config.model_dump(mode="json") for d in analyzer.detectors},
     )
+
+
+def _record(recording: Recording, batch: list[Sample]) -> None:
+    for sample in batch:
+        if isinstance(sample, VideoFrame) and sample.thumbnail is not None:
+            recording.picture(sample.time, sample.thumbnail)
+        elif isinstance(sample, AudioBlock):
+            recording.audio(sample)

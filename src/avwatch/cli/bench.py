@@ -77,6 +77,13 @@ def register(sub: Commands) -> None:
         "(tracemalloc; slows the service a little)",
     )
     sk.set_defaults(run=run_soak)
+    rp = bsub.add_parser(
+        "report", help="check --html on a long file: its cost, size and time to open"
+    )
+    rp.add_argument("--hours", type=float, default=2.0)
+    rp.add_argument("--cache", default=".cache/bench", help="where the long file is kept")
+    rp.add_argument("--json", action="store_true")
+    rp.set_defaults(run=run_report)
 
 
 def run_throughput(args: argparse.Namespace) -> int:
@@ -269,4 +276,28 @@ def run_soak(args: argparse.Namespace) -> int:
         console.print("  Python allocations grown in the service process after the warm-up:")
         for where, mb, count in result.memory_growth:
             console.print(f"    {mb:+8.3f} MB {count:+8d} blocks  {where}", highlight=False)
+    return EXIT_OK
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from avwatch.lab.bench.html_report import report_bench
+
+    if args.hours <= 0:
+        raise ConfigError("--hours must be positive")
+    result = report_bench(args.hours, Path(args.cache))
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return EXIT_OK
+    console = Console(soft_wrap=True)
+    console.print(
+        f"[bold]check --html[/bold] on {result.media_s / 3600:.2f} h of media "
+        f"({result.incidents} incidents)"
+    )
+    console.print(
+        f"  check CPU {result.check_cpu_s:.1f} s, with the recording "
+        f"{result.check_with_recording_cpu_s:.1f} s ({result.recording_overhead:+.1%})"
+    )
+    console.print(f"  report {result.html_bytes / 1e6:.2f} MB: {result.report}")
+    opened = "no Chromium here" if result.render_s is None else f"{result.render_s:.2f} s"
+    console.print(f"  opened in Chromium (load and layout): {opened}")
     return EXIT_OK

@@ -40,6 +40,12 @@ def register(sub: Commands) -> None:
     c.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     c.add_argument("-o", "--output", metavar="FILE", help="write the JSON report to FILE")
     c.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write a self-contained HTML report: timeline with pictures, loudness, "
+        "levels per channel, A/V offset, TR 101 290, settings",
+    )
+    c.add_argument(
         "--ts-report", action="store_true", help="print the ETSI TR 101 290 table (MPEG-TS inputs)"
     )
     c.add_argument(
@@ -65,6 +71,8 @@ def register(sub: Commands) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     from avwatch.analysis.check import check
+    from avwatch.analysis.html_report import render_html
+    from avwatch.analysis.recording import Recording
     from avwatch.analysis.report import build_report, print_report, print_ts_report, worst_severity
 
     config = load_model(EngineConfig, args.config)
@@ -73,6 +81,8 @@ def run_check(args: argparse.Namespace) -> int:
     if args.profile:
         config = config.model_copy(update={"profile": args.profile})
     output = writable(args.output) if args.output else None
+    html_output = writable(args.html, "--html") if args.html else None
+    recording = Recording() if html_output is not None else None
     input_options = {}
     for option in args.input_option:
         key, sep, value = option.partition("=")
@@ -114,11 +124,14 @@ def run_check(args: argparse.Namespace) -> int:
             on_progress=on_progress,
             on_info=on_info,
             input_options=input_options,
+            recording=recording,
         )
     report = build_report(result)
     text = json.dumps(report, indent=2)
     if output is not None:
         output.write_text(text + "\n", encoding="utf-8")
+    if html_output is not None and recording is not None:
+        html_output.write_text(render_html(report, result, recording), encoding="utf-8")
     if args.json:
         print(text)
     else:

@@ -45,13 +45,13 @@ def keys(text: str | None) -> list[str] | None:
     return keys
 
 
-def writable(path: str) -> Path:
+def writable(path: str, flag: str = "-o") -> Path:
     """Where the report goes, refused before the check rather than after it."""
     out = Path(path)
     if out.is_dir():
-        raise ConfigError(f"-o {path}: is a directory")
+        raise ConfigError(f"{flag} {path}: is a directory")
     if not out.parent.is_dir():
-        raise ConfigError(f"-o {path}: no directory {out.parent}")
+        raise ConfigError(f"{flag} {path}: no directory {out.parent}")
     if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise ConfigError(f"-o {path}: not writable")
+        raise ConfigError(f"{flag} {path}: not writable")
     return out

@@ -40,6 +40,7 @@ from av.video.reformatter import Interpolation, VideoReformatter
 
 from avwatch.decode.captions import SEARCHED_BYTES, a53_cc_data
 from avwatch.decode.clock import PtsClock
+from avwatch.decode.thumbnails import ThumbnailMaker
 from avwatch.errors import reason
 from avwatch.types import (
     STRICT_ERROR_DETECTION,
@@ -206,6 +207,10 @@ class MediaReader:
         self.container = container
         self.analysis = analysis
         self.full_wanted: Callable[[], bool] = lambda: False
+        self.thumbnail_every_s: float | None = None
+        """Media seconds between colour thumbnails (VideoFrame.thumbnail); None: none."""
+        self._thumbnails: ThumbnailMaker | None = None
+        self._last_thumbnail = -math.inf
         """Asked at each keyframe of a patrolled stream: decode the next GOP in full?"""
         self._gop_full = analysis != "patrol"  # are the current GOP's pictures decoded
         self._last_key: float | None = None  # the last keyframe's time (seconds, absolute)
@@ -483,6 +488,11 @@ class MediaReader:
                 threads=1,
             ).to_ndarray()  # type: ignore[assignment]  # "gray" is uint8
             captions = self._captions.pop(frame.pts, None) if self._captions else None
+            thumbnail = None
+            every = self.thumbnail_every_s
+            if every is not None and not 0 <= seconds - self._last_thumbnail < every:
+                thumbnail = self._thumbnail(frame)  # (also after the clock went back)
+                self._last_thumbnail = seconds
             keyframe = bool(frame.key_frame) or sampled  # a recovery point is one too
             spacing = self._key_spacing(seconds) if keyframe else 0.0
             sample: Any = VideoFrame(
@@ -493,6 +503,7 @@ class MediaReader:
                 captions,
                 sampled,
                 share,
+                thumbnail,
             )
             if self.t0 is None:
                 self.t0 = seconds
@@ -505,6 +516,13 @@ class MediaReader:
             yield from self._gather_audio(seconds, frame)
             return
         yield from self._place(sample, absolute=True)
+
+    def _thumbnail(self, frame: av.VideoFrame) -> bytes | None:
+        video = self.info.video
+        assert video is not None
+        if self._thumbnails is None:
+            self._thumbnails = ThumbnailMaker(video.analysis_width / video.analysis_height)
+        return self._thumbnails.make(frame)
 
     def _note_captions(self, packet: av.Packet[Any]) -> None:
         """A picture's caption data, kept by PTS until its picture comes out."""

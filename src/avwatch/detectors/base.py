@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Generic, TypeVar
@@ -107,6 +107,8 @@ class Detector(Generic[ConfigT]):
         self.info = info
         self.events: list[DefectEvent] = []
         self.signals: dict[str, deque[tuple[MediaTime, float]]] = {}
+        self.recorder: Callable[[str, MediaTime, float], None] | None = None
+        """Also told every recorded value: a check that keeps whole-file series."""
 
     @classmethod
     def accepts(cls, info: StreamInfo) -> str | None:
@@ -204,6 +206,8 @@ class Detector(Generic[ConfigT]):
                 raise DetectorError(f"{self.key}: signal {name!r} is in none of its plots")
             series = self.signals[name] = deque(maxlen=SIGNAL_HISTORY)
         series.append((time, value))
+        if self.recorder is not None:
+            self.recorder(name, time, value)
 
 
 class RunTracker:
