@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +69,47 @@ def send_udp(
                     return
                 sock.sendto(datagram, ("127.0.0.1", port))
                 time.sleep(pause)
+
+
+RED, BLACK, BLUE = (200, 30, 30), (16, 16, 16), (30, 30, 200)
+
+
+def colour_clip(
+    path: Path,
+    *,
+    seconds: float = 6.0,
+    black: tuple[float, float] | None = (2.0, 4.4),
+    right_silent_from: float = 1.0,
+) -> None:
+    """A TS in colour, which the lab's grey pictures are not: red, then blue from
+    4.4 s, black over ``black``; a 440 Hz tone whose level swells and falls (0.7 Hz)
+    on both channels, the right one silent from ``right_silent_from``."""
+    import av
+    import numpy as np
+
+    rate, fps = 48_000, 25
+    with av.open(str(path), "w", format="mpegts") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = 320, 180, "yuv420p"
+        audio = out.add_stream("aac", rate=rate, layout="stereo")
+        for i in range(round(seconds * fps)):
+            t = i / fps
+            dark = black is not None and black[0] <= t < black[1]
+            colour = BLACK if dark else RED if t < 4.4 else BLUE
+            rgb = np.empty((180, 320, 3), np.uint8)
+            rgb[:] = colour
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        n = 1024
+        for start in range(0, round(seconds * rate), n):
+            t = (start + np.arange(n)) / rate
+            swell = 0.15 * (1 + 0.8 * np.sin(2 * np.pi * 0.7 * t))
+            left = swell * np.sin(2 * np.pi * 440 * t)
+            right = np.where(t < right_silent_from, left, 0.0)
+            pcm = np.stack([left, right]).astype(np.float32)
+            frame = av.AudioFrame.from_ndarray(pcm, format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+            out.mux(audio.encode(frame))
+        out.mux(audio.encode(None))

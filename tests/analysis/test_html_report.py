@@ -7,56 +7,24 @@ import base64
 import math
 import re
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
-from helpers import ARTIFACTS
+from helpers import ARTIFACTS, colour_clip
 
 from avwatch.analysis.meters import FLOOR_DBFS, AudioMeter
 from avwatch.analysis.series import WholeSeries
 from avwatch.cli import main
 from avwatch.types import AudioBlock
 
-RED, BLACK, BLUE = (200, 30, 30), (16, 16, 16), (30, 30, 200)
-
-
-def _colour_clip(path: Path) -> None:
-    """6 s: red pictures, black from 2.0 to 4.4 s, then blue; a 440 Hz tone on both
-    channels, the right one silent from 1.0 s on."""
-    rate, fps = 48_000, 25
-    with av.open(str(path), "w", format="mpegts") as out:
-        video = out.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = 320, 180, "yuv420p"
-        audio = out.add_stream("aac", rate=rate, layout="stereo")
-        for i in range(6 * fps):
-            t = i / fps
-            colour = RED if t < 2.0 else BLACK if t < 4.4 else BLUE
-            rgb = np.empty((180, 320, 3), np.uint8)
-            rgb[:] = colour
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
-            frame.pts = i
-            out.mux(video.encode(frame))
-        out.mux(video.encode(None))
-        n = 1024
-        for start in range(0, 6 * rate, n):
-            t = (start + np.arange(n)) / rate
-            left = 0.25 * np.sin(2 * np.pi * 440 * t)
-            right = np.where(t < 1.0, left, 0.0)
-            pcm = np.stack([left, right]).astype(np.float32)
-            frame = av.AudioFrame.from_ndarray(pcm, format="fltp", layout="stereo")
-            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
-            out.mux(audio.encode(frame))
-        out.mux(audio.encode(None))
-
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("html")
     clip = folder / "colour.ts"
-    _colour_clip(clip)
+    colour_clip(clip)
     html = folder / "report.html"
     assert main(["check", str(clip), "--profile", "qc", "--html", str(html)]) == 1  # defects
     return html

@@ -151,6 +151,7 @@ def _mix(text: str) -> dict[str, float]:
 def run_streams(args: argparse.Namespace) -> int:
     from avwatch.lab.bench.live_decode import DecodeTrial
     from avwatch.lab.bench.streams import StreamsResult, Trial, bench_streams, plan_cores
+    from avwatch.service.monitor import STATUS_EVERY_S
 
     console = Console(soft_wrap=True)  # one line per trial, at any width
 
@@ -163,6 +164,10 @@ def run_streams(args: argparse.Namespace) -> int:
             )
             console.print(f"  decode only, by CPU   {found.decode_only_streams:6.1f} streams")
             console.print(f"  full pipeline, by CPU {found.pipeline_streams_by_cpu:6.1f} streams")
+            console.print(
+                f"  tile's colour picture {found.thumbnail_ms:6.2f} ms each, every "
+                f"{STATUS_EVERY_S:g} s: {found.thumbnail_share:.2%} of a stream's CPU"
+            )
         elif isinstance(found, Trial):
             memory = "?" if found.rss_mb_per_stream is None else f"{found.rss_mb_per_stream:.0f}"
             console.print(

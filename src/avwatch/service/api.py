@@ -210,6 +210,7 @@ def _streams(service: Service, reader: list[Any]) -> APIRouter:
             "url": redact(spec.url),
             "input_options": redact_options(spec.input_options),
             "status": service.status(spec.id),
+            "levels": service.levels(spec.id),
         }
 
     @router.get("/api/streams", dependencies=reader)
@@ -233,13 +234,15 @@ def _streams(service: Service, reader: list[Any]) -> APIRouter:
         service.delete_stream(stream_id)
         return Response(status_code=204)
 
-    @router.get("/api/streams/{stream_id}/thumbnail.png", dependencies=reader)
+    @router.get("/api/streams/{stream_id}/thumbnail", dependencies=reader)
     def thumbnail(stream_id: str) -> Response:
+        """The latest picture: colour JPEG, or grey PNG when no colour one was made."""
         service.stream(stream_id)
-        png = service.thumbnail(stream_id)
-        if png is None:
+        picture = service.thumbnail(stream_id)
+        if picture is None:
             raise HTTPException(404, "no picture yet")
-        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+        kind = "image/png" if picture.startswith(b"\x89PNG") else "image/jpeg"
+        return Response(picture, media_type=kind, headers={"Cache-Control": "no-store"})
 
     @router.get("/api/streams/{stream_id}/settings", dependencies=reader)
     def settings(stream_id: str) -> dict[str, dict[str, Any]]:
@@ -266,7 +269,8 @@ def _live(service: Service, reader: list[Any]) -> APIRouter:
 
     @router.get("/api/events", dependencies=reader)
     async def events(request: Request) -> StreamingResponse:
-        """Server-sent events: ``status`` (every 2 s per stream), ``incident``, ``streams``."""
+        """Server-sent events: ``status`` (every 2 s per stream), ``levels`` (audio
+        meters, four times a second per stream), ``incident``, ``streams``."""
         queue = service.events.subscribe()
 
         async def stream() -> AsyncIterator[str]:

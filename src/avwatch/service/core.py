@@ -42,6 +42,7 @@ from avwatch.service.events import EventHub
 from avwatch.service.messages import (
     Evidence,
     IncidentUpdate,
+    LevelsReport,
     Signals,
     StatusReport,
     WorkerMessage,
@@ -99,6 +100,7 @@ class Service:
         self.dispatcher: OutboxDispatcher | None = None
         self._status: dict[str, dict[str, Any]] = {}
         self._thumbnails: dict[str, bytes] = {}
+        self._levels: dict[str, dict[str, Any]] = {}  # each stream's latest audio meters
         self.flaps = FlapGuard(config.flap_window_s, self.metrics.alerts_suppressed.inc)
         self._outbox_checked = 0.0
         self._evidence_pruned = -math.inf
@@ -204,6 +206,7 @@ class Service:
         self.pool.remove(stream_id)
         self._status.pop(stream_id, None)
         self._thumbnails.pop(stream_id, None)
+        self._levels.pop(stream_id, None)
         self.signals.forget(stream_id)
         self.metrics.forget(stream_id)
         self.events.publish({"kind": "streams"})
@@ -230,6 +233,9 @@ class Service:
 
     def thumbnail(self, stream_id: str) -> bytes | None:
         return self._thumbnails.get(stream_id)
+
+    def levels(self, stream_id: str) -> dict[str, Any] | None:
+        return self._levels.get(stream_id)
 
     def workers(self) -> list[dict[str, Any]]:
         return self.pool.describe() if self.pool else []
@@ -282,6 +288,11 @@ class Service:
         if isinstance(message, IncidentUpdate | Evidence):
             self._unstored.append(message)
             self._store_pending()
+        elif isinstance(message, LevelsReport):
+            self._levels[message.stream] = message.levels
+            self.events.publish(
+                {"kind": "levels", "stream": message.stream, "levels": message.levels}
+            )
         elif isinstance(message, StatusReport):
             self._stream_status(message.stream, message.status.as_dict(), dict(message.signals))
             if message.thumbnail is not None:
@@ -440,6 +451,7 @@ class Service:
     def _on_worker_restart(self, worker: int, streams: list[str]) -> None:
         self.metrics.worker_restarts.inc()
         for stream in streams:  # blind until the new worker's monitor reports
+            self._levels.pop(stream, None)
             status = {**self.status(stream), "state": "failed", "fps": 0.0}
             status["last_error"] = f"worker {worker} restarted"
             self._status[stream] = status

@@ -19,6 +19,7 @@ __all__ = [
     "ExitWorker",
     "Heartbeat",
     "IncidentUpdate",
+    "LevelsReport",
     "StartStream",
     "StatusReport",
     "StopStream",
@@ -99,10 +100,20 @@ class StatusReport:
     status: StreamStatus
     signals: Signals = field(default_factory=dict)
     thumbnail: bytes | None = None
-    """The latest analysis picture as PNG."""
+    """The latest picture: a colour JPEG, or the grey analysis picture as PNG when no
+    colour one could be made."""
 
 
-WorkerMessage: TypeAlias = IncidentUpdate | Evidence | StatusReport
+@dataclass(frozen=True, slots=True)
+class LevelsReport:
+    """A stream's audio meters, several times a second: each channel's peak and RMS
+    since the last report (meters.Levels.to_api) and the short-term loudness."""
+
+    stream: str
+    levels: dict[str, Any]
+
+
+WorkerMessage: TypeAlias = IncidentUpdate | Evidence | StatusReport | LevelsReport
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from avwatch.analysis.check import make_reader
 from avwatch.analysis.escalation import Escalation, FullSlots
 from avwatch.analysis.incidents import IncidentTracker
 from avwatch.config import EngineConfig
+from avwatch.detectors.loudness.detector import LoudnessDetector
 from avwatch.errors import AvwatchError
 from avwatch.input.source import close_input, flush_tap, open_input, redact
 from avwatch.service.config import StreamSpec
@@ -49,6 +50,7 @@ from avwatch.service.evidence import PacketRing, RecentPictures, encode_png, wri
 from avwatch.service.messages import (
     Evidence,
     IncidentUpdate,
+    LevelsReport,
     StatusReport,
     StreamStatus,
     WorkerMessage,
@@ -73,6 +75,7 @@ log = logging.getLogger(__name__)
 Emit = Callable[[WorkerMessage], None]
 
 STATUS_EVERY_S = 2.0
+LEVELS_EVERY_S = 0.25  # audio meters on the tiles: several readings a second
 MAX_BACKOFF_S = 10.0
 # How long overload stays open after the last dropped sample.
 OVERLOAD_HOLD_S = 10.0
@@ -173,6 +176,7 @@ class StreamMonitor:
         self._session: _Session | None = None
         self._pictures = RecentPictures()  # for "before the defect" evidence
         self._current_luma: LumaPlane | None = None
+        self._thumbnail: bytes | None = None  # the latest colour picture (JPEG)
         self._ts: TsAnalyzer | None = None  # the current connection's, read for status
         self.lag_s = 0.0
         # Why one of its threads died, and when (wall clock): the worker restarts it.
@@ -285,6 +289,7 @@ class StreamMonitor:
         reader = make_reader(
             container, self.spec.url, self.engine, on_packet=None if ring is None else ring.add
         )
+        reader.thumbnail_every_s = STATUS_EVERY_S  # a colour picture for every status
         if self.escalation is not None:
             reader.full_wanted = self.escalation.full_wanted
         streams = [*container.streams.video[:1], *container.streams.audio[:1]]
@@ -367,7 +372,7 @@ class StreamMonitor:
 
     # -- analysis thread ---------------------------------------------------------------
     def _analysis_loop(self) -> None:
-        next_status = 0.0
+        next_status = next_levels = 0.0
         frames_since, status_wall = 0, time.time()
         while not self._stop.is_set():
             now = time.time()
@@ -375,8 +380,11 @@ class StreamMonitor:
             if now >= next_status:
                 self._status(frames_since / max(now - status_wall, 1e-6))
                 frames_since, status_wall, next_status = 0, now, now + STATUS_EVERY_S
+            if now >= next_levels:
+                self._levels()
+                next_levels = now + LEVELS_EVERY_S
             try:
-                items = [self._queue.get(timeout=0.5)]
+                items = [self._queue.get(timeout=LEVELS_EVERY_S)]
             except queue.Empty:
                 continue
             self._gather(items)
@@ -441,6 +449,8 @@ class StreamMonitor:
         for sample, _ in samples:
             if isinstance(sample, VideoFrame):
                 self._current_luma = sample.luma
+                if sample.thumbnail is not None:
+                    self._thumbnail = sample.thumbnail
                 self._pictures.add(sample.time, sample.luma)
         session.analyzer.feed_batch([sample for sample, _ in samples])
         self._watch_lag(session, samples[-1][0].time, time.time())
@@ -583,6 +593,21 @@ class StreamMonitor:
                 signals={}
                 if session is None
                 else session.signals.fresh(session.analyzer.detectors),
-                thumbnail=None if latest is None else encode_png(latest),
+                thumbnail=self._thumbnail or (None if latest is None else encode_png(latest)),
             )
         )
+
+    def _levels(self) -> None:
+        """The audio meters since the last reading, with the short-term loudness."""
+        session = self._session
+        meter = None if session is None else session.analyzer.meter
+        levels = None if meter is None else meter.read()
+        if session is None or levels is None:
+            return
+        report: dict[str, Any] = levels.to_api()
+        for detector in session.analyzer.detectors:
+            if isinstance(detector, LoudnessDetector):
+                short_term = detector.signals.get("short_term_lufs")
+                report["short_term_lufs"] = round(short_term[-1][1], 1) if short_term else None
+                report["target_lufs"] = detector.target
+        self.emit(LevelsReport(self.spec.id, report))

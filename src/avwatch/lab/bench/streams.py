@@ -47,14 +47,18 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeVar
 
+import av
+
 from avwatch.analysis.check import check
 from avwatch.config import EngineConfig, Escalation
+from avwatch.decode.thumbnails import ThumbnailMaker
 from avwatch.errors import ConfigError
 from avwatch.lab.bench.live_decode import DecodeTrial, decode_live_trial
 from avwatch.lab.bench.throughput import decode_only
 from avwatch.lab.synth import ClipSpec, make_clip
 from avwatch.service.config import ServiceConfig, StreamSpec
 from avwatch.service.messages import StatusReport, StreamStatus, WorkerMessage
+from avwatch.service.monitor import STATUS_EVERY_S
 from avwatch.service.workers import WorkerPool, cpus_to_pin
 from avwatch.types import Analysis
 
@@ -107,6 +111,10 @@ class StreamsResult:
     pipeline_streams_by_cpu: float
     live_streams: int
     decode_only_live_streams: int = 0
+    thumbnail_ms: float = 0.0
+    """One colour thumbnail of the clip's pictures (the tile's, every STATUS_EVERY_S)."""
+    thumbnail_share: float = 0.0
+    """What those thumbnails cost, as a share of a stream's full-pipeline CPU."""
     trials: list[Trial] = field(default_factory=list)
     decode_trials: list[DecodeTrial] = field(default_factory=list)
 
@@ -155,6 +163,25 @@ def bench_clip(resolution: str, cache: Path, preset: str = DEFAULT_PRESET) -> Pa
         make_clip(partial, spec)
         partial.rename(path)
     return path
+
+
+def thumbnail_cost(clip: Path, pictures: int = 50) -> float:
+    """CPU seconds for one colour thumbnail of the clip's decoded pictures (best of
+    three rounds over ``pictures`` of them)."""
+    with av.open(str(clip)) as container:
+        frames = []
+        for frame in container.decode(video=0):
+            frames.append(frame)
+            if len(frames) == pictures:
+                break
+    maker = ThumbnailMaker(frames[0].width / frames[0].height)
+    best = math.inf
+    for _ in range(3):
+        began = time.process_time()
+        for frame in frames:
+            maker.make(frame)
+        best = min(best, (time.process_time() - began) / len(frames))
+    return best
 
 
 def _rss_mb(pid: int | None) -> float | None:
@@ -313,6 +340,7 @@ def bench_streams(
     pipeline_cpu = min(check(str(clip), engine).cpu_s for _ in range(REPEAT))
     decode_streams = cores * CLIP_S / decode_cpu
     pipeline_streams = cores * CLIP_S / pipeline_cpu
+    thumbnail_s = thumbnail_cost(clip)
     result = StreamsResult(
         resolution,
         analysis,
@@ -321,6 +349,8 @@ def bench_streams(
         round(decode_streams, 1),
         round(pipeline_streams, 1),
         live_streams=0,
+        thumbnail_ms=round(thumbnail_s * 1000, 3),
+        thumbnail_share=round(thumbnail_s / STATUS_EVERY_S / (pipeline_cpu / CLIP_S), 5),
     )
     tell(result)
 

@@ -4,6 +4,9 @@
 
 const SEVERE = new Set(["error", "critical"]);
 const THUMB_REFRESH_MS = 3000;
+const METER_FLOOR_DB = -60;   // a meter's scale: -60 dBFS to 0
+const METER_STALE_MS = 1500;  // no reading this long: the meters fall flat
+const LOUDNESS_OFF_LU = 2;    // short-term this far off target shows amber
 const PLOT_WINDOW_S = 300;
 // The plots of a stream page, as the detectors and the monitor declare them (/api/plots):
 // { title, signals, min, max, target_setting, detector }.
@@ -70,6 +73,14 @@ function connect() {
     else state.open.delete(incident.id);
     state.view?.onIncident?.(incident);
     updateSummary();
+  });
+  source.addEventListener("levels", (e) => {
+    const event = JSON.parse(e.data);
+    const stream = state.streams.get(event.stream);
+    if (!stream) return;
+    stream.levels = event.levels;
+    stream.levelsAt = Date.now();
+    state.view?.onLevels?.(stream);
   });
   source.addEventListener("streams", async () => {
     await loadStreams();
@@ -157,7 +168,8 @@ function mosaicView(root) {
   function tile(stream) {
     const node = el("div", { class: "tile", dataset: { stream: stream.id },
       onclick: () => { location.hash = "#/stream/" + encodeURIComponent(stream.id); } },
-      el("img", { class: "pic", alt: "" }),
+      el("div", { class: "screen" }, el("img", { class: "pic", alt: "" }),
+        el("div", { class: "meters" }), el("div", { class: "loudness" })),
       el("div", { class: "meta" },
         el("div", { class: "name" }), el("div", { class: "state" }), el("div", { class: "nums" }),
         el("div", { class: "tier" }), el("div", { class: "badges" })));
@@ -216,21 +228,92 @@ function mosaicView(root) {
       const stream = state.streams.get(id);
       if (!stream || !stream.status || stream.status.state !== "ok" && stream.status.state !== "overloaded") continue;
       tiles.get(id).querySelector(".pic").src =
-        withToken(`/api/streams/${encodeURIComponent(id)}/thumbnail.png?t=${now}`);
+        withToken(`/api/streams/${encodeURIComponent(id)}/thumbnail?t=${now}`);
     }
   }
 
-  search.addEventListener("input", filter);
-  stateFilter.addEventListener("change", filter);
+  // Meters are painted once per animation frame, for the tiles on screen only: a
+  // hundred streams send four readings a second each.
+  const dirty = new Set();
+  let frame = 0;
+  function meterLater(stream) {
+    dirty.add(stream.id);
+    if (!frame) frame = requestAnimationFrame(() => {
+      frame = 0;
+      for (const id of dirty) if (visible.has(id)) paintMeters(tiles.get(id), state.streams.get(id));
+      dirty.clear();
+    });
+  }
+
+  function fallFlat() {
+    const now = Date.now();
+    for (const id of visible) {
+      const stream = state.streams.get(id);
+      if (stream?.levels && now - (stream.levelsAt || 0) > METER_STALE_MS) {
+        stream.levels = null;
+        meterLater(stream);
+      }
+    }
+  }
+
+  function fitWall() {
+    if (!document.body.classList.contains("wall")) return;
+    grid.style.gridTemplateColumns = `repeat(${wallColumns(grid.querySelectorAll(".tile:not([hidden])").length)}, 1fr)`;
+  }
+
+  search.addEventListener("input", () => { filter(); fitWall(); });
+  stateFilter.addEventListener("change", () => { filter(); fitWall(); });
+  window.addEventListener("resize", fitWall);
   build();
+  fitWall();
+  for (const stream of state.streams.values()) if (stream.levels) { stream.levelsAt = Date.now(); meterLater(stream); }
   setTimeout(refreshThumbnails, 200);
-  const timer = setInterval(refreshThumbnails, THUMB_REFRESH_MS);
+  const timers = [setInterval(refreshThumbnails, THUMB_REFRESH_MS), setInterval(fallFlat, 500)];
   return {
     onStatus: (stream) => { paint(stream); },
+    onLevels: meterLater,
     onIncident: (incident) => { const s = state.streams.get(incident.stream); if (s) paint(s); filter(); },
-    onStreams: build,
-    close: () => { clearInterval(timer); observer.disconnect(); },
+    onStreams: () => { build(); fitWall(); },
+    close: () => { timers.forEach(clearInterval); observer.disconnect(); window.removeEventListener("resize", fitWall); },
   };
+}
+
+// The fewest columns whose rows of 16:9 tiles (and their name line) fit the screen.
+function wallColumns(count) {
+  const width = window.innerWidth, height = window.innerHeight;
+  for (let columns = 1; columns < count; columns++) {
+    const tileHeight = (width / columns) * 9 / 16 + 28;
+    if (Math.ceil(count / columns) * tileHeight <= height) return columns;
+  }
+  return Math.max(1, count);
+}
+
+// One bar per channel: RMS filled, the peak a line, the layout's name under it; the
+// short-term loudness against its target beside them.
+function paintMeters(node, stream) {
+  if (!node || !stream) return;
+  const levels = stream.levels;
+  const meters = node.querySelector(".meters");
+  const names = levels ? levels.channels : [];
+  if (meters.children.length !== names.length) {
+    meters.replaceChildren(...names.map((name) => el("div", { class: "meter", dataset: { channel: name } },
+      el("div", { class: "bar" }, el("div", { class: "rms" }), el("div", { class: "peak" })),
+      el("span", {}, name))));
+  }
+  const height = (db) => Math.max(0, Math.min(1, (db - METER_FLOOR_DB) / -METER_FLOOR_DB)) * 100;
+  names.forEach((name, k) => {
+    const meter = meters.children[k];
+    meter.querySelector(".rms").style.height = height(levels.rms_dbfs[k]) + "%";
+    meter.querySelector(".peak").style.bottom = height(levels.peak_dbfs[k]) + "%";
+    meter.dataset.rms = levels.rms_dbfs[k];
+    meter.classList.toggle("hot", levels.peak_dbfs[k] > -1);
+  });
+  const loudness = node.querySelector(".loudness");
+  const lufs = levels?.short_term_lufs;
+  loudness.textContent = lufs == null ? "" : `${lufs.toFixed(1)} LUFS`;
+  loudness.classList.toggle("off", lufs != null && levels.target_lufs != null &&
+    Math.abs(lufs - levels.target_lufs) > LOUDNESS_OFF_LU);
+  loudness.title = levels?.target_lufs != null ? `short-term loudness, target ${levels.target_lufs}` : "";
 }
 
 // -- stream page ----------------------------------------------------------------------
@@ -311,7 +394,7 @@ function streamView(root, id) {
         ? ` · ${s.escalation.escalations} escalations · ${s.escalation.rotations} slices · ` +
           `${s.escalation.full_refused} refused (no full slot)` : "")),
       ...(s.last_error ? [el("div", { class: "muted" }, s.last_error)] : []));
-    img.src = withToken(`/api/streams/${encodeURIComponent(id)}/thumbnail.png?t=${Date.now()}`);
+    img.src = withToken(`/api/streams/${encodeURIComponent(id)}/thumbnail?t=${Date.now()}`);
   }
 
   function paintIncidents() {
@@ -433,6 +516,8 @@ async function route() {
   for (const link of document.querySelectorAll("header nav a")) {
     link.classList.toggle("active", link.getAttribute("href") === hash.split("/").slice(0, 2).join("/"));
   }
+  // The wall: the mosaic alone, fitted to the screen, for a TV on the wall.
+  document.body.classList.toggle("wall", hash === "#/wall");
   if (hash.startsWith("#/stream/")) state.view = streamView(root, decodeURIComponent(hash.slice(9)));
   else if (hash.startsWith("#/incidents/")) state.view = incidentsView(root, decodeURIComponent(hash.slice(12)));
   else if (hash.startsWith("#/incidents")) state.view = incidentsView(root);
