@@ -7,6 +7,7 @@ from pathlib import Path
 
 from avwatch.cli.common import EXIT_OK, Commands, seconds
 from avwatch.config import load_model
+from avwatch.errors import AvwatchError
 
 
 def register(sub: Commands) -> None:
@@ -23,7 +24,9 @@ def register(sub: Commands) -> None:
 
     sv.set_defaults(run=run_serve)
 
-    dm = sub.add_parser("demo", help="synthetic live streams with scheduled defects, and serve")
+    dm = sub.add_parser(
+        "demo", help="a plant of live channels (real recordings) with scheduled defects, and serve"
+    )
     dm.add_argument("--port", type=int, default=8470, help="API port (default 8470)")
     dm.add_argument("--dir", default=".cache/demo", help="clips and the SQLite file go here")
     dm.add_argument("--duration", type=seconds, metavar="S", help="stop after S seconds")
@@ -50,13 +53,25 @@ def run_demo(args: argparse.Namespace) -> int:
     import socket
     import time
 
-    from avwatch.lab.demo import CLIP_S, UdpSender, demo_config, make_demo_clips
+    from avwatch.lab.demo import CHANNELS, CLIP_S, UdpSender, demo_config, make_demo_clips
+    from avwatch.lab.plant import plant_clips
     from avwatch.service.core import Service
     from avwatch.service.server import BackgroundServer
 
     directory = Path(args.dir)
-    print(f"making the demo channels in {directory} ...", flush=True)
-    clips = make_demo_clips(directory)
+    print(f"making the demo channels in {directory} (once; a minute or so) ...", flush=True)
+    titles: dict[str, str] = {}
+    try:
+        # Real recordings in colour, in a plant's formats; the line-up is synthetic.
+        plant = plant_clips(directory)
+        titles = {name: title for name, (title, _) in plant.items()}
+        clips = {name: path for name, (_, path) in plant.items()}
+        lineup = make_demo_clips(directory, only=["lineup"])
+        clips.update(lineup)
+        titles["lineup"] = "Line-up · flash and beep"
+    except AvwatchError as exc:
+        print(f"real recordings unavailable ({exc}): synthetic channels instead", flush=True)
+        clips = make_demo_clips(directory, only=list(CHANNELS))
     # Bound first, so that no channel's port is the senders' own (ephemeral) one.
     sending = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sending.bind(("127.0.0.1", 0))
@@ -71,7 +86,7 @@ def run_demo(args: argparse.Namespace) -> int:
     ]
     token = secrets.token_urlsafe(16)
     database = f"sqlite:///{(directory / 'demo.db').resolve()}"
-    server = BackgroundServer(Service(demo_config(ports, database, token)), port=args.port)
+    server = BackgroundServer(Service(demo_config(ports, database, token, titles)), port=args.port)
     try:
         server.start()
         print(

@@ -10,7 +10,6 @@ close through the API.
 from __future__ import annotations
 
 import itertools
-import math
 import socket
 import threading
 import time
@@ -43,11 +42,15 @@ CHANNELS: dict[str, dict[str, Any]] = {
 }
 
 
-def make_demo_clips(directory: Path, size: tuple[int, int] = (480, 270)) -> dict[str, Path]:
-    """The demo channels' clips (made once, then reused)."""
+def make_demo_clips(
+    directory: Path, size: tuple[int, int] = (480, 270), only: list[str] | None = None
+) -> dict[str, Path]:
+    """The demo channels' clips (made once, then reused); ``only`` these, if given."""
     directory.mkdir(parents=True, exist_ok=True)
     clips = {}
     for name, fields in CHANNELS.items():
+        if only is not None and name not in only:
+            continue
         path = directory / f"{name}.ts"
         if not path.exists():
             spec = ClipSpec(duration_s=CLIP_S, width=size[0], height=size[1], **fields)
@@ -76,7 +79,8 @@ class UdpSender:
         of them as its own ephemeral port."""
         self.loop = SeamlessLoop(path.read_bytes(), seconds)
         self.sock = sock
-        self.interval = seconds / math.ceil(len(self.loop.data) / DATAGRAM)
+        self.seconds = seconds
+        self.due = self.loop.send_times(DATAGRAM)  # paced by the clip's PCR, as a playout
         self.address = (host, port)
         self.paused = threading.Event()  # set: send nothing (an input that goes dark)
         self.laps_started: list[float] = []  # wall clock of each pass's first datagram
@@ -99,30 +103,32 @@ class UdpSender:
             self._send(sock)
 
     def _send(self, sock: socket.socket) -> None:
-        due = time.monotonic()
+        lap_start = time.monotonic()
         for lap in itertools.count():
             data = self.loop.lap(lap)
             self.laps_started.append(time.time())
-            for pos in range(0, len(data), DATAGRAM):
-                datagram = data[pos : pos + DATAGRAM]
-                if self._stop.is_set():
-                    return
-                if not self.paused.is_set():
-                    sock.sendto(datagram, self.address)
-                due += self.interval
-                delay = due - time.monotonic()
+            for pos, due in zip(range(0, len(data), DATAGRAM), self.due, strict=True):
+                delay = lap_start + due - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
                 elif delay < -1.0:  # fell far behind (a stalled machine): do not burst
-                    due = time.monotonic()
+                    lap_start -= delay
+                if self._stop.is_set():
+                    return
+                if not self.paused.is_set():
+                    sock.sendto(data[pos : pos + DATAGRAM], self.address)
+            lap_start += self.seconds
 
 
-def demo_config(ports: dict[str, int], database: str, token: str) -> ServiceConfig:
+def demo_config(
+    ports: dict[str, int], database: str, token: str, titles: dict[str, str] | None = None
+) -> ServiceConfig:
+    titles = titles or {}
     return ServiceConfig(
         database=database,
         api_token=token,
         streams=[
-            StreamSpec(id=name, url=f"udp://127.0.0.1:{port}", name=name.title())
+            StreamSpec(id=name, url=f"udp://127.0.0.1:{port}", name=titles.get(name, name.title()))
             for name, port in ports.items()
         ],
     )

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from avwatch.transport.analyser import TS_PACKET
 from avwatch.transport.crc import crc32_mpeg
 
@@ -102,6 +104,25 @@ class SeamlessLoop:
         gap = self.ticks - (last - first)
         steps = max(1, -(-gap // PCR_STEP))
         return [(pid, last - first + gap * i // steps) for i in range(1, steps)]
+
+    def send_times(self, chunk: int) -> list[float]:
+        """When each ``chunk`` bytes of a pass are due, in seconds from the pass's start,
+        by the PCRs around them: a playout paces a stream by its clock, so a black
+        stretch that codes to little is not sent ahead of its time."""
+        size = len(self.data) + len(self._bridge) * TS_PACKET
+        buffer = bytearray(self.data)
+        if not self._spots.pcr:
+            return [self.ticks / 90_000 * pos / size for pos in range(0, size, chunk)]
+        first = _read_pcr(buffer, self._spots.pcr[0])
+        positions = [at - 6 for at in self._spots.pcr]  # each PCR packet's start
+        ticks = [(_read_pcr(buffer, at) - first) % PTS_WRAP for at in self._spots.pcr]
+        for n, (_, offset) in enumerate(self._bridge):
+            positions.append(len(self.data) + n * TS_PACKET)
+            ticks.append(offset)
+        positions.append(size)  # where the next pass's first PCR is due
+        ticks.append(self.ticks)
+        due = np.interp(np.arange(0, size, chunk), positions, np.asarray(ticks) / 90_000)
+        return [float(t) for t in due]
 
     def lap(self, k: int) -> bytes:
         out = bytearray(self.data)

@@ -18,7 +18,7 @@ from av.video.stream import VideoStream
 from avwatch.errors import ConfigError, reason
 from avwatch.lab.synth import qc_truth
 from avwatch.lab.synth.captions import with_captions
-from avwatch.lab.synth.pictures import pictures
+from avwatch.lab.synth.pictures import pictures_in_colour
 from avwatch.lab.synth.scte35 import add_ad_breaks
 from avwatch.lab.synth.sounds import channel_names, layout, shifted, sound
 from avwatch.lab.synth.spec import ClipSpec, Defect
@@ -194,8 +194,9 @@ def _video_frames(
     frozen: npt.NDArray[np.uint8] | None = None
     shown: npt.NDArray[np.uint8] | None = None  # the picture of the frame before
     skipped: list[int] = []
-    chroma = np.full((spec.height // 2, spec.width), 128, np.uint8)
-    for i, luma in enumerate(pictures(spec, pcm)):
+    neutral = np.full((spec.height // 2, spec.width), 128, np.uint8)
+    frozen_chroma = shown_chroma = neutral
+    for i, (luma, chroma) in enumerate(pictures_in_colour(spec, pcm)):
         t = i / fps
         active = {d.type for d in defects if d.start <= t < d.end}
         if active & {"dropped_frames", "video_loss"}:
@@ -206,21 +207,23 @@ def _video_frames(
             truth.append(_gap_truth(skipped, i, fps, defects))
             skipped = []
         if "freeze" in active:
-            frozen = luma if frozen is None else frozen
-            luma = frozen
+            if frozen is None:
+                frozen, frozen_chroma = luma, chroma
+            luma, chroma = frozen, frozen_chroma
         else:
             frozen = None
         if "black" in active:
-            luma = np.full_like(luma, 16)
+            luma, chroma = np.full_like(luma, 16), neutral
         if spec.pulldown and i % 5 == 4 and shown is not None:
-            luma = shown
+            luma, chroma = shown, shown_chroma
         for centre in spec.fades:
             # One black frame at any frame rate; the frames beside it keep 30% of the picture.
             away = abs(i - round(centre * fps))
             gain = 0.0 if away == 0 else max(0.3, min(1.0, away / (0.5 * fps)))
             if gain < 1.0:
                 luma = (16 + (luma.astype(np.float32) - 16) * gain).round().astype(np.uint8)
-        shown = luma
+                chroma = (128 + (chroma.astype(np.float32) - 128) * gain).round().astype(np.uint8)
+        shown, shown_chroma = luma, chroma
         blacks.add(i, luma, "black" in active)
         frame = av.VideoFrame.from_ndarray(np.concatenate([luma, chroma]), format="yuv420p")
         frame.pts = i

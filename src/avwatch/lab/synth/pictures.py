@@ -110,6 +110,35 @@ def _talking_face(
         yield img
 
 
+def pictures_in_colour(
+    spec: ClipSpec, pcm: npt.NDArray[np.float32]
+) -> Iterator[tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]]:
+    """(luma, chroma) per frame, chroma as yuv420p lays it out under the luma: the
+    recording's own with ``spec.colour``, else neutral grey."""
+    if spec.picture_file is not None and spec.colour:
+        yield from _recorded_in_colour(spec)
+        return
+    neutral = np.full((spec.height // 2, spec.width), 128, np.uint8)
+    for luma in pictures(spec, pcm):
+        yield luma, neutral
+
+
+def _recorded_in_colour(
+    spec: ClipSpec,
+) -> Iterator[tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]]:
+    assert spec.picture_file is not None
+    count = math.ceil(spec.duration_s * float(spec.fps))
+    while count:
+        with av.open(spec.picture_file) as source:
+            for frame in decoded(source, source.streams.video[0]):
+                planes = frame.reformat(width=spec.width, height=spec.height, format="yuv420p")
+                array = planes.to_ndarray()
+                yield array[: spec.height], array[spec.height :]
+                count -= 1
+                if not count:
+                    return
+
+
 def pictures(spec: ClipSpec, pcm: npt.NDArray[np.float32]) -> Iterator[npt.NDArray[np.uint8]]:
     """Limited-range luma planes, one per frame (``pcm``: the clip's sound before any
     defect, which a talking face's mouth follows), with the clip's grain."""

@@ -61,6 +61,8 @@ class ClipSpec:
     picture: Picture = "moving"
     picture_file: str | None = None
     """A real recording whose pictures replace the synthetic ones (its frame rate is ignored)."""
+    colour: bool = False
+    """Keep the recording's colour (``picture_file`` only; drawn pictures are grey)."""
     sound_file: str | None = None
     """A real recording for ``sound="recorded"`` (resampled, looped to the clip's length)."""
     noise_levels: float = 0.0
