@@ -12,7 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from avwatch.lab.corpus import media_cache
+from avwatch.lab.corpus import FORMATS, media_cache
 from avwatch.lab.realmedia import HELD_OUT, TUNING, fetch
 from avwatch.lab.synth import ClipSpec, Defect, make_clip
 
@@ -36,12 +36,7 @@ PLANT: dict[str, tuple[str, dict[str, Any]]] = {
     "film": (
         "Film SD · MPEG-2 576i MP2",
         {
-            "width": 720,
-            "height": 576,
-            "video_codec": "mpeg2video",
-            "interlaced": True,
-            "audio_codec": "mp2",
-            "bitrate": 4_000_000,
+            **FORMATS["sd_mpeg2_576i"][0],
             "picture_file": "real:film",
             "sound_file": "real:film",
             "defects": [Defect("freeze", 8.0, 12.0), Defect("clipping", 20.0, 23.0)],

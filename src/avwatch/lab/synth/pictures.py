@@ -24,20 +24,26 @@ def decoded(source: Any, stream: Any) -> Iterator[Any]:
             continue
 
 
-def _recorded(spec: ClipSpec) -> Iterator[npt.NDArray[np.uint8]]:
-    """Luma planes of a real recording at the clip's size, frame after frame, looped."""
+def _recorded_frames(spec: ClipSpec) -> Iterator[Any]:
+    """A real recording's decoded frames, one per clip frame, looped to the clip's length."""
     assert spec.picture_file is not None
     count = math.ceil(spec.duration_s * float(spec.fps))
     while count:
         with av.open(spec.picture_file) as source:
             for frame in decoded(source, source.streams.video[0]):
-                grey = frame.reformat(width=spec.width, height=spec.height, format="gray")
-                # gray is full range; the clip is limited range like broadcast video.
-                full = grey.to_ndarray().astype(np.float32)
-                yield (16 + full * (219 / 255)).round().astype(np.uint8)
+                yield frame
                 count -= 1
                 if not count:
                     return
+
+
+def _recorded(spec: ClipSpec) -> Iterator[npt.NDArray[np.uint8]]:
+    """Luma planes of a real recording at the clip's size."""
+    for frame in _recorded_frames(spec):
+        grey = frame.reformat(width=spec.width, height=spec.height, format="gray")
+        # gray is full range; the clip is limited range like broadcast video.
+        full = grey.to_ndarray().astype(np.float32)
+        yield (16 + full * (219 / 255)).round().astype(np.uint8)
 
 
 FLASH_FRAMES = 2  # a line-up flash, and its beep, last two frames
@@ -126,17 +132,10 @@ def pictures_in_colour(
 def _recorded_in_colour(
     spec: ClipSpec,
 ) -> Iterator[tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]]:
-    assert spec.picture_file is not None
-    count = math.ceil(spec.duration_s * float(spec.fps))
-    while count:
-        with av.open(spec.picture_file) as source:
-            for frame in decoded(source, source.streams.video[0]):
-                planes = frame.reformat(width=spec.width, height=spec.height, format="yuv420p")
-                array = planes.to_ndarray()
-                yield array[: spec.height], array[spec.height :]
-                count -= 1
-                if not count:
-                    return
+    for frame in _recorded_frames(spec):
+        planes = frame.reformat(width=spec.width, height=spec.height, format="yuv420p")
+        array = planes.to_ndarray()
+        yield array[: spec.height], array[spec.height :]
 
 
 def pictures(spec: ClipSpec, pcm: npt.NDArray[np.float32]) -> Iterator[npt.NDArray[np.uint8]]:
