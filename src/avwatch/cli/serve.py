@@ -21,7 +21,11 @@ def register(sub: Commands) -> None:
         choices=["live", "qc"],
         help="operating point of every stream without its own (default: the config's, live)",
     )
-
+    sv.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the workers as actors of this Ray cluster (auto, or ray://HOST:PORT)",
+    )
     sv.set_defaults(run=run_serve)
 
     dm = sub.add_parser(
@@ -42,6 +46,9 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.profile:
         engine = config.engine.model_copy(update={"profile": args.profile})
         config = config.model_copy(update={"engine": engine})
+    if args.ray:
+        cluster = config.cluster.model_copy(update={"backend": "ray", "address": args.ray})
+        config = config.model_copy(update={"cluster": cluster})
     host = args.host or config.host
     port = config.port if args.port is None else args.port
     serve_forever(Service(config, database=args.db), host, port)

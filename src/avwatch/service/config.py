@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from sqlalchemy.engine import make_url
@@ -178,6 +178,20 @@ class HookSpec(BaseModel):
         return self
 
 
+class ClusterSpec(BaseModel):
+    """Where the workers run: local processes, or Ray actors across machines."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["local", "ray"] = Field(
+        "local", description="local worker processes, or Ray actors (pip install avwatch[ray])."
+    )
+    address: str = Field(
+        "auto", description="The Ray cluster: auto (the one on this machine) or ray://HOST:PORT."
+    )
+    namespace: str = Field("avwatch", description="Ray namespace of the named worker actors.")
+
+
 class ServiceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -189,8 +203,13 @@ class ServiceConfig(BaseModel):
     )
     public_reads: bool = Field(True, description="Allow GET requests without the token.")
     workers: int | None = Field(
-        None, ge=1, le=256, description="Worker processes (default: one per core)."
+        None,
+        ge=1,
+        le=256,
+        description="Worker processes, or Ray actors (default: one per core of the machine, "
+        "or of the Ray cluster).",
     )
+    cluster: ClusterSpec = Field(default_factory=ClusterSpec)
     pin_workers: bool = Field(
         True,
         description="Pin each worker process to one CPU, round robin, when every CPU gets "

@@ -133,13 +133,7 @@ class Service:
         self.dispatcher = OutboxDispatcher(self.store, self.config.webhooks)
         self.dispatcher.start()
         if self.pool is None:
-            self.pool = WorkerPool(
-                self.config.workers or os.cpu_count() or 1,
-                self._on_message,
-                on_restart=self._on_worker_restart,
-                queue_frames=self.config.queue_frames,
-                pin=self.config.pin_workers,
-            )
+            self.pool = self._make_pool()
         self.pool.start()
         for spec in self.streams():
             if spec.enabled:
@@ -227,6 +221,31 @@ class Service:
             key: detector_config(cls, detector_options(engine, cls)).model_dump(mode="json")
             for key, cls in available_detectors().items()
         }
+
+    def _make_pool(self) -> Workers:
+        cluster = self.config.cluster
+        if cluster.backend == "ray":
+            try:
+                from avwatch.service.ray_pool import RayPool
+            except ImportError as exc:
+                raise ConfigError(
+                    f"cluster.backend ray needs Ray ({exc}): pip install 'avwatch[ray]'"
+                ) from exc
+            return RayPool(
+                self.config.workers,
+                self._on_message,
+                on_restart=self._on_worker_restart,
+                queue_frames=self.config.queue_frames,
+                address=cluster.address,
+                namespace=cluster.namespace,
+            )
+        return WorkerPool(
+            self.config.workers or os.cpu_count() or 1,
+            self._on_message,
+            on_restart=self._on_worker_restart,
+            queue_frames=self.config.queue_frames,
+            pin=self.config.pin_workers,
+        )
 
     def status(self, stream_id: str) -> dict[str, Any]:
         return self._status.get(stream_id, {"state": "starting"})

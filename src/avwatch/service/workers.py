@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from avwatch.service.messages import (
     ExitWorker,
@@ -39,7 +39,11 @@ from avwatch.service.messages import (
     WorkerMessage,
 )
 
-__all__ = ["WorkerPool", "Workers"]
+if TYPE_CHECKING:
+    from avwatch.analysis.escalation import FullSlots
+    from avwatch.service.monitor import StreamMonitor
+
+__all__ = ["HEARTBEAT_S", "HUNG_AFTER_S", "MonitorGroup", "WorkerPool", "Workers"]
 
 log = logging.getLogger(__name__)
 
@@ -102,28 +106,16 @@ def worker_main(
         refused = pin_to_cpu(cpu)
         if refused is not None:
             print(f"worker {index}: not pinned to CPU {cpu}: {refused}", file=sys.stderr)
-    from avwatch.analysis.escalation import FullSlots
-    from avwatch.config import EngineConfig
-    from avwatch.detectors.base import available_detectors
-    from avwatch.service.config import StreamSpec
-    from avwatch.service.monitor import StreamMonitor
-
     logging.basicConfig(level=logging.WARNING, format=f"worker {index}: %(message)s")
-    # Import every detector (and scipy) now: on a first stream's analysis thread the
-    # imports would stall it long enough for its input to drop samples.
-    available_detectors()
     sender = _Sender(out)
-    monitors: dict[str, StreamMonitor] = {}
-    slots: FullSlots | None = None  # the worker's budget of full analysis, shared by its
-    last_beat = 0.0  # patrolled streams (its size: the first one's engine settings)
+    group = MonitorGroup(sender.put, queue_frames)
+    last_beat = 0.0
     while True:
         now = time.monotonic()
         if now - last_beat >= HEARTBEAT_S:
             last_beat = now
             sender.put(Heartbeat(index))
-            for stream_id, monitor in list(monitors.items()):
-                if monitor.failure is not None:  # one of its threads died: never blind
-                    monitors[stream_id] = monitor.restarted()
+            group.restart_failed()
         try:
             command: WorkerCommand = commands.get(timeout=HEARTBEAT_S)
         except queue.Empty:
@@ -131,26 +123,74 @@ def worker_main(
                 command = ExitWorker()
             else:
                 continue
-        if isinstance(command, StartStream):
-            spec = StreamSpec.model_validate(command.spec)
-            engine = EngineConfig.model_validate(command.engine)
-            if spec.id in monitors:
-                monitors.pop(spec.id).stop()
-            if slots is None:
-                slots = FullSlots(engine.escalation.full_slots)
-            monitor = StreamMonitor(
-                spec, engine, sender.put, queue_frames=queue_frames, slots=slots
-            )
-            monitors[spec.id] = monitor
-            monitor.start()
-        elif isinstance(command, StopStream):
-            if command.stream in monitors:
-                monitors.pop(command.stream).stop()
-        elif isinstance(command, ExitWorker):
-            for monitor in monitors.values():
-                monitor.stop()
+        if isinstance(command, ExitWorker):
+            group.stop_all()
             out.close()
             return
+        group.handle(command)
+
+
+class MonitorGroup:
+    """The monitors of one worker (a process here, a Ray actor in ray_pool.py): started,
+    replaced and stopped as commands say; one whose thread died is restarted."""
+
+    def __init__(self, emit: Callable[[WorkerMessage], None], queue_frames: int) -> None:
+        # Imported here, not at the top: a worker pins its CPU before any import can
+        # start a thread (OpenBLAS, OpenCV), and every thread inherits the pinning.
+        from avwatch.detectors.base import available_detectors
+
+        # Import every detector (and scipy) now: on a first stream's analysis thread the
+        # imports would stall it long enough for its input to drop samples.
+        available_detectors()
+        self.emit = emit
+        self.queue_frames = queue_frames
+        self.monitors: dict[str, StreamMonitor] = {}
+        self.running: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}  # spec, engine
+        self.since: dict[str, float] = {}  # when each stream's monitor started (wall clock)
+        # The budget of full analysis its patrolled streams share (its size: the first
+        # stream's engine settings).
+        self._slots: FullSlots | None = None
+
+    def handle(self, command: StartStream | StopStream, *, keep_same: bool = False) -> None:
+        """``keep_same``: a start of a stream already running with these very settings
+        leaves it running (a head that restarted hands out its streams again)."""
+        from avwatch.analysis.escalation import FullSlots
+        from avwatch.config import EngineConfig
+        from avwatch.service.config import StreamSpec
+        from avwatch.service.monitor import StreamMonitor
+
+        if isinstance(command, StopStream):
+            if command.stream in self.monitors:
+                self.monitors.pop(command.stream).stop()
+                del self.running[command.stream], self.since[command.stream]
+            return
+        if keep_same and self.running.get(command.spec["id"]) == (command.spec, command.engine):
+            return
+        spec = StreamSpec.model_validate(command.spec)
+        engine = EngineConfig.model_validate(command.engine)
+        if spec.id in self.monitors:
+            self.monitors.pop(spec.id).stop()
+        if self._slots is None:
+            self._slots = FullSlots(engine.escalation.full_slots)
+        monitor = StreamMonitor(
+            spec, engine, self.emit, queue_frames=self.queue_frames, slots=self._slots
+        )
+        self.monitors[spec.id] = monitor
+        self.running[spec.id] = (command.spec, command.engine)
+        self.since[spec.id] = time.time()
+        monitor.start()
+
+    def restart_failed(self) -> None:
+        for stream_id, monitor in list(self.monitors.items()):
+            if monitor.failure is not None:  # one of its threads died: never blind
+                self.monitors[stream_id] = monitor.restarted()
+
+    def stop_all(self) -> None:
+        for monitor in self.monitors.values():
+            monitor.stop()
+        self.monitors.clear()
+        self.running.clear()
+        self.since.clear()
 
 
 def pin_to_cpu(cpu: int) -> OSError | None:

@@ -1,0 +1,334 @@
+"""Workers as Ray actors: ``serve`` across machines (``cluster: {backend: ray}``).
+
+Each actor reserves one CPU and runs a ``MonitorGroup``, as a worker process does on
+one machine: a stream's pictures never leave the actor that decodes them. Incidents,
+evidence, status and meters go to the head through one Ray queue that lives on the
+head's node, in batches (every 50 ms at most, one remote call each).
+
+The head pings every actor. One whose ping fails (its node was lost, it crashed) or
+that has said nothing for ``hung_after_s`` (frozen) is replaced: Ray puts the new one
+on a node with a free CPU, and it is given back the streams; the service closes the
+incidents they had open (``closed_by``), and a defect that persists opens anew.
+
+Actors are named and detached: a head that restarts finds them, with their streams
+still running, and a stream handed out again with the same settings is not
+restarted. A head that stops normally ends its actors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError
+from ray.util.queue import Empty, Queue
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from avwatch.service.messages import Heartbeat, StartStream, StopStream, WorkerMessage
+from avwatch.service.workers import HEARTBEAT_S, HUNG_AFTER_S, MonitorGroup, OnMessage, OnRestart
+
+__all__ = ["NAMESPACE", "MonitorActor", "RayPool"]
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "avwatch"
+SEND_EVERY_S = 0.05
+WATCHDOG_S = 0.5
+CALL_TIMEOUT_S = 10.0
+MAX_UNSENT = 20_000  # messages an actor keeps while the head's queue cannot take them
+
+
+class MonitorActor:
+    """One worker on a Ray node (made a Ray actor by ``RayPool``)."""
+
+    def __init__(self, index: int, outbox: Queue, queue_frames: int) -> None:
+        logging.basicConfig(level=logging.WARNING, format=f"ray worker {index}: %(message)s")
+        self.index = index
+        self.outbox = outbox
+        self._unsent: deque[WorkerMessage | Heartbeat] = deque(maxlen=MAX_UNSENT)
+        self._lock = threading.Lock()  # the group: the head's calls and the restarts
+        self.group = MonitorGroup(self._unsent.append, queue_frames)
+        self._stop = threading.Event()
+        threading.Thread(target=self._send_loop, name="send", daemon=True).start()
+
+    def start_stream(self, spec: dict[str, Any], engine: dict[str, Any]) -> None:
+        with self._lock:
+            self.group.handle(StartStream(spec, engine), keep_same=True)
+
+    def stop_stream(self, stream_id: str) -> None:
+        with self._lock:
+            self.group.handle(StopStream(stream_id))
+
+    def attach(self, outbox: Queue) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+        """A new head's queue; returns the streams running here."""
+        self.outbox = outbox
+        with self._lock:
+            return dict(self.group.running)
+
+    def running_since(self) -> dict[str, float]:
+        """When each stream's monitor started here (wall clock)."""
+        with self._lock:
+            return dict(self.group.since)
+
+    def where(self) -> dict[str, Any]:
+        context = ray.get_runtime_context()
+        return {"pid": os.getpid(), "node": context.get_node_id()}
+
+    def exit(self) -> None:
+        with self._lock:
+            self.group.stop_all()
+        self._stop.set()
+        self._flush()
+
+    def _send_loop(self) -> None:
+        last_beat = 0.0
+        while not self._stop.wait(SEND_EVERY_S):
+            if time.monotonic() - last_beat >= HEARTBEAT_S:
+                last_beat = time.monotonic()
+                self._unsent.append(Heartbeat(self.index))
+                with self._lock:
+                    self.group.restart_failed()
+            self._flush()
+
+    def _flush(self) -> None:
+        batch = []
+        while self._unsent:
+            batch.append(self._unsent.popleft())
+        if not batch:
+            return
+        try:
+            self.outbox.put(batch, timeout=CALL_TIMEOUT_S)
+        except Exception as exc:  # the head is gone or restarting: keep them for the next
+            self._unsent.extendleft(reversed(batch))
+            log.warning("cannot reach the head (%s); %d messages kept", exc, len(self._unsent))
+
+
+@dataclass
+class _Actor:
+    index: int
+    handle: Any
+    streams: dict[str, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
+    restarts: int = 0
+    started: float = field(default_factory=time.monotonic)
+    heard: float | None = None
+    ping: Any = None  # the pending ping's object ref
+    where: dict[str, Any] = field(default_factory=dict)
+
+    def silent_s(self, now: float) -> float:
+        return now - (self.started if self.heard is None else self.heard)
+
+
+class RayPool:
+    """``Workers`` on a Ray cluster; ``count`` actors, by default one per CPU of it."""
+
+    def __init__(
+        self,
+        count: int | None,
+        on_message: OnMessage,
+        *,
+        on_restart: OnRestart | None = None,
+        queue_frames: int = 50,
+        address: str = "auto",
+        namespace: str = NAMESPACE,
+        hung_after_s: float = HUNG_AFTER_S,
+    ) -> None:
+        self.count = count
+        self.on_message = on_message
+        self.on_restart = on_restart
+        self.queue_frames = queue_frames
+        self.address = address
+        self.namespace = namespace
+        self.hung_after_s = hung_after_s
+        self.reclaimed = 0  # actors of an earlier head found running
+        self._actors: list[_Actor] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._queue: Queue | None = None
+        self._remote: Any = None
+        self._initialised_here = False
+
+    # -- life cycle -------------------------------------------------------------------
+    def start(self) -> None:
+        if not ray.is_initialized():
+            ray.init(
+                address=self.address,
+                namespace=self.namespace,
+                logging_level=logging.WARNING,
+                log_to_driver=False,
+            )
+            self._initialised_here = True
+        cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
+        count = self.count or max(1, int(cpus))
+        here = ray.get_runtime_context().get_node_id()
+        # On the head's own node, so that losing another node never loses messages.
+        self._queue = Queue(
+            actor_options={
+                "num_cpus": 0,
+                "scheduling_strategy": NodeAffinitySchedulingStrategy(here, soft=False),
+            }
+        )
+        self._remote = ray.remote(MonitorActor)
+        self._actors = [self._reclaim(i) or self._spawn(i) for i in range(count)]
+        for target, name in ((self._drain, "ray-messages"), (self._watch, "ray-watchdog")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        with self._lock:
+            actors = list(self._actors)
+        ends = [a.handle.exit.remote() for a in actors]
+        ray.wait(ends, num_returns=len(ends), timeout=timeout)
+        for thread in self._threads:
+            thread.join(2)
+        self._drain_now()
+        for actor in actors:
+            ray.kill(actor.handle, no_restart=True)  # detached: they would outlive us
+        if self._queue is not None:
+            self._queue.shutdown()
+        if self._initialised_here:
+            ray.shutdown()
+
+    # -- streams ----------------------------------------------------------------------
+    def assign(self, stream_id: str, spec: dict[str, Any], engine: dict[str, Any]) -> int:
+        with self._lock:
+            current = next((a for a in self._actors if stream_id in a.streams), None)
+            actor = current or min(self._actors, key=lambda a: (len(a.streams), a.index))
+            actor.streams[stream_id] = (spec, engine)
+            actor.handle.start_stream.remote(spec, engine)
+            return actor.index
+
+    def remove(self, stream_id: str) -> None:
+        with self._lock:
+            actor = next((a for a in self._actors if stream_id in a.streams), None)
+            if actor is not None:
+                del actor.streams[stream_id]
+                actor.handle.stop_stream.remote(stream_id)
+
+    def describe(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        with self._lock:
+            return [
+                {
+                    "index": a.index,
+                    "pid": a.where.get("pid"),
+                    "node": a.where.get("node"),
+                    "alive": True,
+                    "streams": sorted(a.streams),
+                    "restarts": a.restarts,
+                    "cpu": None,
+                    "silent_s": round(a.silent_s(now), 1),
+                    "started": a.heard is not None,
+                    "responsive": a.silent_s(now) <= 5 * HEARTBEAT_S,
+                }
+                for a in self._actors
+            ]
+
+    # -- internals --------------------------------------------------------------------
+    def _name(self, index: int) -> str:
+        return f"avwatch-worker-{index}"
+
+    def _reclaim(self, index: int) -> _Actor | None:
+        """The actor an earlier head left running under this index, given our queue."""
+        try:
+            handle = ray.get_actor(self._name(index), namespace=self.namespace)
+            streams: Any = ray.get(handle.attach.remote(self._queue), timeout=CALL_TIMEOUT_S)
+            where: dict[str, Any] = ray.get(handle.where.remote(), timeout=CALL_TIMEOUT_S)
+        except (ValueError, RayActorError, GetTimeoutError):
+            return None
+        self.reclaimed += 1
+        return _Actor(index, handle, dict(streams), where=where)
+
+    def _spawn(self, index: int) -> _Actor:
+        handle = self._remote.options(
+            name=self._name(index),
+            namespace=self.namespace,
+            lifetime="detached",
+            num_cpus=1,
+            max_restarts=0,  # the watchdog replaces it, and gives it back its streams
+            scheduling_strategy="SPREAD",
+        ).remote(index, self._queue, self.queue_frames)
+        return _Actor(index, handle)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(WATCHDOG_S):
+            lost: list[_Actor] = []
+            with self._lock:
+                now = time.monotonic()
+                for n, actor in enumerate(self._actors):
+                    why = self._why_lost(actor, now)
+                    if why is None:
+                        continue
+                    if self._stop.is_set():
+                        return
+                    log.error("ray worker %d %s; replacing it", actor.index, why)
+                    ray.kill(actor.handle, no_restart=True)
+                    try:
+                        fresh = self._spawn(actor.index)
+                    except ValueError:  # its name is not free yet: the next round
+                        continue
+                    fresh.streams = actor.streams
+                    fresh.restarts = actor.restarts + 1
+                    self._actors[n] = fresh
+                    for spec, engine in fresh.streams.values():
+                        fresh.handle.start_stream.remote(spec, engine)
+                    lost.append(actor)
+            for actor in lost:
+                if self.on_restart:
+                    self.on_restart(actor.index, sorted(actor.streams))
+
+    def _why_lost(self, actor: _Actor, now: float) -> str | None:
+        """Why ``actor`` must be replaced (None: it is well); pings it on the way."""
+        if actor.ping is not None:
+            ready, _ = ray.wait([actor.ping], timeout=0)
+            if ready:
+                try:
+                    actor.where = ray.get(ready[0])
+                except RayActorError as exc:
+                    return f"died ({type(exc).__name__})"
+                actor.ping = None
+        if actor.ping is None:
+            actor.ping = actor.handle.where.remote()
+        after = self.hung_after_s if actor.heard is not None else 60.0  # starting up
+        if actor.silent_s(now) > after:
+            return f"silent for {actor.silent_s(now):.0f} s"
+        return None
+
+    def _drain(self) -> None:
+        while not self._stop.is_set():
+            self._receive(timeout=0.5)
+
+    def _drain_now(self) -> None:
+        while self._receive(timeout=0.2):
+            pass
+
+    def _receive(self, timeout: float) -> bool:
+        assert self._queue is not None
+        try:
+            batch = self._queue.get(block=True, timeout=timeout)
+        except Empty:
+            return False
+        except RayActorError:  # the queue is gone: stopping
+            time.sleep(timeout)
+            return False
+        now = time.monotonic()
+        for message in batch:
+            if isinstance(message, Heartbeat):
+                with self._lock:
+                    for actor in self._actors:
+                        if actor.index == message.worker:
+                            actor.heard = now
+                continue
+            try:
+                self.on_message(message)
+            except Exception:  # one bad message must not stop the others
+                log.exception("handling a %s message failed", type(message).__name__)
+        return True
