@@ -13,6 +13,7 @@ import pytest
 from servicekit import wait_for
 from sqlalchemy import select
 
+from avwatch.config import EngineConfig
 from avwatch.lab.synth import ClipSpec, Defect, make_clip
 from avwatch.service.config import ClusterSpec, ServiceConfig, StreamSpec
 from avwatch.service.core import Service
@@ -76,6 +77,49 @@ def _ok_since(service: Service, stream: str, since: float) -> bool:
     return status.get("state") == "ok" and status.get("at", 0) > since
 
 
+def test_a_split_stream_runs_its_parts_on_two_nodes_and_reports_both(
+    tmp_path, cluster, tmp_path_factory
+):
+    clip = tmp_path_factory.mktemp("split") / "split.ts"
+    make_clip(
+        clip,
+        ClipSpec(
+            duration_s=8.0,
+            width=320,
+            height=180,
+            defects=[Defect("black", 1.0, 3.5), Defect("silence", 4.0, 7.0)],
+        ),
+    )
+    spec = StreamSpec(
+        id="split", url=str(clip), loop=True, split=[["black", "freeze"], ["silence"]]
+    )
+    config = ServiceConfig(
+        database=f"sqlite:///{tmp_path / 'split.db'}",
+        workers=2,
+        cluster=ClusterSpec(backend="ray", address=cluster.address, namespace="split"),
+        streams=[spec],
+    )
+    service = Service(config)
+    service.start()
+    try:
+        wait_for(
+            "a black and a silence on the one stream",
+            lambda: _types(service) >= {("split", "black"), ("split", "silence")},
+            90,
+        )
+        holders = {w["node"]: w["streams"] for w in service.workers() if w["streams"]}
+        assert sorted(holders.values()) == [["split"], ["split#1"]]  # a part per node
+        wait_for("the second part's status", lambda: "parts" in service.status("split"), 10)
+        assert service.status("split")["parts"]["1"]["state"] == "ok"
+    finally:
+        service.stop()
+    rows = _rows(service)
+    by_type = {r.type: r for r in rows}
+    assert by_type["black"].details.get("part") is None  # from the first part
+    assert by_type["silence"].details["part"] == 1
+    assert {r.type for r in rows} <= {"black", "silence", "freeze"}  # each found once
+
+
 def test_streams_spread_over_nodes_and_come_back_when_a_node_is_lost(tmp_path, cluster, clip):
     service = _service(tmp_path, cluster, clip, streams=2)
     service.start()
@@ -127,10 +171,11 @@ def test_a_new_head_finds_the_actors_and_their_streams_running(cluster, clip):
     from avwatch.service.ray_pool import RayPool
 
     spec = StreamSpec(id="kept", url=str(clip), loop=True).model_dump(mode="json")
+    engine = EngineConfig().model_dump(mode="json")
     heard: list[Any] = []
     first = RayPool(2, heard.append, address=cluster.address, namespace="reclaim")
     first.start()
-    first.assign("kept", spec, {})
+    first.assign("kept", spec, engine)
     wait_for("the stream's status", lambda: any(isinstance(m, StatusReport) for m in heard), 60)
     # The head dies without stopping its actors (they are detached).
     first._stop.set()
@@ -141,7 +186,7 @@ def test_a_new_head_finds_the_actors_and_their_streams_running(cluster, clip):
         assert second.reclaimed == 2
         (holder,) = [a for a in second._actors if list(a.streams) == ["kept"]]
         since = ray.get(holder.handle.running_since.remote())
-        second.assign("kept", spec, {})  # handed out again: the same settings, kept running
+        second.assign("kept", spec, engine)  # handed out again: the same settings, kept running
         wait_for(
             "status at the new head",
             lambda: any(isinstance(m, StatusReport) for m in second_heard),
@@ -160,3 +205,29 @@ def _rows(service: Service) -> list[IncidentRow]:
 
 def _types(service: Service) -> set[tuple[str, str]]:
     return {(r.stream, r.type) for r in _rows(service)}
+
+
+def test_a_stream_placed_by_resources_waits_pending_until_a_node_has_them(tmp_path, cluster, clip):
+    placed = StreamSpec(
+        id="site-a", url=str(clip), loop=True, placement={"resources": {"site_a": 1}}
+    )
+    config = ServiceConfig(
+        database=f"sqlite:///{tmp_path / 'placed.db'}",
+        workers=1,
+        cluster=ClusterSpec(backend="ray", address=cluster.address, namespace="placed"),
+        streams=[placed],
+    )
+    service = Service(config)
+    service.start()
+    try:
+        wait_for("the stream pending", lambda: service.status("site-a")["state"] == "pending", 30)
+        (waiting,) = [w for w in service.workers() if w["resources"]]
+        assert waiting["state"] == "pending" and waiting["streams"] == ["site-a"]
+        # Capacity arrives, as Ray's autoscaler would add it: a node of site A.
+        node = cluster.add_node(num_cpus=1, resources={"site_a": 1})
+        began = time.time()
+        wait_for("the stream running", lambda: _ok_since(service, "site-a", began), 60)
+        (holder,) = [w for w in service.workers() if w["resources"]]
+        assert holder["state"] == "running" and holder["node"] == node.node_id
+    finally:
+        service.stop()

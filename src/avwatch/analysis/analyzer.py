@@ -73,7 +73,10 @@ class StreamAnalyzer:
         *,
         tracker: IncidentTracker | None = None,
         profile: bool = False,
+        transport_incidents: bool = True,
     ) -> None:
+        """``transport_incidents``: whether TR 101 290 findings become incidents here
+        (the detectors are told of them either way)."""
         classes = select(keys)
         unknown = set(config.detectors) - set(select(None))
         if unknown:
@@ -91,6 +94,7 @@ class StreamAnalyzer:
         self._audio = [d for d in self.detectors if "audio" in (d.reads or d.needs)]
         self._transport = [d for d in self.detectors if d.takes_transport()]
         self.tracker = tracker or IncidentTracker(config.merge_gap_s)
+        self.transport_incidents = transport_incidents
         self.stats = DecodeStats()
         self.profile = profile
         self.detector_seconds: dict[str, float] = defaultdict(float)
@@ -159,7 +163,8 @@ class StreamAnalyzer:
             finding = TransportFinding(ts_event.type, at, ts_event.pid, ts_event.packet, details)
             for d in self._transport:
                 self._call(d, d.on_transport, finding)
-            if ts_event.type in TR101290_TYPES:  # the others are news for their detectors
+            if self.transport_incidents and ts_event.type in TR101290_TYPES:
+                # The other types are news for their detectors only.
                 for event in defect_events(finding, ts_event.details):
                     self.tracker.feed(event)
                 if self.on_trouble is not None:

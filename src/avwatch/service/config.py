@@ -38,7 +38,9 @@ from avwatch.service.alert_formats import PAGERDUTY_EVENTS_URL, WebhookFormat
 from avwatch.types import Analysis, Profile, Severity
 
 __all__ = [
+    "ClusterSpec",
     "HookSpec",
+    "Placement",
     "ServiceConfig",
     "StreamSpec",
     "WebhookSpec",
@@ -47,6 +49,18 @@ __all__ = [
 ]
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class Placement(BaseModel):
+    """Which Ray nodes may run a stream (``cluster: {backend: ray}``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Ray custom resources its worker needs, e.g. {site_a: 1} for a "
+        "multicast feed only that site's nodes (ray start --resources) can receive.",
+    )
 
 
 class StreamSpec(BaseModel):
@@ -109,11 +123,29 @@ class StreamSpec(BaseModel):
         description="Analysis this far behind real time opens monitor_overload: a monitor "
         "that cannot keep up must not look healthy.",
     )
+    split: list[list[str]] | None = Field(
+        None,
+        max_length=16,
+        description="Run the detectors in parts, each on a worker of its own that decodes "
+        "the stream itself, e.g. [[black, freeze, silence], [av_sync]]: incidents join "
+        "under this stream. The first part also watches the input and the transport "
+        "stream; detectors named in no group run there.",
+    )
+    placement: Placement = Field(
+        default_factory=lambda: Placement(),
+        description="Where the stream may run, on a Ray cluster.",
+    )
 
     @model_validator(mode="after")
     def _check_id(self) -> StreamSpec:
         if not _ID.match(self.id):
             raise ValueError(f"stream id {self.id!r}: use a-z, 0-9, - and _ (at most 63)")
+        if self.split is not None:
+            named = [key for group in self.split for key in group]
+            if len(named) != len(set(named)):
+                raise ValueError("split: a detector may be named in one group only")
+            if any(not group for group in self.split[1:]):
+                raise ValueError("split: only the first group may be empty")
         if not self.name:
             object.__setattr__(self, "name", self.id)
         return self
@@ -190,6 +222,19 @@ class ClusterSpec(BaseModel):
         "auto", description="The Ray cluster: auto (the one on this machine) or ray://HOST:PORT."
     )
     namespace: str = Field("avwatch", description="Ray namespace of the named worker actors.")
+    streams_per_worker: int | None = Field(
+        8,
+        ge=1,
+        le=1000,
+        description="Monitors one actor (one CPU) takes at most; more streams start more "
+        "actors, up to max_workers, which wait for a free CPU (pending) and are Ray's "
+        "autoscaler's demand. `avwatch bench streams` measures it for your content: 9 "
+        "1080p30 streams per core with every detector on the reference machine. "
+        "None: no limit, the workers' count fixed.",
+    )
+    max_workers: int = Field(
+        256, ge=1, le=10_000, description="Actors at most, with streams_per_worker."
+    )
 
 
 class ServiceConfig(BaseModel):

@@ -48,6 +48,7 @@ from avwatch.service.messages import (
     WorkerMessage,
 )
 from avwatch.service.metrics import ServiceMetrics
+from avwatch.service.parts import detector_parts, part_key, split_key
 from avwatch.service.signals import SignalHistory
 from avwatch.service.spool import Spool, StoreChange
 from avwatch.service.store import EvidenceRow, IncidentRow, Store, StreamRow, now_utc, one_line
@@ -115,6 +116,8 @@ class Service:
         self.store_file_event: str | None = None  # the database file deleted or replaced
         self.events = EventHub()
         self.signals = SignalHistory()
+        self._keys: dict[str, list[str]] = {}  # each running stream's monitors (parts)
+        self._part_status: dict[str, dict[int, dict[str, Any]]] = {}  # parts after the first
 
     # -- life cycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -189,16 +192,16 @@ class Service:
         if spec.enabled:
             self._run(spec)
         else:
-            self.pool.remove(stream_id)
+            self._unrun(stream_id)
         self.events.publish({"kind": "streams"})
         return spec
 
     def delete_stream(self, stream_id: str) -> None:
         with self._store.session() as s:
             s.delete(stream_row(s, stream_id))
-        assert self.pool is not None
-        self.pool.remove(stream_id)
+        self._unrun(stream_id)
         self._status.pop(stream_id, None)
+        self._part_status.pop(stream_id, None)
         self._thumbnails.pop(stream_id, None)
         self._levels.pop(stream_id, None)
         self.signals.forget(stream_id)
@@ -209,6 +212,11 @@ class Service:
         """Refuse what cannot work, with the reason: unknown scheme, missing file,
         unknown host, bad detector options."""
         check_detector_options(stream_engine_config(self.config.engine, spec))
+        unknown = {k for group in spec.split or [] for k in group} - set(available_detectors())
+        if unknown:
+            raise ConfigError(
+                f"stream {spec.id!r}: split names unknown detectors: {sorted(unknown)}"
+            )
         try:
             check_url(spec.url, resolve_host=True)
         except InputError as exc:
@@ -238,6 +246,8 @@ class Service:
                 queue_frames=self.config.queue_frames,
                 address=cluster.address,
                 namespace=cluster.namespace,
+                per_worker=cluster.streams_per_worker,
+                max_count=cluster.max_workers,
             )
         return WorkerPool(
             self.config.workers or os.cpu_count() or 1,
@@ -260,9 +270,20 @@ class Service:
         return self.pool.describe() if self.pool else []
 
     def _run(self, spec: StreamSpec) -> None:
+        """Its monitors on the workers: one, or one per part of a split stream."""
         assert self.pool is not None
-        engine = stream_engine_config(self.config.engine, spec)
-        self.pool.assign(spec.id, spec.model_dump(mode="json"), engine.model_dump(mode="json"))
+        engine = stream_engine_config(self.config.engine, spec).model_dump(mode="json")
+        keys = [part_key(spec.id, n) for n in range(len(detector_parts(spec)))]
+        for key in set(self._keys.get(spec.id, [])) - set(keys):
+            self.pool.remove(key)  # parts it no longer has
+        self._keys[spec.id] = keys
+        for key in keys:
+            self.pool.assign(key, spec.model_dump(mode="json"), engine)
+
+    def _unrun(self, stream_id: str) -> None:
+        assert self.pool is not None
+        for key in self._keys.pop(stream_id, [stream_id]):
+            self.pool.remove(key)
 
     def _seed_streams(self) -> None:
         """Streams of the YAML file are (re)applied at every start; the API's live on."""
@@ -284,14 +305,20 @@ class Service:
         self._notify(row)
         return row
 
-    def _close_open_incidents(self, reason: str, streams: list[str] | None = None) -> None:
-        """Incidents left open by a monitor that is gone end now, and say why: the
-        new monitor opens a fresh one if the defect is still there."""
+    def _close_open_incidents(self, reason: str, keys: list[str] | None = None) -> None:
+        """Incidents left open by monitors that are gone (``keys``: theirs, see
+        service/parts.py; None: all) end now, and say why: the new monitor opens a fresh
+        one if the defect is still there."""
         with self._store.session() as s:
             query = select(IncidentRow).where(IncidentRow.open.is_(True))
-            if streams is not None:
+            if keys is not None:
+                streams = {split_key(key)[0] for key in keys}
                 query = query.where(IncidentRow.stream.in_(streams))
-            rows = s.scalars(query).all()
+            rows = [
+                row
+                for row in s.scalars(query).all()
+                if keys is None or part_key(row.stream, row.details.get("part", 0)) in keys
+            ]
             for row in rows:
                 row.open = False
                 row.ended_at = now_utc()
@@ -312,6 +339,9 @@ class Service:
             self.events.publish(
                 {"kind": "levels", "stream": message.stream, "levels": message.levels}
             )
+        elif isinstance(message, StatusReport) and message.part:
+            parts = self._part_status.setdefault(message.stream, {})
+            parts[message.part] = message.status.as_dict()
         elif isinstance(message, StatusReport):
             self._stream_status(message.stream, message.status.as_dict(), dict(message.signals))
             if message.thumbnail is not None:
@@ -390,6 +420,8 @@ class Service:
             if delta >= 0:
                 bitrate = delta * 8 / (status["at"] - previous["at"])
         status["bitrate_bps"] = round(bitrate)
+        if stream in self._part_status:  # a split stream: how its other parts are doing
+            status["parts"] = {str(n): s for n, s in self._part_status[stream].items()}
         at = round(status["at"], 3)
         for name in ("bitrate_bps", "lag_s", "fps"):
             signals[name] = [[at, status[name], status[name]]]
@@ -467,16 +499,17 @@ class Service:
                     run_command_hook(hook, row.to_api())
         self._notify(row)
 
-    def _on_worker_restart(self, worker: int, streams: list[str]) -> None:
+    def _on_worker_restart(self, worker: int, keys: list[str]) -> None:
         self.metrics.worker_restarts.inc()
-        for stream in streams:  # blind until the new worker's monitor reports
+        for stream in sorted({split_key(key)[0] for key in keys}):
+            # Blind (in part, for a split stream) until the new worker's monitor reports.
             self._levels.pop(stream, None)
             status = {**self.status(stream), "state": "failed", "fps": 0.0}
             status["last_error"] = f"worker {worker} restarted"
             self._status[stream] = status
             self.metrics.up.labels(stream).set(0.0)
             self.events.publish({"kind": "status", "stream": stream, "status": status})
-        self._close_open_incidents(f"worker {worker} restarted", streams)
+        self._close_open_incidents(f"worker {worker} restarted", keys)
 
     def _notify(self, row: IncidentRow) -> None:
         self.events.publish({"kind": "incident", "incident": row.to_api()})

@@ -102,6 +102,9 @@ class StatusReport:
     thumbnail: bytes | None = None
     """The latest picture: a colour JPEG, or the grey analysis picture as PNG when no
     colour one could be made."""
+    part: int = 0
+    """Which part of a split stream reports (service/parts.py); the first part's status
+    is the stream's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +132,19 @@ class StartStream:
 
     spec: dict[str, Any]
     engine: dict[str, Any]
+    key: str = ""
+    """The monitor's key on the worker: the stream id, or ``id#N`` for part N of a split
+    stream (service/parts.py); empty: the stream id."""
+
+    @property
+    def monitor_key(self) -> str:
+        return self.key or str(self.spec["id"])
 
 
 @dataclass(frozen=True, slots=True)
 class StopStream:
     stream: str
+    """The monitor's key (StartStream.key)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,7 @@ from avwatch.service.messages import (
     StreamStatus,
     WorkerMessage,
 )
+from avwatch.service.parts import detector_parts
 from avwatch.service.signals import SignalBuckets
 from avwatch.transport.analyser import TsAnalyzer, TsEvent
 from avwatch.types import (
@@ -139,8 +140,12 @@ class StreamMonitor:
         *,
         queue_frames: int = 50,
         slots: FullSlots | None = None,
+        part: int = 0,
     ) -> None:
+        """``part``: which part of a split stream this monitor is (service/parts.py)."""
         self.spec = spec
+        self.part = part
+        self.detector_keys = detector_parts(spec)[part]
         self.engine = engine
         self.emit = emit
         self.queue_frames = queue_frames
@@ -219,7 +224,12 @@ class StreamMonitor:
         failure.details["restarted"] = True
         self._end_monitor_incident(failure, now)
         fresh = StreamMonitor(
-            self.spec, self.engine, self.emit, queue_frames=self.queue_frames, slots=self.slots
+            self.spec,
+            self.engine,
+            self.emit,
+            queue_frames=self.queue_frames,
+            slots=self.slots,
+            part=self.part,
         )
         fresh.reconnects = self.reconnects + 1
         fresh.start()
@@ -431,7 +441,14 @@ class StreamMonitor:
             on_close=lambda i: self._incident(i, opened=False),
             keep_history=False,
         )
-        analyzer = StreamAnalyzer(info, self.engine, tracker=tracker, profile=True)
+        analyzer = StreamAnalyzer(
+            info,
+            self.engine,
+            self.detector_keys,
+            tracker=tracker,
+            profile=True,
+            transport_incidents=self.part == 0,  # the other parts' would be the same ones
+        )
         if self.escalation is not None:
             analyzer.on_trouble = self.escalation.sign
         self._session = _Session(info, analyzer, wall)
@@ -459,6 +476,8 @@ class StreamMonitor:
     def _watch_input(self, now: float) -> None:
         """No data for ``input_loss_after_s``: open input_loss (from the last data)."""
         silent_since = self.last_data_wall
+        if self.part:  # the first part of a split stream watches the input
+            return
         if self._input_loss is None:
             quiet = now - (silent_since or now)
             if self.state == "input_lost" or quiet > self.spec.input_loss_after_s:
@@ -553,7 +572,7 @@ class StreamMonitor:
             started_at=started_at,
             ended_at=ended_at,
             open=incident.end is None,
-            details=incident.details,
+            details={**incident.details, "part": self.part} if self.part else incident.details,
             key=incident.key,
         )
 
@@ -593,13 +612,18 @@ class StreamMonitor:
                 signals={}
                 if session is None
                 else session.signals.fresh(session.analyzer.detectors),
-                thumbnail=self._thumbnail or (None if latest is None else encode_png(latest)),
+                thumbnail=None
+                if self.part
+                else self._thumbnail or (None if latest is None else encode_png(latest)),
+                part=self.part,
             )
         )
 
     def _levels(self) -> None:
         """The audio meters since the last reading, with the short-term loudness."""
         session = self._session
+        if self.part:  # a split stream's meters come from its first part
+            return
         meter = None if session is None else session.analyzer.meter
         levels = None if meter is None else meter.read()
         if session is None or levels is None:

@@ -17,6 +17,7 @@ restarted. A head that stops normally ends its actors.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -30,8 +31,24 @@ from ray.exceptions import GetTimeoutError, RayActorError
 from ray.util.queue import Empty, Queue
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from avwatch.service.messages import Heartbeat, StartStream, StopStream, WorkerMessage
-from avwatch.service.workers import HEARTBEAT_S, HUNG_AFTER_S, MonitorGroup, OnMessage, OnRestart
+from avwatch.service.messages import (
+    Heartbeat,
+    StartStream,
+    StatusReport,
+    StopStream,
+    StreamStatus,
+    WorkerMessage,
+)
+from avwatch.service.parts import split_key
+from avwatch.service.workers import (
+    HEARTBEAT_S,
+    HUNG_AFTER_S,
+    MonitorGroup,
+    OnMessage,
+    OnRestart,
+    all_siblings,
+    least_loaded,
+)
 
 __all__ = ["NAMESPACE", "MonitorActor", "RayPool"]
 
@@ -39,6 +56,9 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "avwatch"
 SEND_EVERY_S = 0.05
+PENDING_AFTER_S = 5.0  # an actor not started by then is waiting for room: say so
+PENDING_EVERY_S = 2.0  # as often as a running stream's status
+IDLE_S = 30.0
 WATCHDOG_S = 0.5
 CALL_TIMEOUT_S = 10.0
 MAX_UNSENT = 20_000  # messages an actor keeps while the head's queue cannot take them
@@ -47,9 +67,12 @@ MAX_UNSENT = 20_000  # messages an actor keeps while the head's queue cannot tak
 class MonitorActor:
     """One worker on a Ray node (made a Ray actor by ``RayPool``)."""
 
-    def __init__(self, index: int, outbox: Queue, queue_frames: int) -> None:
+    def __init__(
+        self, index: int, outbox: Queue, queue_frames: int, resources: dict[str, float]
+    ) -> None:
         logging.basicConfig(level=logging.WARNING, format=f"ray worker {index}: %(message)s")
         self.index = index
+        self.resources = resources  # the custom resources it was placed by
         self.outbox = outbox
         self._unsent: deque[WorkerMessage | Heartbeat] = deque(maxlen=MAX_UNSENT)
         self._lock = threading.Lock()  # the group: the head's calls and the restarts
@@ -57,13 +80,13 @@ class MonitorActor:
         self._stop = threading.Event()
         threading.Thread(target=self._send_loop, name="send", daemon=True).start()
 
-    def start_stream(self, spec: dict[str, Any], engine: dict[str, Any]) -> None:
+    def start_stream(self, key: str, spec: dict[str, Any], engine: dict[str, Any]) -> None:
         with self._lock:
-            self.group.handle(StartStream(spec, engine), keep_same=True)
+            self.group.handle(StartStream(spec, engine, key), keep_same=True)
 
-    def stop_stream(self, stream_id: str) -> None:
+    def stop_stream(self, key: str) -> None:
         with self._lock:
-            self.group.handle(StopStream(stream_id))
+            self.group.handle(StopStream(key))
 
     def attach(self, outbox: Queue) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
         """A new head's queue; returns the streams running here."""
@@ -78,7 +101,7 @@ class MonitorActor:
 
     def where(self) -> dict[str, Any]:
         context = ray.get_runtime_context()
-        return {"pid": os.getpid(), "node": context.get_node_id()}
+        return {"pid": os.getpid(), "node": context.get_node_id(), "resources": self.resources}
 
     def exit(self) -> None:
         with self._lock:
@@ -119,13 +142,25 @@ class _Actor:
     heard: float | None = None
     ping: Any = None  # the pending ping's object ref
     where: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, float] = field(default_factory=dict)
+    idle_since: float | None = None  # since when it holds no stream
+
+    @property
+    def pending(self) -> bool:
+        """Not started yet: waiting for a node with a free CPU (and its resources)."""
+        return self.heard is None
 
     def silent_s(self, now: float) -> float:
         return now - (self.started if self.heard is None else self.heard)
 
 
 class RayPool:
-    """``Workers`` on a Ray cluster; ``count`` actors, by default one per CPU of it."""
+    """``Workers`` on a Ray cluster: ``count`` actors at least (by default one per CPU of
+    it), each with ``per_worker`` monitors at most (None: no limit). A stream that fits
+    in none, or that needs custom resources (``placement``), gets a new actor, up to
+    ``max_count``; one that Ray cannot place yet is pending, its streams too, and is
+    Ray's autoscaler's demand. Actors beyond ``count`` left with no stream for
+    IDLE_S are given back."""
 
     def __init__(
         self,
@@ -137,8 +172,13 @@ class RayPool:
         address: str = "auto",
         namespace: str = NAMESPACE,
         hung_after_s: float = HUNG_AFTER_S,
+        per_worker: int | None = None,
+        max_count: int = 256,
     ) -> None:
         self.count = count
+        self.per_worker = per_worker
+        self.max_count = max_count
+        self.base = 0  # the actors kept however idle (count, or the cluster's CPUs)
         self.on_message = on_message
         self.on_restart = on_restart
         self.queue_frames = queue_frames
@@ -175,7 +215,10 @@ class RayPool:
             }
         )
         self._remote = ray.remote(MonitorActor)
-        self._actors = [self._reclaim(i) or self._spawn(i) for i in range(count)]
+        self.base = count
+        self._actors = [self._reclaim(i) or self._spawn(i, {}) for i in range(count)]
+        while (found := self._reclaim(len(self._actors))) is not None:  # and its extra ones
+            self._actors.append(found)
         for target, name in ((self._drain, "ray-messages"), (self._watch, "ray-watchdog")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -198,20 +241,40 @@ class RayPool:
             ray.shutdown()
 
     # -- streams ----------------------------------------------------------------------
-    def assign(self, stream_id: str, spec: dict[str, Any], engine: dict[str, Any]) -> int:
+    def assign(self, key: str, spec: dict[str, Any], engine: dict[str, Any]) -> int:
         with self._lock:
-            current = next((a for a in self._actors if stream_id in a.streams), None)
-            actor = current or min(self._actors, key=lambda a: (len(a.streams), a.index))
-            actor.streams[stream_id] = (spec, engine)
-            actor.handle.start_stream.remote(spec, engine)
+            actor = next((a for a in self._actors if key in a.streams), None)
+            resources = spec.get("placement", {}).get("resources", {})
+            if actor is not None and actor.resources != resources:  # placed elsewhere now
+                del actor.streams[key]
+                actor.handle.stop_stream.remote(key)
+                actor = None
+            actor = actor or self._room_for(key, resources)
+            actor.streams[key] = (spec, engine)
+            actor.idle_since = None
+            actor.handle.start_stream.remote(key, spec, engine)
             return actor.index
 
-    def remove(self, stream_id: str) -> None:
+    def _room_for(self, key: str, resources: dict[str, float]) -> _Actor:
+        """An actor of these resources with room for one more monitor; a new one if
+        none has room (while under max_count)."""
+        alike = [a for a in self._actors if a.resources == resources]
+        roomy = [a for a in alike if self.per_worker is None or len(a.streams) < self.per_worker]
+        if roomy and not (len(self._actors) < self.max_count and all_siblings(roomy, key)):
+            return least_loaded(roomy, key)
+        if len(self._actors) >= self.max_count:
+            return least_loaded(alike or self._actors, key)  # over capacity, not refused
+        used = {a.index for a in self._actors}
+        actor = self._spawn(next(i for i in itertools.count() if i not in used), resources)
+        self._actors.append(actor)
+        return actor
+
+    def remove(self, key: str) -> None:
         with self._lock:
-            actor = next((a for a in self._actors if stream_id in a.streams), None)
+            actor = next((a for a in self._actors if key in a.streams), None)
             if actor is not None:
-                del actor.streams[stream_id]
-                actor.handle.stop_stream.remote(stream_id)
+                del actor.streams[key]
+                actor.handle.stop_stream.remote(key)
 
     def describe(self) -> list[dict[str, Any]]:
         now = time.monotonic()
@@ -222,6 +285,8 @@ class RayPool:
                     "pid": a.where.get("pid"),
                     "node": a.where.get("node"),
                     "alive": True,
+                    "state": "pending" if a.pending else "running",
+                    "resources": a.resources,
                     "streams": sorted(a.streams),
                     "restarts": a.restarts,
                     "cpu": None,
@@ -245,24 +310,27 @@ class RayPool:
         except (ValueError, RayActorError, GetTimeoutError):
             return None
         self.reclaimed += 1
-        return _Actor(index, handle, dict(streams), where=where)
+        return _Actor(index, handle, dict(streams), where=where, resources=where["resources"])
 
-    def _spawn(self, index: int) -> _Actor:
+    def _spawn(self, index: int, resources: dict[str, float]) -> _Actor:
         handle = self._remote.options(
             name=self._name(index),
             namespace=self.namespace,
             lifetime="detached",
             num_cpus=1,
+            resources=resources,
             max_restarts=0,  # the watchdog replaces it, and gives it back its streams
             scheduling_strategy="SPREAD",
-        ).remote(index, self._queue, self.queue_frames)
-        return _Actor(index, handle)
+        ).remote(index, self._queue, self.queue_frames, resources)
+        return _Actor(index, handle, resources=resources)
 
     def _watch(self) -> None:
+        told_pending = 0.0
         while not self._stop.wait(WATCHDOG_S):
             lost: list[_Actor] = []
             with self._lock:
                 now = time.monotonic()
+                self._give_back_idle(now)
                 for n, actor in enumerate(self._actors):
                     why = self._why_lost(actor, now)
                     if why is None:
@@ -272,18 +340,45 @@ class RayPool:
                     log.error("ray worker %d %s; replacing it", actor.index, why)
                     ray.kill(actor.handle, no_restart=True)
                     try:
-                        fresh = self._spawn(actor.index)
+                        fresh = self._spawn(actor.index, actor.resources)
                     except ValueError:  # its name is not free yet: the next round
                         continue
                     fresh.streams = actor.streams
                     fresh.restarts = actor.restarts + 1
                     self._actors[n] = fresh
-                    for spec, engine in fresh.streams.values():
-                        fresh.handle.start_stream.remote(spec, engine)
+                    for key, (spec, engine) in fresh.streams.items():
+                        fresh.handle.start_stream.remote(key, spec, engine)
                     lost.append(actor)
             for actor in lost:
                 if self.on_restart:
                     self.on_restart(actor.index, sorted(actor.streams))
+            if now - told_pending >= PENDING_EVERY_S:
+                told_pending = now
+                self._tell_pending(now)
+
+    def _give_back_idle(self, now: float) -> None:
+        """Actors beyond the base with no stream for IDLE_S free their CPU."""
+        for actor in list(self._actors):
+            if actor.streams or actor.index < self.base:
+                continue
+            actor.idle_since = actor.idle_since or now
+            if now - actor.idle_since >= IDLE_S:
+                log.warning("ray worker %d idle for %.0f s; giving it back", actor.index, IDLE_S)
+                ray.kill(actor.handle, no_restart=True)
+                self._actors.remove(actor)
+
+    def _tell_pending(self, now: float) -> None:
+        """Streams on an actor Ray has not placed yet say so: ``state: pending``."""
+        with self._lock:
+            waiting = [
+                key
+                for a in self._actors
+                if a.pending and now - a.started > PENDING_AFTER_S
+                for key in a.streams
+            ]
+        for key in waiting:
+            stream, part = split_key(key)
+            self.on_message(StatusReport(stream, pending_status(), part=part))
 
     def _why_lost(self, actor: _Actor, now: float) -> str | None:
         """Why ``actor`` must be replaced (None: it is well); pings it on the way."""
@@ -297,8 +392,8 @@ class RayPool:
                 actor.ping = None
         if actor.ping is None:
             actor.ping = actor.handle.where.remote()
-        after = self.hung_after_s if actor.heard is not None else 60.0  # starting up
-        if actor.silent_s(now) > after:
+        # One never heard from is waiting to be placed (pending): no limit to that.
+        if actor.heard is not None and actor.silent_s(now) > self.hung_after_s:
             return f"silent for {actor.silent_s(now):.0f} s"
         return None
 
@@ -332,3 +427,18 @@ class RayPool:
             except Exception:  # one bad message must not stop the others
                 log.exception("handling a %s message failed", type(message).__name__)
         return True
+
+
+def pending_status() -> StreamStatus:
+    """A stream waiting for Ray to place its actor: not watched yet."""
+    return StreamStatus(
+        state="pending",
+        fps=0.0,
+        lag_s=0.0,
+        bytes_read=0,
+        dropped_samples=0,
+        reconnects=0,
+        last_data_at=None,
+        last_error="waiting for a node with a free CPU (and the stream's resources)",
+        at=time.time(),
+    )

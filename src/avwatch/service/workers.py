@@ -25,10 +25,10 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from avwatch.service.messages import (
     ExitWorker,
@@ -43,7 +43,15 @@ if TYPE_CHECKING:
     from avwatch.analysis.escalation import FullSlots
     from avwatch.service.monitor import StreamMonitor
 
-__all__ = ["HEARTBEAT_S", "HUNG_AFTER_S", "MonitorGroup", "WorkerPool", "Workers"]
+__all__ = [
+    "HEARTBEAT_S",
+    "HUNG_AFTER_S",
+    "MonitorGroup",
+    "WorkerPool",
+    "Workers",
+    "all_siblings",
+    "least_loaded",
+]
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +75,46 @@ class Workers(Protocol):
 
     def stop(self, timeout: float = 10.0) -> None: ...
 
-    def assign(self, stream_id: str, spec: dict[str, Any], engine: dict[str, Any]) -> int:
-        """Run (or re-run with new settings) a stream; returns its worker's index."""
+    def assign(self, key: str, spec: dict[str, Any], engine: dict[str, Any]) -> int:
+        """Run (or re-run with new settings) a stream's monitor; returns its worker's
+        index. ``key``: the stream id, or a split stream part's (service/parts.py)."""
         ...
 
-    def remove(self, stream_id: str) -> None: ...
+    def remove(self, key: str) -> None: ...
 
     def describe(self) -> list[dict[str, Any]]:
         """Each worker: index, pid, alive, streams, restarts."""
         ...
+
+
+class _Holder(Protocol):
+    index: int
+    streams: dict[str, tuple[dict[str, Any], dict[str, Any]]]
+
+
+HolderT = TypeVar("HolderT", bound=_Holder)
+
+
+def all_siblings(workers: Sequence[_Holder], key: str) -> bool:
+    """Whether every one of ``workers`` holds another part of ``key``'s stream."""
+    from avwatch.service.parts import split_key
+
+    stream = split_key(key)[0]
+    return all(any(split_key(k)[0] == stream for k in w.streams) for w in workers)
+
+
+def least_loaded(workers: Sequence[HolderT], key: str) -> HolderT:
+    """Where a new monitor goes: the worker with the fewest, away from the other parts
+    of its stream where one can be (a split stream's parts share no CPU)."""
+    from avwatch.service.parts import split_key
+
+    stream = split_key(key)[0]
+
+    def load(worker: HolderT) -> tuple[bool, int, int]:
+        sibling = any(split_key(k)[0] == stream for k in worker.streams)
+        return sibling, len(worker.streams), worker.index
+
+    return min(workers, key=load)
 
 
 class _Sender:
@@ -152,32 +191,40 @@ class MonitorGroup:
         self._slots: FullSlots | None = None
 
     def handle(self, command: StartStream | StopStream, *, keep_same: bool = False) -> None:
-        """``keep_same``: a start of a stream already running with these very settings
-        leaves it running (a head that restarted hands out its streams again)."""
+        """Monitors are keyed by StartStream.monitor_key (a split stream's parts are
+        several). ``keep_same``: a start of a monitor already running with these very
+        settings leaves it running (a head that restarted hands out its streams again)."""
         from avwatch.analysis.escalation import FullSlots
         from avwatch.config import EngineConfig
         from avwatch.service.config import StreamSpec
         from avwatch.service.monitor import StreamMonitor
+        from avwatch.service.parts import split_key
 
         if isinstance(command, StopStream):
             if command.stream in self.monitors:
                 self.monitors.pop(command.stream).stop()
                 del self.running[command.stream], self.since[command.stream]
             return
-        if keep_same and self.running.get(command.spec["id"]) == (command.spec, command.engine):
+        key = command.monitor_key
+        if keep_same and self.running.get(key) == (command.spec, command.engine):
             return
         spec = StreamSpec.model_validate(command.spec)
         engine = EngineConfig.model_validate(command.engine)
-        if spec.id in self.monitors:
-            self.monitors.pop(spec.id).stop()
+        if key in self.monitors:
+            self.monitors.pop(key).stop()
         if self._slots is None:
             self._slots = FullSlots(engine.escalation.full_slots)
         monitor = StreamMonitor(
-            spec, engine, self.emit, queue_frames=self.queue_frames, slots=self._slots
+            spec,
+            engine,
+            self.emit,
+            queue_frames=self.queue_frames,
+            slots=self._slots,
+            part=split_key(key)[1],
         )
-        self.monitors[spec.id] = monitor
-        self.running[spec.id] = (command.spec, command.engine)
-        self.since[spec.id] = time.time()
+        self.monitors[key] = monitor
+        self.running[key] = (command.spec, command.engine)
+        self.since[key] = time.time()
         monitor.start()
 
     def restart_failed(self) -> None:
@@ -281,21 +328,19 @@ class WorkerPool:
         self._drain_now()
 
     # -- streams ----------------------------------------------------------------------
-    def assign(self, stream_id: str, spec: dict[str, Any], engine: dict[str, Any]) -> int:
-        """Run (or re-run with new settings) a stream; returns its worker's index."""
+    def assign(self, key: str, spec: dict[str, Any], engine: dict[str, Any]) -> int:
         with self._lock:
-            current = self._worker_of(stream_id)
-            worker = current or min(self._workers, key=lambda w: (len(w.streams), w.index))
-            worker.streams[stream_id] = (spec, engine)
-            worker.commands.put(StartStream(spec, engine))
+            worker = self._worker_of(key) or least_loaded(self._workers, key)
+            worker.streams[key] = (spec, engine)
+            worker.commands.put(StartStream(spec, engine, key))
             return worker.index
 
-    def remove(self, stream_id: str) -> None:
+    def remove(self, key: str) -> None:
         with self._lock:
-            worker = self._worker_of(stream_id)
+            worker = self._worker_of(key)
             if worker is not None:
-                del worker.streams[stream_id]
-                worker.commands.put(StopStream(stream_id))
+                del worker.streams[key]
+                worker.commands.put(StopStream(key))
 
     def describe(self) -> list[dict[str, Any]]:
         now = time.monotonic()
@@ -365,8 +410,8 @@ class WorkerPool:
                     fresh.streams = worker.streams
                     fresh.restarts = worker.restarts + 1
                     self._workers[worker.index] = fresh
-                    for spec, engine in fresh.streams.values():
-                        fresh.commands.put(StartStream(spec, engine))
+                    for key, (spec, engine) in fresh.streams.items():
+                        fresh.commands.put(StartStream(spec, engine, key))
             for worker in dead:
                 if self.on_restart:
                     self.on_restart(worker.index, sorted(worker.streams))

@@ -121,6 +121,7 @@ function tileState(stream) {
   const status = stream.status || {};
   if (status.state === "input_lost") return "input_lost";
   if (status.state === "overloaded") return "overloaded";
+  if (status.state === "pending") return "pending";  // waiting for a cluster node
   const open = openOf(stream.id);
   if (open.some((i) => SEVERE.has(i.severity))) return "alarm";
   if (open.length) return "warning";
@@ -151,7 +152,7 @@ function updateSummary() {
 function mosaicView(root) {
   const search = el("input", { type: "search", placeholder: "Filter by name or id", id: "filter" });
   const stateFilter = el("select", { id: "state-filter" },
-    ["all", "alarm", "warning", "ok", "input_lost", "overloaded", "starting", "disabled"].map((s) =>
+    ["all", "alarm", "warning", "ok", "input_lost", "overloaded", "pending", "starting", "disabled"].map((s) =>
       el("option", { value: s }, s === "all" ? "every state" : s.replace("_", " "))));
   const count = el("span", { class: "count" });
   const grid = el("div", { class: "mosaic", id: "mosaic" });
