@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from avwatch.config import EngineConfig
 from avwatch.lab.synth import ClipSpec, Defect, make_clip
+from avwatch.service.api import nodes_of
 from avwatch.service.config import ClusterSpec, ServiceConfig, StreamSpec
 from avwatch.service.core import Service
 from avwatch.service.messages import StatusReport
@@ -109,6 +110,12 @@ def test_a_split_stream_runs_its_parts_on_two_nodes_and_reports_both(
         )
         holders = {w["node"]: w["streams"] for w in service.workers() if w["streams"]}
         assert sorted(holders.values()) == [["split"], ["split#1"]]  # a part per node
+        # /healthz's nodes and /metrics' gauges say so.
+        assert sorted(n["streams"] for n in nodes_of(service.workers())) == [1, 1]
+        service.metrics.workers_seen(service.workers())
+        metrics = service.metrics.render().decode()
+        assert "avwatch_nodes 2.0" in metrics
+        assert 'avwatch_workers{state="running"} 2.0' in metrics
         wait_for("the second part's status", lambda: "parts" in service.status("split"), 10)
         assert service.status("split")["parts"]["1"]["state"] == "ok"
     finally:

@@ -189,14 +189,33 @@ def _health(service: Service, reader: list[Any]) -> APIRouter:
             "version": __version__,
             "uptime_s": round(time.time() - service.started_at, 1),
             "workers": workers,
+            "nodes": nodes_of(workers),
             "store": store,
         }
 
     @router.get("/metrics", dependencies=reader)
     def metrics() -> Response:
+        service.metrics.workers_seen(service.workers())
         return Response(service.metrics.render(), media_type="text/plain; version=0.0.4")
 
     return router
+
+
+def nodes_of(workers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The machines the workers run on (Ray nodes; "local" for worker processes), with
+    their workers, streams and restarts; pending workers are on none yet."""
+    nodes: dict[str, dict[str, Any]] = {}
+    for worker in workers:
+        if worker.get("state") == "pending":
+            continue
+        node = nodes.setdefault(
+            worker.get("node") or "local",
+            {"workers": 0, "streams": 0, "restarts": 0},
+        )
+        node["workers"] += 1
+        node["streams"] += len(worker["streams"])
+        node["restarts"] += worker["restarts"]
+    return [{"node": name, **figures} for name, figures in sorted(nodes.items())]
 
 
 def _streams(service: Service, reader: list[Any]) -> APIRouter:

@@ -68,7 +68,7 @@ class ServiceMetrics:
             registry=r,
         )
         self.worker_restarts = Counter(
-            "avwatch_worker_restarts", "Worker processes restarted", registry=r
+            "avwatch_worker_restarts", "Workers (processes or Ray actors) replaced", registry=r
         )
         self.alerts_suppressed = Counter(
             "avwatch_alerts_suppressed", "Alerts held back as flapping", registry=r
@@ -90,6 +90,28 @@ class ServiceMetrics:
         self.outbox_pending = Gauge(
             "avwatch_outbox_pending", "Alerts not delivered yet", registry=r
         )
+        self.workers = Gauge(
+            "avwatch_workers",
+            "Workers (processes or Ray actors) by state: running, pending, silent",
+            ["state"],
+            registry=r,
+        )
+        self.nodes = Gauge(
+            "avwatch_nodes", "Machines (Ray nodes) the running workers are on", registry=r
+        )
+
+    def workers_seen(self, workers: list[dict[str, Any]]) -> None:
+        """Set from the pool's description when the metrics are read."""
+        counts = dict.fromkeys(("running", "pending", "silent"), 0)
+        for worker in workers:
+            state = worker.get("state", "running")
+            if state == "running" and not worker.get("responsive", True):
+                state = "silent"
+            counts[state] = counts.get(state, 0) + 1
+        for state, count in counts.items():
+            self.workers.labels(state).set(count)
+        running = [w for w in workers if w.get("state", "running") == "running"]
+        self.nodes.set(len({w.get("node") or "local" for w in running}))
 
     def stream_status(self, stream: str, status: dict[str, Any], bitrate_bps: float) -> None:
         self.up.labels(stream).set(1.0 if status["state"] in ("ok", "overloaded") else 0.0)
