@@ -29,6 +29,12 @@ def register(sub: Commands) -> None:
     bs.add_argument("--resolution", choices=["1080p", "720p", "576i"], default="1080p")
     bs.add_argument("--seconds", type=float, default=15.0, help="measured time per live trial")
     bs.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    bs.add_argument(
+        "--backend",
+        choices=["local", "ray"],
+        default="local",
+        help="live trials in worker processes, or in actors of a one-node Ray cluster",
+    )
     bs.add_argument("--cache", default=".cache/bench", help="where the bench clips are kept")
     bs.add_argument(
         "--analysis",
@@ -84,6 +90,20 @@ def register(sub: Commands) -> None:
     rp.add_argument("--cache", default=".cache/bench", help="where the long file is kept")
     rp.add_argument("--json", action="store_true")
     rp.set_defaults(run=run_report)
+    ar = bsub.add_parser(
+        "architecture",
+        help="in-memory hand-off against the object-store design (converter, Ray's "
+        "object store, detector actors, orchestrator): CPU, bytes moved, streams per core",
+    )
+    ar.add_argument("--resolution", choices=["1080p", "720p", "576i"], default="1080p")
+    ar.add_argument("--seconds", type=float, default=20.0, help="media analysed each way")
+    ar.add_argument("--detectors", metavar="LIST", help="default: every detector")
+    ar.add_argument(
+        "--batch", type=int, default=1, help="pictures per step of the object-store design"
+    )
+    ar.add_argument("--cache", default=".cache/bench", help="where the bench clips are kept")
+    ar.add_argument("--json", action="store_true")
+    ar.set_defaults(run=run_architecture)
 
 
 def run_throughput(args: argparse.Namespace) -> int:
@@ -160,7 +180,7 @@ def run_streams(args: argparse.Namespace) -> int:
         if isinstance(found, StreamsResult):
             console.print(
                 f"[bold]{found.resolution} {found.analysis}[/bold] on {found.cores} cores "
-                f"(clip: x264 {found.preset})"
+                f"(clip: x264 {found.preset}; monitors: {found.backend})"
             )
             console.print(f"  decode only, by CPU   {found.decode_only_streams:6.1f} streams")
             console.print(f"  full pipeline, by CPU {found.pipeline_streams_by_cpu:6.1f} streams")
@@ -176,6 +196,11 @@ def run_streams(args: argparse.Namespace) -> int:
                 f"  max lag {found.max_lag_s:.2f} s  min fps {found.min_fps:.1f}"
                 f"  dropped {found.dropped_samples}  {memory} MB per stream"
             )
+            if found.ray is not None:
+                console.print(
+                    f"        Ray's own {found.ray.processes} processes: "
+                    f"{found.ray.cpu_share:.1%} of a core, {found.ray.rss_mb:.0f} MB"
+                )
         else:
             console.print(
                 f"  live, decode only: {found.streams:3d} streams"
@@ -196,6 +221,7 @@ def run_streams(args: argparse.Namespace) -> int:
             progress=None if args.json else show,
             analysis=tier,
             preset=args.preset,
+            backend=args.backend,
         )
         results.append(result)
         if not args.json:
@@ -305,4 +331,42 @@ def run_report(args: argparse.Namespace) -> int:
     console.print(f"  report {result.html_bytes / 1e6:.2f} MB: {result.report}")
     opened = "no Chromium here" if result.render_s is None else f"{result.render_s:.2f} s"
     console.print(f"  opened in Chromium (load and layout): {opened}")
+    return EXIT_OK
+
+
+def run_architecture(args: argparse.Namespace) -> int:
+    import os
+
+    from avwatch.lab.bench.architecture import bench_architecture
+    from avwatch.lab.bench.streams import bench_clip
+
+    if not 0 < args.seconds <= 30 or args.batch < 1:
+        raise ConfigError("--seconds: more than 0 and at most 30 (the clip); --batch: 1 or more")
+    clip = bench_clip(args.resolution, Path(args.cache))
+    result = bench_architecture(
+        clip,
+        seconds=args.seconds,
+        detectors=keys(args.detectors),
+        batch=args.batch,
+        cpus=os.cpu_count() or 1,
+    )
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+        return EXIT_OK
+    console = Console(soft_wrap=True)
+    console.print(
+        f"[bold]{args.resolution}[/bold], {len(result.detectors)} detectors, "
+        f"{result.in_memory.media_s:.1f} s of media; object-store step: {result.step}"
+    )
+    for design in (result.in_memory, result.object_store):
+        console.print(
+            f"  {design.name:12s} {design.cpu_s_per_stream_hour:8.0f} CPU-s per stream-hour"
+            f"  {design.bytes_per_stream_s / 1e6:7.2f} MB moved per stream-second"
+            f"  {design.streams_per_core:6.2f} streams per core"
+        )
+    console.print(
+        f"  the object-store design costs {result.cost_ratio:.1f}x the CPU "
+        f"(in memory saves {1 - 1 / result.cost_ratio:.0%}); "
+        f"same incidents: {'yes' if result.same_incidents else 'NO'}"
+    )
     return EXIT_OK

@@ -54,12 +54,19 @@ from avwatch.config import EngineConfig, Escalation
 from avwatch.decode.thumbnails import ThumbnailMaker
 from avwatch.errors import ConfigError
 from avwatch.lab.bench.live_decode import DecodeTrial, decode_live_trial
+from avwatch.lab.bench.ray_backend import (
+    RayOverhead,
+    ray_cluster,
+    ray_pool,
+    ray_processes,
+    sample_processes,
+)
 from avwatch.lab.bench.throughput import decode_only
 from avwatch.lab.synth import ClipSpec, make_clip
 from avwatch.service.config import ServiceConfig, StreamSpec
 from avwatch.service.messages import StatusReport, StreamStatus, WorkerMessage
 from avwatch.service.monitor import STATUS_EVERY_S
-from avwatch.service.workers import WorkerPool, cpus_to_pin
+from avwatch.service.workers import WorkerPool, Workers, cpus_to_pin
 from avwatch.types import Analysis
 
 __all__ = [
@@ -99,6 +106,8 @@ class Trial:
     dropped_samples: int
     min_fps: float
     rss_mb_per_stream: float | None
+    ray: RayOverhead | None = None
+    """With ``--backend ray``: Ray's own processes over the measured window."""
 
 
 @dataclass
@@ -115,6 +124,8 @@ class StreamsResult:
     """One colour thumbnail of the clip's pictures (the tile's, every STATUS_EVERY_S)."""
     thumbnail_share: float = 0.0
     """What those thumbnails cost, as a share of a stream's full-pipeline CPU."""
+    backend: str = "local"
+    """Where the live trials' monitors ran: worker processes, or Ray actors."""
     trials: list[Trial] = field(default_factory=list)
     decode_trials: list[DecodeTrial] = field(default_factory=list)
 
@@ -202,8 +213,10 @@ def live_trial(
     workers: int,
     fps: float,
     analysis: Analysis = "full",
+    backend: str = "local",
 ) -> Trial:
-    """Run ``streams`` looping copies of ``clip`` through worker processes; did they keep up?"""
+    """Run ``streams`` looping copies of ``clip`` through worker processes (or Ray actors,
+    ``backend`` ray); did they keep up?"""
     lock = threading.Lock()
     window: dict[str, list[StreamStatus]] = {}
     measuring = threading.Event()
@@ -215,8 +228,13 @@ def live_trial(
 
     service = ServiceConfig()
     engine = tier_engine(analysis)
-    pool = WorkerPool(workers, collect, pin=service.pin_workers)
-    pool.start()
+    pool: Workers
+    if backend == "ray":
+        pool = ray_pool(workers, collect)
+    else:
+        pool = WorkerPool(workers, collect, pin=service.pin_workers)
+        pool.start()
+    overhead = None
     try:
         time.sleep(2.0)  # workers up and idle
         idle = [_rss_mb(w["pid"]) for w in pool.describe()]
@@ -224,8 +242,14 @@ def live_trial(
             spec = StreamSpec(id=f"s{i}", url=str(clip), loop=True)
             pool.assign(spec.id, spec.model_dump(mode="json"), engine.model_dump(mode="json"))
         time.sleep(WARMUP_S)
+        theirs = ray_processes({w["pid"] for w in pool.describe()}) if backend == "ray" else []
+        cpu_before, _ = sample_processes(theirs)
         measuring.set()
         time.sleep(seconds)
+        cpu_after, ray_rss = sample_processes(theirs)
+        if theirs:
+            share = (cpu_after - cpu_before) / seconds
+            overhead = RayOverhead(len(theirs), round(share, 4), round(ray_rss, 1))
         busy = [_rss_mb(w["pid"]) for w in pool.describe()]
     finally:
         pool.stop()
@@ -248,7 +272,7 @@ def live_trial(
     kept_up = (
         len(reports) == streams and max_lag <= MAX_LAG_S and dropped == 0 and min_fps >= 0.9 * fps
     )
-    return Trial(streams, kept_up, round(max_lag, 3), dropped, round(min_fps, 2), rss)
+    return Trial(streams, kept_up, round(max_lag, 3), dropped, round(min_fps, 2), rss, overhead)
 
 
 def plan_cores(
@@ -321,7 +345,10 @@ def bench_streams(
     progress: Progress | None = None,
     analysis: Analysis = "full",
     preset: str = DEFAULT_PRESET,
+    backend: str = "local",
 ) -> StreamsResult:
+    """``backend`` ray: the live trials' monitors run as actors of a one-node Ray
+    cluster started here, and the decode-only live search (a local floor) is left out."""
     tell = progress or (lambda _: None)
     if not 0 < seconds <= LONGEST_TRIAL_S:
         raise ConfigError(
@@ -351,6 +378,7 @@ def bench_streams(
         live_streams=0,
         thumbnail_ms=round(thumbnail_s * 1000, 3),
         thumbnail_share=round(thumbnail_s / STATUS_EVERY_S / (pipeline_cpu / CLIP_S), 5),
+        backend=backend,
     )
     tell(result)
 
@@ -370,10 +398,16 @@ def bench_streams(
 
     # Live: from the CPU figure, up or down to the most streams that keep up.
     pipeline_kept_up = tried(
-        lambda n: live_trial(clip, n, seconds, workers, fps, analysis), result.trials
+        lambda n: live_trial(clip, n, seconds, workers, fps, analysis, backend), result.trials
     )
-    result.live_streams = most_that_pass(pipeline_kept_up, max(1, math.floor(pipeline_streams)))
-    if analysis != "full":
+    shutdown = ray_cluster(cores) if backend == "ray" else None
+    try:
+        start = max(1, math.floor(pipeline_streams))
+        result.live_streams = most_that_pass(pipeline_kept_up, start)
+    finally:
+        if shutdown is not None:
+            shutdown()
+    if analysis != "full" or backend != "local":
         return result  # decoding everything is full's floor, not this tier's
 
     # Decoding alone, live, in the same layout. It starts where the pipeline's live/CPU
