@@ -104,6 +104,15 @@ def register(sub: Commands) -> None:
     ar.add_argument("--cache", default=".cache/bench", help="where the bench clips are kept")
     ar.add_argument("--json", action="store_true")
     ar.set_defaults(run=run_architecture)
+    fo = bsub.add_parser(
+        "failover",
+        help="a local Ray cluster loses a node (it dies or freezes): seconds until its "
+        "streams deliver again from the other",
+    )
+    fo.add_argument("--loss", choices=["dies", "freezes"], action="append", help="default both")
+    fo.add_argument("--hung-after", type=float, default=5.0, metavar="S", dest="hung_after_s")
+    fo.add_argument("--json", action="store_true")
+    fo.set_defaults(run=run_failover)
 
 
 def run_throughput(args: argparse.Namespace) -> int:
@@ -369,4 +378,26 @@ def run_architecture(args: argparse.Namespace) -> int:
         f"(in memory saves {1 - 1 / result.cost_ratio:.0%}); "
         f"same incidents: {'yes' if result.same_incidents else 'NO'}"
     )
+    return EXIT_OK
+
+
+def run_failover(args: argparse.Namespace) -> int:
+    from avwatch.lab.bench.failover import bench_failover
+
+    results = [
+        bench_failover(loss, hung_after_s=args.hung_after_s)
+        for loss in args.loss or ["dies", "freezes"]
+    ]
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+        return EXIT_OK
+    console = Console(soft_wrap=True)
+    for r in results:
+        checks = r.health_checks
+        console.print(
+            f"node {r.loss}: its {r.streams_lost} streams delivering again after "
+            f"{r.recovery_s:.1f} s (health checks every {checks['health_check_period_ms']} ms, "
+            f"{checks['health_check_failure_threshold']} missed = dead; actor silent "
+            f"{r.hung_after_s:g} s = replaced)"
+        )
     return EXIT_OK

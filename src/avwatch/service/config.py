@@ -235,6 +235,14 @@ class ClusterSpec(BaseModel):
     max_workers: int = Field(
         256, ge=1, le=10_000, description="Actors at most, with streams_per_worker."
     )
+    hung_after_s: float = Field(
+        5.0,
+        gt=1,
+        le=300,
+        description="An actor silent this long (it heartbeats every second) is replaced: "
+        "a frozen node's streams come back elsewhere before Ray's health checks give up "
+        "on the node.",
+    )
 
 
 class ServiceConfig(BaseModel):

@@ -248,6 +248,7 @@ class Service:
                 namespace=cluster.namespace,
                 per_worker=cluster.streams_per_worker,
                 max_count=cluster.max_workers,
+                hung_after_s=cluster.hung_after_s,
             )
         return WorkerPool(
             self.config.workers or os.cpu_count() or 1,

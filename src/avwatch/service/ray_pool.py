@@ -27,7 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError
+from ray.exceptions import (
+    ActorDiedError,
+    ActorUnavailableError,
+    GetTimeoutError,
+    RayActorError,
+)
 from ray.util.queue import Empty, Queue
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -387,8 +392,10 @@ class RayPool:
             if ready:
                 try:
                     actor.where = ray.get(ready[0])
-                except RayActorError as exc:
+                except ActorDiedError as exc:
                     return f"died ({type(exc).__name__})"
+                except ActorUnavailableError:
+                    pass  # unreachable for now (it may come back): its silence decides
                 actor.ping = None
         if actor.ping is None:
             actor.ping = actor.handle.where.remote()
