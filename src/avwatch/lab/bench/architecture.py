@@ -106,7 +106,6 @@ def steps(clip: str, engine: EngineConfig, seconds: float, batch: int) -> Iterat
     container = open_input(clip, open_timeout_s=engine.open_timeout_s)
     try:
         reader = make_reader(container, clip, engine)
-        yield []  # the stream's info is known: reader_info() below
         step: list[Sample] = []
         pictures = 0
         for sample in reader.samples():
@@ -159,7 +158,6 @@ class Converter:
 
     def __init__(self, clip: str, engine: dict[str, Any], seconds: float, batch: int) -> None:
         self._steps = steps(clip, EngineConfig.model_validate(engine), seconds, batch)
-        next(self._steps)
 
     def next_step(self) -> tuple[list[Sample], list[Sample], tuple[int, int, float, bool]]:
         """A step's pictures, its sound (each with the decoder's issues), and what the
