@@ -4,13 +4,14 @@ other, a new head finding the actors of the last one."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from servicekit import wait_for
+from servicekit import black_update, wait_for
 from sqlalchemy import select
 
 from avwatch.config import EngineConfig
@@ -22,6 +23,8 @@ from avwatch.service.messages import StatusReport
 from avwatch.service.store import IncidentRow
 
 ray = pytest.importorskip("ray")
+# One process runs every test that starts Ray: they share the machine's Ray.
+pytestmark = pytest.mark.xdist_group("ray")
 cluster_utils = pytest.importorskip("ray.cluster_utils")
 
 # Found dead after about two missed health checks of 0.5 s (defaults: 3 s and 5).
@@ -148,6 +151,8 @@ def test_streams_spread_over_nodes_and_come_back_when_a_node_is_lost(tmp_path, c
 
         # The node that runs s0 is lost, as a machine that dies would be.
         lost = next(w for w in workers if w["streams"] == ["s0"])
+        pool: Any = service.pool
+        stale = next(a.incarnation for a in pool._actors if a.index == lost["index"])
         node = next(n for n in cluster.worker_nodes if n.node_id == lost["node"])
         cluster.remove_node(node, allow_graceful=False)
         gone = time.time()
@@ -156,6 +161,13 @@ def test_streams_spread_over_nodes_and_come_back_when_a_node_is_lost(tmp_path, c
         print(f"s0 delivering again {recovery_s:.1f} s after its node was lost")
         replaced = next(w for w in service.workers() if "s0" in w["streams"])
         assert replaced["restarts"] == 1 and replaced["node"] != lost["node"]
+        # What the lost actor sent late is dropped; its replacement's is taken.
+        fresh = next(a.incarnation for a in pool._actors if a.index == lost["index"])
+        for incarnation, incident in ((stale, "from-lost"), (fresh, "from-fresh")):
+            update = dataclasses.replace(black_update(incident, open_=False), stream="s0")
+            pool._queue.put((incarnation, [update]))
+        wait_for("the replacement's message", lambda: "from-fresh" in _ids(service), 10)
+        assert "from-lost" not in _ids(service)
         # A defect of the loop after the recovery is found there.
         wait_for(
             "a black on s0 after the loss",
@@ -208,6 +220,10 @@ def _rows(service: Service) -> list[IncidentRow]:
     assert service.store is not None
     with service.store.session() as s:
         return list(s.scalars(select(IncidentRow)))
+
+
+def _ids(service: Service) -> set[str]:
+    return {r.id for r in _rows(service)}
 
 
 def _types(service: Service) -> set[tuple[str, str]]:

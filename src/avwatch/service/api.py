@@ -182,7 +182,10 @@ def _health(service: Service, reader: list[Any]) -> APIRouter:
     def healthz() -> dict[str, Any]:
         workers = service.workers()
         # Alive is not enough: a stopped or stuck worker is alive and blind.
-        healthy = bool(workers) and all(w["alive"] and w.get("responsive", True) for w in workers)
+        # No worker at all is blind, unless there is nothing to watch (a Ray cluster
+        # whose actors all come on demand).
+        staffed = bool(workers) or not service.streams()
+        healthy = staffed and all(w["alive"] and w.get("responsive", True) for w in workers)
         store = service.store_health()
         return {
             "status": "ok" if healthy and store["ok"] else "degraded",

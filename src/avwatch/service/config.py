@@ -243,6 +243,13 @@ class ClusterSpec(BaseModel):
         "a frozen node's streams come back elsewhere before Ray's health checks give up "
         "on the node.",
     )
+    idle_after_s: float = Field(
+        30.0,
+        ge=0,
+        le=86_400,
+        description="An actor beyond `workers` left with no stream this long is given "
+        "back, and Ray's autoscaler can then remove its node.",
+    )
 
 
 class ServiceConfig(BaseModel):
@@ -260,7 +267,8 @@ class ServiceConfig(BaseModel):
         ge=1,
         le=256,
         description="Worker processes, or Ray actors (default: one per core of the machine, "
-        "or of the Ray cluster).",
+        "or of the Ray cluster: none on one that has no CPU until its autoscaler adds nodes, "
+        "and then each stream's actor is its demand).",
     )
     cluster: ClusterSpec = Field(default_factory=ClusterSpec)
     pin_workers: bool = Field(

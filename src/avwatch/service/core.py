@@ -249,6 +249,7 @@ class Service:
                 per_worker=cluster.streams_per_worker,
                 max_count=cluster.max_workers,
                 hung_after_s=cluster.hung_after_s,
+                idle_after_s=cluster.idle_after_s,
             )
         return WorkerPool(
             self.config.workers or os.cpu_count() or 1,

@@ -3,7 +3,8 @@
 Each actor reserves one CPU and runs a ``MonitorGroup``, as a worker process does on
 one machine: a stream's pictures never leave the actor that decodes them. Incidents,
 evidence, status and meters go to the head through one Ray queue that lives on the
-head's node, in batches (every 50 ms at most, one remote call each).
+head's node, in batches (every 50 ms at most, one remote call each). Each batch names
+the actor's incarnation, so that what a replaced actor still sends is dropped.
 
 The head pings every actor. One whose ping fails (its node was lost, it crashed) or
 that has said nothing for ``hung_after_s`` (frozen) is replaced: Ray puts the new one
@@ -22,6 +23,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,7 +65,6 @@ NAMESPACE = "avwatch"
 SEND_EVERY_S = 0.05
 PENDING_AFTER_S = 5.0  # an actor not started by then is waiting for room: say so
 PENDING_EVERY_S = 2.0  # as often as a running stream's status
-IDLE_S = 30.0
 WATCHDOG_S = 0.5
 CALL_TIMEOUT_S = 10.0
 MAX_UNSENT = 20_000  # messages an actor keeps while the head's queue cannot take them
@@ -73,10 +74,16 @@ class MonitorActor:
     """One worker on a Ray node (made a Ray actor by ``RayPool``)."""
 
     def __init__(
-        self, index: int, outbox: Queue, queue_frames: int, resources: dict[str, float]
+        self,
+        index: int,
+        incarnation: str,
+        outbox: Queue,
+        queue_frames: int,
+        resources: dict[str, float],
     ) -> None:
         logging.basicConfig(level=logging.WARNING, format=f"ray worker {index}: %(message)s")
         self.index = index
+        self.incarnation = incarnation  # this actor, not another under the same index
         self.resources = resources  # the custom resources it was placed by
         self.outbox = outbox
         self._unsent: deque[WorkerMessage | Heartbeat] = deque(maxlen=MAX_UNSENT)
@@ -106,7 +113,12 @@ class MonitorActor:
 
     def where(self) -> dict[str, Any]:
         context = ray.get_runtime_context()
-        return {"pid": os.getpid(), "node": context.get_node_id(), "resources": self.resources}
+        return {
+            "pid": os.getpid(),
+            "node": context.get_node_id(),
+            "resources": self.resources,
+            "incarnation": self.incarnation,
+        }
 
     def exit(self) -> None:
         with self._lock:
@@ -131,7 +143,7 @@ class MonitorActor:
         if not batch:
             return
         try:
-            self.outbox.put(batch, timeout=CALL_TIMEOUT_S)
+            self.outbox.put((self.incarnation, batch), timeout=CALL_TIMEOUT_S)
         except Exception as exc:  # the head is gone or restarting: keep them for the next
             self._unsent.extendleft(reversed(batch))
             log.warning("cannot reach the head (%s); %d messages kept", exc, len(self._unsent))
@@ -140,6 +152,7 @@ class MonitorActor:
 @dataclass
 class _Actor:
     index: int
+    incarnation: str
     handle: Any
     streams: dict[str, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
     restarts: int = 0
@@ -165,7 +178,7 @@ class RayPool:
     in none, or that needs custom resources (``placement``), gets a new actor, up to
     ``max_count``; one that Ray cannot place yet is pending, its streams too, and is
     Ray's autoscaler's demand. Actors beyond ``count`` left with no stream for
-    IDLE_S are given back."""
+    ``idle_after_s`` are given back."""
 
     def __init__(
         self,
@@ -179,6 +192,7 @@ class RayPool:
         hung_after_s: float = HUNG_AFTER_S,
         per_worker: int | None = None,
         max_count: int = 256,
+        idle_after_s: float = 30.0,
     ) -> None:
         self.count = count
         self.per_worker = per_worker
@@ -190,6 +204,7 @@ class RayPool:
         self.address = address
         self.namespace = namespace
         self.hung_after_s = hung_after_s
+        self.idle_after_s = idle_after_s
         self.reclaimed = 0  # actors of an earlier head found running
         self._actors: list[_Actor] = []
         self._lock = threading.Lock()
@@ -209,8 +224,10 @@ class RayPool:
                 log_to_driver=False,
             )
             self._initialised_here = True
-        cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
-        count = self.count or max(1, int(cpus))
+        cpus = ray.cluster_resources().get("CPU", 0)  # type: ignore[no-untyped-call]
+        # A cluster of no CPU yet (its autoscaler adds the nodes) starts none: each
+        # stream's actor is then its demand.
+        count = self.count if self.count is not None else int(cpus)
         here = ray.get_runtime_context().get_node_id()
         # On the head's own node, so that losing another node never loses messages.
         self._queue = Queue(
@@ -315,9 +332,17 @@ class RayPool:
         except (ValueError, RayActorError, GetTimeoutError):
             return None
         self.reclaimed += 1
-        return _Actor(index, handle, dict(streams), where=where, resources=where["resources"])
+        return _Actor(
+            index,
+            where["incarnation"],
+            handle,
+            dict(streams),
+            where=where,
+            resources=where["resources"],
+        )
 
     def _spawn(self, index: int, resources: dict[str, float]) -> _Actor:
+        incarnation = uuid.uuid4().hex[:12]
         handle = self._remote.options(
             name=self._name(index),
             namespace=self.namespace,
@@ -326,8 +351,8 @@ class RayPool:
             resources=resources,
             max_restarts=0,  # the watchdog replaces it, and gives it back its streams
             scheduling_strategy="SPREAD",
-        ).remote(index, self._queue, self.queue_frames, resources)
-        return _Actor(index, handle, resources=resources)
+        ).remote(index, incarnation, self._queue, self.queue_frames, resources)
+        return _Actor(index, incarnation, handle, resources=resources)
 
     def _watch(self) -> None:
         told_pending = 0.0
@@ -362,13 +387,15 @@ class RayPool:
                 self._tell_pending(now)
 
     def _give_back_idle(self, now: float) -> None:
-        """Actors beyond the base with no stream for IDLE_S free their CPU."""
+        """Actors beyond the base with no stream for ``idle_after_s`` free their CPU."""
         for actor in list(self._actors):
             if actor.streams or actor.index < self.base:
                 continue
             actor.idle_since = actor.idle_since or now
-            if now - actor.idle_since >= IDLE_S:
-                log.warning("ray worker %d idle for %.0f s; giving it back", actor.index, IDLE_S)
+            if now - actor.idle_since >= self.idle_after_s:
+                log.warning(
+                    "ray worker %d idle for %.0f s; giving it back", actor.index, self.idle_after_s
+                )
                 ray.kill(actor.handle, no_restart=True)
                 self._actors.remove(actor)
 
@@ -415,19 +442,20 @@ class RayPool:
     def _receive(self, timeout: float) -> bool:
         assert self._queue is not None
         try:
-            batch = self._queue.get(block=True, timeout=timeout)
+            incarnation, batch = self._queue.get(block=True, timeout=timeout)
         except Empty:
             return False
         except RayActorError:  # the queue is gone: stopping
             time.sleep(timeout)
             return False
-        now = time.monotonic()
+        with self._lock:
+            sender = next((a for a in self._actors if a.incarnation == incarnation), None)
+        if sender is None:  # replaced or given back: the streams are another's now
+            log.warning("dropped %d messages from a replaced ray worker", len(batch))
+            return True
         for message in batch:
             if isinstance(message, Heartbeat):
-                with self._lock:
-                    for actor in self._actors:
-                        if actor.index == message.worker:
-                            actor.heard = now
+                sender.heard = time.monotonic()
                 continue
             try:
                 self.on_message(message)
