@@ -42,8 +42,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# Two test processes: live tests mostly wait on real time, so two share 2 cores well.
+# Tests that share a machine-wide resource (Ray) are one group, run by one process.
+TEST_JOBS ?= 2
 unit: setup
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_JOBS) --dist loadgroup
 
 test: lint typecheck unit
 

@@ -8,6 +8,8 @@ from avwatch.lab.bench.architecture import bench_architecture
 from avwatch.lab.synth import ClipSpec, Defect, make_clip
 
 pytest.importorskip("ray")
+# One process runs every test that starts Ray: they share the machine's Ray.
+pytestmark = pytest.mark.xdist_group("ray")
 
 
 def test_both_designs_find_the_same_incidents_and_only_one_moves_bytes(tmp_path):

@@ -204,6 +204,7 @@ def run_streams(args: argparse.Namespace) -> int:
                 f"{'kept up' if found.kept_up else 'fell behind'}"
                 f"  max lag {found.max_lag_s:.2f} s  min fps {found.min_fps:.1f}"
                 f"  dropped {found.dropped_samples}  {memory} MB per stream"
+                f"  {found.head_bytes_per_stream_s / 1000:.1f} kB/s per stream to the head"
             )
             if found.ray is not None:
                 console.print(

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from avwatch.lab.scratch import partial_path
 from avwatch.lab.synth import ClipSpec, Defect, make_clip
 from avwatch.lab.tsloop import SeamlessLoop
 from avwatch.service.config import ServiceConfig, StreamSpec
@@ -54,7 +55,7 @@ def make_demo_clips(
         path = directory / f"{name}.ts"
         if not path.exists():
             spec = ClipSpec(duration_s=CLIP_S, width=size[0], height=size[1], **fields)
-            partial = path.with_suffix(".part.ts")
+            partial = partial_path(path)
             make_clip(partial, spec)
             partial.rename(path)
         clips[name] = path

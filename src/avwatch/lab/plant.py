@@ -14,6 +14,7 @@ from typing import Any
 
 from avwatch.lab.corpus import FORMATS, media_cache
 from avwatch.lab.realmedia import HELD_OUT, TUNING, fetch
+from avwatch.lab.scratch import partial_path
 from avwatch.lab.synth import ClipSpec, Defect, make_clip
 
 __all__ = ["PLANT", "plant_clips"]
@@ -119,7 +120,7 @@ def plant_clips(directory: Path) -> dict[str, tuple[str, Path]]:
                 for k, v in files.items()
             }
             spec = ClipSpec(duration_s=LOOP_S, colour=True, sound="recorded", **{**fields, **real})
-            partial = path.with_suffix(".part.ts")
+            partial = partial_path(path)
             make_clip(partial, spec)
             partial.rename(path)
         clips[name] = (title, path)

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from avwatch.errors import AvwatchError
+from avwatch.lab.scratch import partial_path
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,6 @@ def _extract(deb: Path, member: str, target: Path) -> None:
         )
     if extracted.returncode != 0 or not extracted.stdout:
         raise AvwatchError(f"{deb.name.split('_')[0]}: {member} not found in the package")
-    partial = target.with_suffix(".part")
+    partial = partial_path(target)
     partial.write_bytes(extracted.stdout)
     partial.replace(target)

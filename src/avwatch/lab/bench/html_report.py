@@ -22,6 +22,7 @@ from avwatch.analysis.html_report import render_html
 from avwatch.analysis.recording import Recording
 from avwatch.analysis.report import build_report
 from avwatch.config import EngineConfig
+from avwatch.lab.scratch import partial_path
 from avwatch.lab.synth import ClipSpec, Defect, make_clip
 
 __all__ = ["ReportBench", "report_bench"]
@@ -94,7 +95,7 @@ def report_bench(hours: float, cache: Path) -> ReportBench:
 
 def _repeat(lap: Path, out: Path, laps: int) -> None:
     """``laps`` copies of ``lap`` in one TS, each lap's timestamps after the last's."""
-    partial = out.with_suffix(".partial")
+    partial = partial_path(out)
     with av.open(str(lap)) as source:
         # A lap lasts from its first decoding time to its last packet's end, in seconds.
         first: dict[int, float] = {}

@@ -46,6 +46,7 @@ from sqlalchemy import func, select
 from avwatch.errors import ConfigError
 from avwatch.lab.corpus import sync_truth
 from avwatch.lab.demo import CHANNELS, CLIP_S, UdpSender
+from avwatch.lab.scratch import partial_path
 from avwatch.lab.synth import ClipSpec, make_clip
 from avwatch.lab.truth import TruthEvent
 from avwatch.service.config import ServiceConfig, StreamSpec
@@ -136,7 +137,7 @@ def soak_clips(directory: Path) -> dict[str, tuple[Path, list[TruthEvent]]]:
         path, truth_path = directory / f"{name}.ts", directory / f"{name}.truth.json"
         spec = ClipSpec(duration_s=CLIP_S, width=CLIP_SIZE[0], height=CLIP_SIZE[1], **fields)
         if not (path.exists() and truth_path.exists()):
-            partial = path.with_suffix(".part.ts")
+            partial = partial_path(path)
             truth = make_clip(partial, spec) + sync_truth(spec)
             truth_path.write_text(json.dumps(truth), encoding="utf-8")
             partial.rename(path)

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import threading
 import time
 from collections.abc import Callable
@@ -62,6 +63,7 @@ from avwatch.lab.bench.ray_backend import (
     sample_processes,
 )
 from avwatch.lab.bench.throughput import decode_only
+from avwatch.lab.scratch import partial_path
 from avwatch.lab.synth import ClipSpec, make_clip
 from avwatch.service.config import ServiceConfig, StreamSpec
 from avwatch.service.messages import StatusReport, StreamStatus, WorkerMessage
@@ -106,6 +108,9 @@ class Trial:
     dropped_samples: int
     min_fps: float
     rss_mb_per_stream: float | None
+    head_bytes_per_stream_s: float = 0.0
+    """What the monitors sent the head (pickled), per stream-second: with Ray across
+    machines, what crosses the network."""
     ray: RayOverhead | None = None
     """With ``--backend ray``: Ray's own processes over the measured window."""
 
@@ -161,7 +166,7 @@ def bench_clip(resolution: str, cache: Path, preset: str = DEFAULT_PRESET) -> Pa
     path = cache / f"bench-{resolution}-{CLIP_S:g}s-{preset}.ts"
     if not path.exists():
         cache.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".part.ts")
+        partial = partial_path(path)
         spec = ClipSpec(
             duration_s=CLIP_S,
             width=width,
@@ -220,10 +225,15 @@ def live_trial(
     lock = threading.Lock()
     window: dict[str, list[StreamStatus]] = {}
     measuring = threading.Event()
+    sent = 0
 
     def collect(message: WorkerMessage) -> None:
-        if isinstance(message, StatusReport) and measuring.is_set():
-            with lock:
+        nonlocal sent
+        if not measuring.is_set():
+            return
+        with lock:
+            sent += len(pickle.dumps(message))
+            if isinstance(message, StatusReport):
                 window.setdefault(message.stream, []).append(message.status)
 
     service = ServiceConfig()
@@ -272,7 +282,10 @@ def live_trial(
     kept_up = (
         len(reports) == streams and max_lag <= MAX_LAG_S and dropped == 0 and min_fps >= 0.9 * fps
     )
-    return Trial(streams, kept_up, round(max_lag, 3), dropped, round(min_fps, 2), rss, overhead)
+    per_stream_s = round(sent / streams / seconds, 1)
+    return Trial(
+        streams, kept_up, round(max_lag, 3), dropped, round(min_fps, 2), rss, per_stream_s, overhead
+    )
 
 
 def plan_cores(
