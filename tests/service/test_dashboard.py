@@ -223,9 +223,14 @@ def test_tiles_show_colour_pictures_moving_meters_a_flat_silent_channel_and_the_
         right = [dict(r)["FR"] for r in readings]
         assert len(set(left)) >= 3 and min(left) > -40  # the tone swells and falls
         assert max(right) <= -60  # the silent channel's bar stays flat
-        assert page.eval_on_selector(
-            f'{tile} .meter[data-channel="FR"] .rms', "e => e.style.height"
-        ) in ("0%", "0px")
+        # The bar itself, looked up afresh: a status may redraw the tile meanwhile.
+        page.wait_for_function(
+            f"""() => {{
+                const bar = document.querySelector('{tile} .meter[data-channel="FR"] .rms');
+                return bar !== null && ["0%", "0px"].includes(bar.style.height);
+            }}""",
+            timeout=5_000,
+        )
         page.screenshot(path=ARTIFACTS / "mosaic-colour.png")
 
         page.goto(server.url + "/#/wall")

@@ -4,6 +4,11 @@ provider starts a real Ray node (processes here) for each node it "launches".
 ``ray.cluster_utils.AutoscalingCluster`` cannot be used: in the 2.60 wheel it reads
 ``autoscaler/_private/fake_multi_node/example.yaml``, which the wheel does not ship.
 The head is started here as it does, with the cluster's config written out in full.
+
+It must be the first test of its process to use Ray: after a ray.init and
+ray.shutdown in the same process, the actor a reconnected driver creates for a
+pending stream is cancelled before it is placed (Ray 2.60). Its folder sorts it
+before every other Ray test, with or without xdist (the Ray tests are one group).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from avwatch.service.config import ClusterSpec, ServiceConfig, StreamSpec
 from avwatch.service.core import Service
 
 ray = pytest.importorskip("ray")
+RayConfig = pytest.importorskip("ray._raylet").Config
 # One process runs every test that starts Ray: they share the machine's Ray.
 pytestmark = pytest.mark.xdist_group("ray")
 
@@ -82,21 +88,19 @@ def _autoscaling_config(gcs: str) -> dict[str, Any]:
 
 
 @pytest.fixture()
-def autoscaling(tmp_path: Path) -> Iterator[str]:
+def autoscaling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The address of a head whose autoscaler adds and removes nodes on this machine."""
     ray_cli = shutil.which("ray") or str(Path(os.sys.executable).with_name("ray"))
     port = _free_port()
     gcs = f"{ray.util.get_node_ip_address()}:{port}"  # as the nodes it adds will find it
     config = tmp_path / "autoscaling.json"
     config.write_text(json.dumps(_autoscaling_config(gcs)))
-    env = {
-        **os.environ,
-        "RAY_FAKE_CLUSTER": "1",
-        "AUTOSCALER_UPDATE_INTERVAL_S": "1",
-        # `ray start` turns token auth on, and this process, which imported Ray before
-        # the token existed, would not present it (ray.cluster_utils leaves it off too).
-        "RAY_AUTH_MODE": "disabled",
-    }
+    # Token auth off, for the head and for this process alike: `ray start` would turn
+    # it on, and an earlier ray.init here may have (it sets RAY_AUTH_MODE for this
+    # process); a driver and a cluster that disagree lose their actors.
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    RayConfig.initialize("")  # Ray reads its settings once; as Ray itself does on a change
+    env = {**os.environ, "RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1"}
     start = [
         ray_cli,
         "start",
@@ -114,6 +118,8 @@ def autoscaling(tmp_path: Path) -> Iterator[str]:
         if ray.is_initialized():
             ray.shutdown()
         subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=120)
+        monkeypatch.undo()
+        RayConfig.initialize("")
 
 
 def _site_a_nodes() -> list[str]:
