@@ -14,6 +14,16 @@ from helpers import ARTIFACTS, MakeClip
 from avwatch.lab.synth import ClipSpec, make_clip
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With ``-n 2 --dist loadgroup`` (make test), a file's tests go to one process, so
+    that its module fixtures (clips, servers) are made once; tests marked with a
+    group of their own (Ray's) keep it."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+
+
 @pytest.fixture(scope="session")
 def clip_cache() -> dict[str, tuple[Path, list[dict[str, Any]]]]:
     return {}

@@ -401,4 +401,8 @@ def run_failover(args: argparse.Namespace) -> int:
             f"{checks['health_check_failure_threshold']} missed = dead; actor silent "
             f"{r.hung_after_s:g} s = replaced)"
         )
+        console.print(
+            f"  Ray's own processes: head {r.head_ray_rss_mb:.0f} MB, "
+            f"a node {r.node_ray_rss_mb:.0f} MB (resident, actors not counted)"
+        )
     return EXIT_OK

@@ -2,9 +2,10 @@
 
 Each actor reserves one CPU and runs a ``MonitorGroup``, as a worker process does on
 one machine: a stream's pictures never leave the actor that decodes them. Incidents,
-evidence, status and meters go to the head through one Ray queue that lives on the
-head's node, in batches (every 50 ms at most, one remote call each). Each batch names
-the actor's incarnation, so that what a replaced actor still sends is dropped.
+evidence, status and meters wait on the actor until the head takes them, every
+quarter second (one remote call per actor; until a head takes them, they are kept).
+Each batch names the actor's incarnation, so that what a replaced actor still held
+is dropped.
 
 The head pings every actor. One whose ping fails (its node was lost, it crashed) or
 that has said nothing for ``hung_after_s`` (frozen) is replaced: Ray puts the new one
@@ -35,8 +36,6 @@ from ray.exceptions import (
     GetTimeoutError,
     RayActorError,
 )
-from ray.util.queue import Empty, Queue
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from avwatch.service.messages import (
     Heartbeat,
@@ -62,35 +61,29 @@ __all__ = ["NAMESPACE", "MonitorActor", "RayPool"]
 log = logging.getLogger(__name__)
 
 NAMESPACE = "avwatch"
-SEND_EVERY_S = 0.05
+TAKE_EVERY_S = 0.25  # the head takes each actor's messages: a meter's pace
 PENDING_AFTER_S = 5.0  # an actor not started by then is waiting for room: say so
 PENDING_EVERY_S = 2.0  # as often as a running stream's status
 WATCHDOG_S = 0.5
 CALL_TIMEOUT_S = 10.0
-MAX_UNSENT = 20_000  # messages an actor keeps while the head's queue cannot take them
+MAX_UNSENT = 20_000  # messages an actor keeps while no head takes them
 
 
 class MonitorActor:
     """One worker on a Ray node (made a Ray actor by ``RayPool``)."""
 
     def __init__(
-        self,
-        index: int,
-        incarnation: str,
-        outbox: Queue,
-        queue_frames: int,
-        resources: dict[str, float],
+        self, index: int, incarnation: str, queue_frames: int, resources: dict[str, float]
     ) -> None:
         logging.basicConfig(level=logging.WARNING, format=f"ray worker {index}: %(message)s")
         self.index = index
         self.incarnation = incarnation  # this actor, not another under the same index
         self.resources = resources  # the custom resources it was placed by
-        self.outbox = outbox
         self._unsent: deque[WorkerMessage | Heartbeat] = deque(maxlen=MAX_UNSENT)
         self._lock = threading.Lock()  # the group: the head's calls and the restarts
         self.group = MonitorGroup(self._unsent.append, queue_frames)
         self._stop = threading.Event()
-        threading.Thread(target=self._send_loop, name="send", daemon=True).start()
+        threading.Thread(target=self._beat, name="heartbeat", daemon=True).start()
 
     def start_stream(self, key: str, spec: dict[str, Any], engine: dict[str, Any]) -> None:
         with self._lock:
@@ -100,9 +93,8 @@ class MonitorActor:
         with self._lock:
             self.group.handle(StopStream(key))
 
-    def attach(self, outbox: Queue) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
-        """A new head's queue; returns the streams running here."""
-        self.outbox = outbox
+    def running(self) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+        """The streams running here (for a new head)."""
         with self._lock:
             return dict(self.group.running)
 
@@ -120,33 +112,23 @@ class MonitorActor:
             "incarnation": self.incarnation,
         }
 
+    def take(self) -> tuple[str, list[WorkerMessage | Heartbeat]]:
+        """Every message since the last take, and who sends them."""
+        batch = []
+        while self._unsent:
+            batch.append(self._unsent.popleft())
+        return self.incarnation, batch
+
     def exit(self) -> None:
         with self._lock:
             self.group.stop_all()
         self._stop.set()
-        self._flush()
 
-    def _send_loop(self) -> None:
-        last_beat = 0.0
-        while not self._stop.wait(SEND_EVERY_S):
-            if time.monotonic() - last_beat >= HEARTBEAT_S:
-                last_beat = time.monotonic()
-                self._unsent.append(Heartbeat(self.index))
-                with self._lock:
-                    self.group.restart_failed()
-            self._flush()
-
-    def _flush(self) -> None:
-        batch = []
-        while self._unsent:
-            batch.append(self._unsent.popleft())
-        if not batch:
-            return
-        try:
-            self.outbox.put((self.incarnation, batch), timeout=CALL_TIMEOUT_S)
-        except Exception as exc:  # the head is gone or restarting: keep them for the next
-            self._unsent.extendleft(reversed(batch))
-            log.warning("cannot reach the head (%s); %d messages kept", exc, len(self._unsent))
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            self._unsent.append(Heartbeat(self.index))
+            with self._lock:
+                self.group.restart_failed()
 
 
 @dataclass
@@ -159,6 +141,7 @@ class _Actor:
     started: float = field(default_factory=time.monotonic)
     heard: float | None = None
     ping: Any = None  # the pending ping's object ref
+    taking: Any = None  # the pending take's object ref
     where: dict[str, Any] = field(default_factory=dict)
     resources: dict[str, float] = field(default_factory=dict)
     idle_since: float | None = None  # since when it holds no stream
@@ -210,7 +193,6 @@ class RayPool:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._queue: Queue | None = None
         self._remote: Any = None
         self._initialised_here = False
 
@@ -228,14 +210,6 @@ class RayPool:
         # A cluster of no CPU yet (its autoscaler adds the nodes) starts none: each
         # stream's actor is then its demand.
         count = self.count if self.count is not None else int(cpus)
-        here = ray.get_runtime_context().get_node_id()
-        # On the head's own node, so that losing another node never loses messages.
-        self._queue = Queue(
-            actor_options={
-                "num_cpus": 0,
-                "scheduling_strategy": NodeAffinitySchedulingStrategy(here, soft=False),
-            }
-        )
         self._remote = ray.remote(MonitorActor)
         self.base = count
         self._actors = [self._reclaim(i) or self._spawn(i, {}) for i in range(count)]
@@ -254,11 +228,9 @@ class RayPool:
         ray.wait(ends, num_returns=len(ends), timeout=timeout)
         for thread in self._threads:
             thread.join(2)
-        self._drain_now()
+        self._take_all(actors, timeout)  # what the monitors said as they stopped
         for actor in actors:
             ray.kill(actor.handle, no_restart=True)  # detached: they would outlive us
-        if self._queue is not None:
-            self._queue.shutdown()
         if self._initialised_here:
             ray.shutdown()
 
@@ -327,7 +299,7 @@ class RayPool:
         """The actor an earlier head left running under this index, given our queue."""
         try:
             handle = ray.get_actor(self._name(index), namespace=self.namespace)
-            streams: Any = ray.get(handle.attach.remote(self._queue), timeout=CALL_TIMEOUT_S)
+            streams: Any = ray.get(handle.running.remote(), timeout=CALL_TIMEOUT_S)
             where: dict[str, Any] = ray.get(handle.where.remote(), timeout=CALL_TIMEOUT_S)
         except (ValueError, RayActorError, GetTimeoutError):
             return None
@@ -350,8 +322,9 @@ class RayPool:
             num_cpus=1,
             resources=resources,
             max_restarts=0,  # the watchdog replaces it, and gives it back its streams
+            max_concurrency=4,  # a take or a ping is not held up by a stream's start
             scheduling_strategy="SPREAD",
-        ).remote(index, incarnation, self._queue, self.queue_frames, resources)
+        ).remote(index, incarnation, self.queue_frames, resources)
         return _Actor(index, incarnation, handle, resources=resources)
 
     def _watch(self) -> None:
@@ -433,26 +406,36 @@ class RayPool:
 
     def _drain(self) -> None:
         while not self._stop.is_set():
-            self._receive(timeout=0.5)
+            began = time.monotonic()
+            with self._lock:
+                actors = list(self._actors)
+            self._take_all(actors, TAKE_EVERY_S)
+            self._stop.wait(max(0.0, TAKE_EVERY_S - (time.monotonic() - began)))
 
-    def _drain_now(self) -> None:
-        while self._receive(timeout=0.2):
-            pass
+    def _take_all(self, actors: list[_Actor], timeout: float) -> None:
+        """Ask each actor for its messages (one call each, one at a time per actor) and
+        hand on what came back within ``timeout``."""
+        for actor in actors:
+            if actor.taking is None:
+                actor.taking = actor.handle.take.remote()
+        asked = {actor.taking: actor for actor in actors}
+        if not asked:
+            return
+        ready, _ = ray.wait(list(asked), num_returns=len(asked), timeout=timeout)
+        for ref in ready:
+            asked[ref].taking = None
+            try:
+                incarnation, batch = ray.get(ref)
+            except RayActorError:  # lost: the watchdog replaces it
+                continue
+            self._deliver(incarnation, batch)
 
-    def _receive(self, timeout: float) -> bool:
-        assert self._queue is not None
-        try:
-            incarnation, batch = self._queue.get(block=True, timeout=timeout)
-        except Empty:
-            return False
-        except RayActorError:  # the queue is gone: stopping
-            time.sleep(timeout)
-            return False
+    def _deliver(self, incarnation: str, batch: list[WorkerMessage | Heartbeat]) -> None:
         with self._lock:
             sender = next((a for a in self._actors if a.incarnation == incarnation), None)
         if sender is None:  # replaced or given back: the streams are another's now
             log.warning("dropped %d messages from a replaced ray worker", len(batch))
-            return True
+            return
         for message in batch:
             if isinstance(message, Heartbeat):
                 sender.heard = time.monotonic()
@@ -461,7 +444,6 @@ class RayPool:
                 self.on_message(message)
             except Exception:  # one bad message must not stop the others
                 log.exception("handling a %s message failed", type(message).__name__)
-        return True
 
 
 def pending_status() -> StreamStatus:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from avwatch.errors import ConfigError
+from avwatch.lab.bench.ray_backend import sample_processes
 from avwatch.lab.synth import ClipSpec, make_clip
 
 __all__ = ["PRODUCTION_HEALTH_CHECKS", "FailoverResult", "bench_failover"]
@@ -49,6 +50,10 @@ class FailoverResult:
     """From the loss until every stream of the lost node reports ok from another."""
     health_checks: dict[str, int]
     hung_after_s: float
+    head_ray_rss_mb: float = 0.0
+    """Ray's own processes on the head (GCS, raylet, agents, the message queue)."""
+    node_ray_rss_mb: float = 0.0
+    """Ray's own processes on the lost node while it ran its streams (not the actors)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,6 +127,8 @@ def bench_failover(
         )
         if not lost:
             raise RuntimeError("no stream ran on the first node")
+        actors = {w["pid"] for w in service.workers()}
+        head_rss, node_rss = (_ray_rss_mb(n, actors) for n in (cluster.head_node, victim))
         raylet = victim.all_processes["raylet"][0].process.pid
         at = time.time()
         if loss == "dies":
@@ -138,7 +145,27 @@ def bench_failover(
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
         cluster.shutdown()  # type: ignore[no-untyped-call]
-    return FailoverResult(loss, len(lost), round(recovery, 1), dict(checks), hung_after_s)
+    return FailoverResult(
+        loss,
+        len(lost),
+        round(recovery, 1),
+        dict(checks),
+        hung_after_s,
+        round(head_rss, 1),
+        round(node_rss, 1),
+    )
+
+
+def _ray_rss_mb(node: Any, actors: set[int]) -> float:
+    """Resident memory of a Ray node's own processes and what they started, less the
+    worker actors."""
+    pids = {
+        pid
+        for infos in node.all_processes.values()
+        for info in infos
+        for pid in _descendants(info.process.pid)
+    }
+    return sample_processes(sorted(pids - actors))[1]
 
 
 def _ok_since(service: Any, stream: str, since: float) -> bool:
