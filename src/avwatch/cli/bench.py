@@ -235,13 +235,13 @@ def run_streams(args: argparse.Namespace) -> int:
         )
         results.append(result)
         if not args.json:
-            if tier == "full":
+            if tier == "full" and result.decode_only_live_streams:
                 console.print(
                     f"  kept up live: {result.live_streams} streams with every detector, "
                     f"{result.decode_only_live_streams} decoding only = {result.ratio:.0%}"
                     f" ({result.ratio_by_cpu:.0%} of decode-only by CPU)"
                 )
-            else:
+            else:  # no decode-only floor (another tier, or monitors on Ray)
                 console.print(f"  kept up live: {result.live_streams} streams at {tier}")
     per_core = {r.analysis: r.live_streams / r.cores for r in results}
     if not args.json and len(results) > 1 and per_core.get("full"):

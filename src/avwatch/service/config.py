@@ -223,14 +223,15 @@ class ClusterSpec(BaseModel):
     )
     namespace: str = Field("avwatch", description="Ray namespace of the named worker actors.")
     streams_per_worker: int | None = Field(
-        8,
+        2,
         ge=1,
         le=1000,
         description="Monitors one actor (one CPU) takes at most; more streams start more "
         "actors, up to max_workers, which wait for a free CPU (pending) and are Ray's "
-        "autoscaler's demand. `avwatch bench streams` measures it for your content: 9 "
-        "1080p30 streams per core with every detector on the reference machine. "
-        "None: no limit, the workers' count fixed.",
+        "autoscaler's demand. `avwatch bench streams` measures it for your content: 5 "
+        "1080p30 streams with every detector kept up live on 2 cores of the reference "
+        "machine; SD, 720p and patrolled streams cost far less. None: no limit, the "
+        "workers' count fixed.",
     )
     max_workers: int = Field(
         256, ge=1, le=10_000, description="Actors at most, with streams_per_worker."

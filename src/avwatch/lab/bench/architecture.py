@@ -153,22 +153,33 @@ def in_memory(clip: str, engine: EngineConfig, keys: list[str], seconds: float) 
 
 
 class Converter:
-    """Decodes the clip; each step's pictures and sound go to the object store apart, so
-    that a detector fetches only what it reads (a Ray actor)."""
+    """Decodes the clip; each step goes to the object store three ways (its pictures,
+    its sound, the whole step), so that a detector fetches only what it reads (a Ray
+    actor)."""
 
     def __init__(self, clip: str, engine: dict[str, Any], seconds: float, batch: int) -> None:
         self._steps = steps(clip, EngineConfig.model_validate(engine), seconds, batch)
 
-    def next_step(self) -> tuple[list[Sample], list[Sample], tuple[int, int, float, bool]]:
-        """A step's pictures, its sound (each with the decoder's issues), and what the
-        orchestrator needs: their sizes, where the media ends, whether it has."""
+    def next_step(
+        self,
+    ) -> tuple[list[Sample], list[Sample], list[Sample], tuple[dict[str, int], float, bool]]:
+        """A step's pictures, its sound (each with the decoder's issues), the whole step,
+        and what the orchestrator needs: their sizes, where the media ends, whether it
+        has."""
         step = next(self._steps, None)
         if step is None:
-            return [], [], (0, 0, 0.0, True)
+            return [], [], [], ({}, 0.0, True)
         pictures: list[Sample] = [s for s in step if not isinstance(s, AudioBlock)]
         sound: list[Sample] = [s for s in step if not isinstance(s, VideoFrame)]
         end = max(_end(s) for s in step)
-        return pictures, sound, (_size(pictures), _size(sound), end, False)
+        sizes = {"video": _size(pictures), "audio": _size(sound), "both": _size(step)}
+        return pictures, sound, step, (sizes, end, False)
+
+
+def _reads(kinds: frozenset[str]) -> str:
+    if {"video", "audio"} <= kinds:
+        return "both"
+    return "video" if "video" in kinds else "audio"
 
 
 def _end(sample: Sample) -> MediaTime:
@@ -215,7 +226,9 @@ def object_store(
     # platform would give each its own.
     converter: Any = ray.remote(num_cpus=0)(Converter).remote(clip, settings, seconds, batch)
     classes = available_detectors()
-    reads = {k: classes[k].reads or classes[k].needs for k in keys}
+    # What each detector fetches: pictures, sound, or the whole step (the loss detectors
+    # and lip sync read both).
+    reads = {k: _reads(classes[k].reads or classes[k].needs) for k in keys}
     actors: dict[str, Any] = {
         k: ray.remote(num_cpus=0)(DetectorActor).remote(k, info, settings) for k in keys
     }
@@ -226,15 +239,15 @@ def object_store(
     moved, end = 0, 0.0
     pending: list[Any] = []
     while True:
-        pictures, sound, meta = converter.next_step.options(num_returns=3).remote()
+        pictures, sound, step, meta = converter.next_step.options(num_returns=4).remote()
+        refs = {"video": pictures, "audio": sound, "both": step}
         for key, actor in actors.items():
-            wants_video = "video" in reads[key]
-            pending.append(actor.feed.remote(pictures if wants_video else sound))
-        picture_bytes, sound_bytes, step_end, done = ray.get(meta)
+            pending.append(actor.feed.remote(refs[reads[key]]))
+        sizes, step_end, done = ray.get(meta)
         if done:
             break
         end = max(end, step_end)
-        moved += sum(picture_bytes if "video" in reads[k] else sound_bytes for k in keys)
+        moved += sum(sizes[reads[k]] for k in keys)
         if len(pending) > IN_FLIGHT * len(actors):
             _, pending = ray.wait(pending, num_returns=len(pending) - IN_FLIGHT * len(actors))
     ray.get(pending)
