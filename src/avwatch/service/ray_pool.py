@@ -228,7 +228,10 @@ class RayPool:
         ray.wait(ends, num_returns=len(ends), timeout=timeout)
         for thread in self._threads:
             thread.join(2)
-        self._take_all(actors, timeout)  # what the monitors said as they stopped
+        # What the monitors said as they stopped: a take still out from before the exit
+        # may hold only what came earlier, so one more after it.
+        for _ in range(2):
+            self._take_all(actors, timeout)
         for actor in actors:
             ray.kill(actor.handle, no_restart=True)  # detached: they would outlive us
         if self._initialised_here:
