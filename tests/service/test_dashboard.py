@@ -211,14 +211,17 @@ def test_tiles_show_colour_pictures_moving_meters_a_flat_silent_channel_and_the_
         )
         assert max(red, blue) - green > 80
         page.wait_for_selector(f'{tile} .meter[data-channel="FR"]', timeout=20_000)
-        readings = []
-        for _ in range(10):
-            readings.append(
-                page.eval_on_selector_all(
-                    f"{tile} .meter", "ms => ms.map(m => [m.dataset.channel, +m.dataset.rms])"
-                )
+        readings: list[list[list[object]]] = []
+        for _ in range(30):  # ten readings of both meters (a status may be redrawing the tile)
+            reading = page.eval_on_selector_all(
+                f"{tile} .meter", "ms => ms.map(m => [m.dataset.channel, +m.dataset.rms])"
             )
+            if {"FL", "FR"} <= set(dict(reading)):
+                readings.append(reading)
+            if len(readings) == 10:
+                break
             page.wait_for_timeout(300)
+        assert len(readings) == 10
         left = [dict(r)["FL"] for r in readings]
         right = [dict(r)["FR"] for r in readings]
         assert len(set(left)) >= 3 and min(left) > -40  # the tone swells and falls

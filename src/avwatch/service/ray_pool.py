@@ -103,6 +103,7 @@ class MonitorActor:
         with self._lock:
             return dict(self.group.since)
 
+    @ray.method(concurrency_group="reports")
     def where(self) -> dict[str, Any]:
         context = ray.get_runtime_context()
         return {
@@ -112,6 +113,7 @@ class MonitorActor:
             "incarnation": self.incarnation,
         }
 
+    @ray.method(concurrency_group="reports")
     def take(self) -> tuple[str, list[WorkerMessage | Heartbeat]]:
         """Every message since the last take, and who sends them."""
         batch = []
@@ -210,7 +212,9 @@ class RayPool:
         # A cluster of no CPU yet (its autoscaler adds the nodes) starts none: each
         # stream's actor is then its demand.
         count = self.count if self.count is not None else int(cpus)
-        self._remote = ray.remote(MonitorActor)
+        # A take or a ping runs beside a stream's start, never behind it; the starts
+        # and stops keep their order in the default group (one at a time).
+        self._remote = ray.remote(concurrency_groups={"reports": 2})(MonitorActor)  # type: ignore[call-overload]
         self.base = count
         self._actors = [self._reclaim(i) or self._spawn(i, {}) for i in range(count)]
         while (found := self._reclaim(len(self._actors))) is not None:  # and its extra ones
@@ -325,7 +329,6 @@ class RayPool:
             num_cpus=1,
             resources=resources,
             max_restarts=0,  # the watchdog replaces it, and gives it back its streams
-            max_concurrency=4,  # a take or a ping is not held up by a stream's start
             scheduling_strategy="SPREAD",
         ).remote(index, incarnation, self.queue_frames, resources)
         return _Actor(index, incarnation, handle, resources=resources)
