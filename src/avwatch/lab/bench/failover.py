@@ -51,7 +51,7 @@ class FailoverResult:
     health_checks: dict[str, int]
     hung_after_s: float
     head_ray_rss_mb: float = 0.0
-    """Ray's own processes on the head (GCS, raylet, agents, the message queue)."""
+    """Ray's own processes on the head (GCS, raylet, agents, monitors)."""
     node_ray_rss_mb: float = 0.0
     """Ray's own processes on the lost node while it ran its streams (not the actors)."""
 
