@@ -18,6 +18,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,7 +91,7 @@ def _autoscaling_config(gcs: str) -> dict[str, Any]:
 @pytest.fixture()
 def autoscaling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The address of a head whose autoscaler adds and removes nodes on this machine."""
-    ray_cli = shutil.which("ray") or str(Path(os.sys.executable).with_name("ray"))
+    ray_cli = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
     port = _free_port()
     gcs = f"{ray.util.get_node_ip_address()}:{port}"  # as the nodes it adds will find it
     config = tmp_path / "autoscaling.json"

@@ -303,7 +303,7 @@ class RayPool:
         return f"avwatch-worker-{index}"
 
     def _reclaim(self, index: int) -> _Actor | None:
-        """The actor an earlier head left running under this index, given our queue."""
+        """The actor an earlier head left running under this index, with its streams."""
         try:
             handle = ray.get_actor(self._name(index), namespace=self.namespace)
             streams: Any = ray.get(handle.running.remote(), timeout=CALL_TIMEOUT_S)
@@ -440,7 +440,8 @@ class RayPool:
         with self._lock:
             sender = next((a for a in self._actors if a.incarnation == incarnation), None)
         if sender is None:  # replaced or given back: the streams are another's now
-            log.warning("dropped %d messages from a replaced ray worker", len(batch))
+            if batch:
+                log.warning("dropped %d messages from a replaced ray worker", len(batch))
             return
         for message in batch:
             if isinstance(message, Heartbeat):
