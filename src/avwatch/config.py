@@ -135,7 +135,10 @@ class EngineConfig(BaseModel):
     open_timeout_s: float = Field(10.0, gt=0, le=300, description="Time allowed to open a source.")
     read_timeout_s: float = Field(10.0, gt=0, le=300, description="Time allowed for one read.")
     merge_gap_s: float = Field(
-        0.5, ge=0.0, le=60.0, description="Incidents of one type closer than this merge into one."
+        0.5,
+        ge=0.0,
+        le=60.0,
+        description="Incidents of one type at most this far apart merge into one.",
     )
     detectors: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Options per detector key."

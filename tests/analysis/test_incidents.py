@@ -1,3 +1,5 @@
+import pytest
+
 from avwatch.analysis.incidents import IncidentTracker
 from avwatch.types import DefectEvent, Severity
 
@@ -22,6 +24,20 @@ def test_pieces_closer_than_merge_gap_become_one_and_counts_add():
     first, second = tracker.sorted()
     assert (first.start, first.end, first.details["count"]) == (1.0, 1.5, 4)
     assert (second.start, second.details["count"]) == (3.0, 2)
+
+
+def test_errors_repeated_every_merge_gap_by_float_steps_are_one_incident():
+    # A PAT missing for 5 s: one error per 0.5 s, dated by adding 0.5 to the last
+    # time seen, where 31.98 + 0.5 - 31.98 is 0.5000000000000036.
+    tracker = IncidentTracker(merge_gap_s=0.5)
+    due = 27.48
+    for _ in range(10):
+        due += 0.5
+        tracker.feed(ev("start", due, "ts_pat_error"))
+        tracker.feed(ev("end", due, "ts_pat_error"))
+    (incident,) = tracker.sorted()
+    assert incident.details["merged"] == 10
+    assert incident.end == pytest.approx(32.48)
 
 
 def test_keys_keep_concurrent_defects_apart():

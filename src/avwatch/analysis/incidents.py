@@ -4,7 +4,7 @@ Detectors already hold back a defect until it has lasted its minimum
 duration; a detector may restate an open defect's start when later data dates
 it better. The tracker pairs each start with its end per (type, key), and
 merges an incident into the previous one of the same type and key when they
-are less than ``merge_gap_s`` apart, so one flickering defect is one incident.
+are at most ``merge_gap_s`` apart, so one flickering defect is one incident.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from avwatch.types import DefectEvent, Incident, MediaTime
 __all__ = ["IncidentTracker"]
 
 Listener = Callable[[Incident], None]
+# Times are sums of float steps: an error repeated every 0.5 s lands 0.5 + 4e-15 s
+# after the last, and is still "0.5 s apart".
+TIME_SLACK_S = 1e-6
 
 
 class IncidentTracker:
@@ -49,7 +52,7 @@ class IncidentTracker:
             if (
                 previous is not None
                 and previous.end is not None
-                and event.time - previous.end <= self.merge_gap_s
+                and event.time - previous.end <= self.merge_gap_s + TIME_SLACK_S
             ):
                 previous.end = None
                 previous.details["merged"] = previous.details.get("merged", 1) + 1
