@@ -67,7 +67,8 @@ SETTLE_S = 10.0
 SLOPE_FROM_S = 15 * 60.0
 CALIBRATION_STREAMS = 8
 CALIBRATION_WARMUP_S = 10.0
-CALIBRATION_S = 20.0  # after the senders stop, for the last incidents to be stored
+CALIBRATION_S = 20.0
+CALIBRATION_ROUNDS = 2  # re-measured at the count chosen, at most this often
 MONITOR_TYPES = {"input_loss", "monitor_overload", "monitor_failure"}
 MEMORY_GROWTH_LINES = 15
 
@@ -211,15 +212,36 @@ def _cpu_s(pid: int) -> float:
 def live_capacity(
     clips: dict[str, tuple[Path, list[TruthEvent]]], workers: int | None, tell: Progress
 ) -> float:
-    """Streams the cores could take, from what CALIBRATION_STREAMS of them cost live:
-    the service's process and its workers together, after a warm-up."""
-    with _Plant(CALIBRATION_STREAMS, clips, workers) as plant:
+    """Streams the cores could take. A first guess comes from what
+    CALIBRATION_STREAMS cost live; a stream's cost grows with the count (more
+    workers, busier caches, the senders' share of this process), so each guess is
+    measured again at LOAD_SHARE of it until the count it gives stops falling."""
+    cores = os.cpu_count() or 1
+    count = CALIBRATION_STREAMS
+    can_take = cores / _share_at(count, clips, workers, tell)
+    for _ in range(CALIBRATION_ROUNDS):
+        count = max(1, math.floor(LOAD_SHARE * can_take))
+        if count <= CALIBRATION_STREAMS:
+            break
+        measured = cores / _share_at(count, clips, workers, tell)
+        if measured >= can_take:
+            break
+        can_take = measured
+    return can_take
+
+
+def _share_at(
+    count: int, clips: dict[str, tuple[Path, list[TruthEvent]]], workers: int | None, tell: Progress
+) -> float:
+    """The share of a core one of ``count`` live streams takes: the service's process
+    and its workers together, after a warm-up."""
+    with _Plant(count, clips, workers) as plant:
         time.sleep(CALIBRATION_WARMUP_S)
         cpu, wall = plant.cpu_s(), time.monotonic()
         time.sleep(CALIBRATION_S)
-        share = (plant.cpu_s() - cpu) / (time.monotonic() - wall) / CALIBRATION_STREAMS
-    tell(f"one live stream takes {share:.1%} of a core")
-    return (os.cpu_count() or 1) / share
+        share = (plant.cpu_s() - cpu) / (time.monotonic() - wall) / count
+    tell(f"at {count} streams one live stream takes {share:.1%} of a core")
+    return share
 
 
 def soak(plan: SoakPlan, cache: Path, progress: Progress | None = None) -> SoakResult:
