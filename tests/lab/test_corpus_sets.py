@@ -10,12 +10,19 @@ import pytest
 from avwatch.analysis.check import check
 from avwatch.cli import main
 from avwatch.config import EngineConfig
+from avwatch.detectors.loudness.meter import LoudnessMeter
 from avwatch.errors import AvwatchError
 from avwatch.lab.corpus import media_cache
 from avwatch.lab.corpus_sets import clean_cases, heldout_cases
 from avwatch.lab.realmedia import HELD_OUT, TUNING, fetch
 from avwatch.lab.synth import ClipSpec, Defect, make_clip
-from avwatch.lab.synth.qc_truth import BlackFrames, silences, without_repeats
+from avwatch.lab.synth.qc_truth import (
+    BlackFrames,
+    clipping,
+    loudness_shift,
+    silences,
+    without_repeats,
+)
 
 REAL = {f"real:{name}": f"/media/{name}" for name in (*TUNING, *HELD_OUT)}
 
@@ -117,6 +124,38 @@ def test_qc_only_truth_is_measured_on_what_was_encoded():
     assert found == [(1.0, 1.15), (3.0, 3.7)]
     known = [{"type": "silence", "start": 0.9, "end": 1.2, "details": {}}]
     assert [(e["start"], e["end"]) for e in silences(pcm, rate, known, [(3.1, 3.2)])] == []
+
+
+def test_clipping_truth_is_where_samples_sit_on_full_scale_in_bursts_as_detected():
+    rate = 48000
+    pcm = np.full((2, 6 * rate), 0.5, np.float32)
+    pcm[0, 48000:48004] = 1.0  # 4 samples in one 10 ms window: clipped
+    pcm[1, 48480:48484] = -1.0  # the next window, on the other channel
+    pcm[0, 96000:96003] = 1.0  # 3 samples: a peak touched, not clipped
+    pcm[:, 144000:168000:250] = 1.0  # 1 or 2 per window, under the rule, though for 0.5 s
+    pcm[0, 192000:192004] = 1.0  # two bursts 0.4 s apart: one run, as the detector's
+    pcm[0, 211200:211204] = 1.0
+    pcm[0, 264000:264004] = 1.0  # inside lost audio: not clipping
+    found = [(round(e["start"], 3), round(e["end"], 3)) for e in clipping(pcm, rate, [(5.4, 5.6)])]
+    assert found == [(1.0, 1.02), (4.0, 4.41)]
+
+
+def test_a_loudness_shift_is_truth_at_the_profiles_whose_rule_it_meets():
+    rate, names = 8000, ("FL", "FR")
+    t = np.arange(40 * rate) / rate
+    tone = np.vstack([np.sin(2 * np.pi * 997 * t)] * 2).astype(np.float32)
+    meter = LoudnessMeter(rate, names)
+    meter.feed(tone, 0.0)
+    on_target = tone * np.float32(10 ** ((-23 - meter.integrated_lufs()) / 20))
+    gain = np.float32(10 ** (12 / 20))
+    long_step, short_step = on_target.copy(), on_target.copy()
+    long_step[:, 10 * rate : 25 * rate] *= gain  # 15 s: over live's 10 s
+    short_step[:, 10 * rate : 15 * rate] *= gain  # 5 s: over qc's 3 s only
+    shift = {"type": "loudness", "start": 10.0, "end": 25.0, "details": {}}
+    assert loudness_shift(shift, on_target, rate, names) is None
+    assert loudness_shift(shift, long_step, rate, names)["details"] == {}
+    short = loudness_shift({**shift, "end": 15.0}, short_step, rate, names)
+    assert short["details"] == {"profiles": ["qc"]}
 
 
 def test_eval_counts_qc_only_truth_at_qc_alone(make, tmp_path, capsys):

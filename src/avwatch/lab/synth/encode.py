@@ -259,20 +259,22 @@ def _audio_frames(
             details = {"channels": "all" if channel is None else [channel]}
             truth.append(_truth(d, details))
         elif d.type == "clipping":
-            # Drive the span into a hard clipper; the truth is where samples really hit it.
+            # Drive the span into a hard clipper; the truth is measured below.
             drive = 10 ** (d.params.get("gain_db", 12) / 20) / np.abs(pcm).max()
             pcm[:, a:b] = np.clip(pcm[:, a:b] * drive, -1, 1)
-            hits = np.flatnonzero((np.abs(pcm[:, a:b]) >= 1.0).any(axis=0))
-            if hits.size:
-                span = Defect("clipping", (a + hits[0]) / rate, (a + hits[-1] + 1) / rate)
-                truth.append(_truth(span))
         elif d.type == "loudness":
-            pcm[:, a:b] *= 10 ** (d.params.get("gain_db", 12) / 20)
-            truth.append(_truth(d))
+            # A gain error ahead of a fixed-point stage: what passes full scale clips.
+            gain = 10 ** (d.params.get("gain_db", 12) / 20)
+            pcm[:, a:b] = np.clip(pcm[:, a:b] * gain, -1, 1)
+    names = channel_names(spec.channels)
+    for d in defects:
+        if d.type == "loudness" and (shift := qc_truth.loudness_shift(_truth(d), pcm, rate, names)):
+            truth.append(shift)
     frame_size = stream.codec_context.frame_size or 1024
     lost = [d for d in defects if d.type == "audio_loss"]
+    truth += qc_truth.clipping(pcm, rate, [(d.start, d.end) for d in lost])
     truth += qc_truth.silences(pcm, rate, truth, [(d.start, d.end) for d in lost])
-    truth += qc_truth.loudness_drifts(pcm, rate, channel_names(spec.channels), truth)
+    truth += qc_truth.loudness_drifts(pcm, rate, names, truth)
     gap_start: float | None = None
     for pos in range(0, pcm.shape[1], frame_size):
         t = pos / rate

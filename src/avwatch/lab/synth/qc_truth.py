@@ -10,6 +10,10 @@ pictures and samples the encoder was given, and marked ``details.profiles:
 false alarm. Loudness is judged by the loudness detector's own rule with its
 qc options, on the samples before coding: BS.1770 defines the measure, and the
 eval asks whether coding and decoding keep the answer.
+
+Clipping is measured the same way at every profile: where the samples given to
+the encoder sit on full scale, whichever gain put them there (a clipping
+defect's drive, or a loudness defect's +12 dB on a recording with peaks).
 """
 
 from __future__ import annotations
@@ -22,12 +26,21 @@ import numpy.typing as npt
 
 from avwatch.config import EngineConfig, detector_options
 from avwatch.detectors.black import BlackConfig
+from avwatch.detectors.clipping import ClippingConfig
 from avwatch.detectors.loudness.detector import LoudnessConfig, LoudnessDetector
 from avwatch.detectors.silence import SilenceConfig, SilenceDetector
 from avwatch.lab.truth import MERGE_GAP_S, TruthEvent
 from avwatch.types import AudioBlock, AudioInfo, StreamInfo
 
-__all__ = ["QC_ONLY", "BlackFrames", "loudness_drifts", "silences", "without_repeats"]
+__all__ = [
+    "QC_ONLY",
+    "BlackFrames",
+    "clipping",
+    "loudness_drifts",
+    "loudness_shift",
+    "silences",
+    "without_repeats",
+]
 
 QC_ONLY: dict[str, Any] = {"profiles": ["qc"]}
 MIN_SILENCE_S = float(SilenceDetector.profiles["qc"]["min_duration_s"])
@@ -101,31 +114,87 @@ def silences(
     ]
 
 
-def loudness_drifts(
-    pcm: npt.NDArray[np.float32], rate: int, names: tuple[str, ...], known: list[TruthEvent]
+def clipping(
+    pcm: npt.NDArray[np.float32], rate: int, lost: list[tuple[float, float]]
 ) -> list[TruthEvent]:
-    """Short-term loudness off target for the qc minimum, by the loudness detector's
-    rule at qc on the samples before coding; none overlapping loudness the truth holds."""
+    """Runs of clipped 10 ms windows by the clipping detector's rule (its defaults:
+    ``min_samples_per_window`` samples of one channel on full scale), on the samples
+    before coding, where a clipped sample is exactly 1.0; windows less than the
+    detector's end hold or the merge gap apart are one run, as incidents are. None
+    inside a gap in the audio (``lost``)."""
+    config = ClippingConfig()
+    size = round(rate * 0.01)
+    windows = pcm.shape[1] // size
+    on_scale = np.abs(pcm[:, : windows * size]) >= 1.0
+    per_window = on_scale.reshape(pcm.shape[0], windows, size).sum(axis=2).max(axis=0)
+    hot = np.flatnonzero(per_window >= config.min_samples_per_window)
+    join = max(config.end_hold_s, MERGE_GAP_S)
+    spans: list[list[float]] = []
+    for index in hot.tolist():
+        start, end = index * size / rate, (index + 1) * size / rate
+        if spans and start - spans[-1][1] <= join:
+            spans[-1][1] = end
+        else:
+            spans.append([start, end])
+    return [
+        {"type": "clipping", "start": start, "end": end, "details": {}}
+        for start, end in spans
+        if not any(start < b and a < end for a, b in lost)
+    ]
+
+
+def loudness_runs(
+    pcm: npt.NDArray[np.float32], rate: int, names: tuple[str, ...], profile: str
+) -> list[tuple[float, float]]:
+    """Runs of short-term loudness off target, by the loudness detector's rule at
+    ``profile``, on the samples before coding."""
     info = StreamInfo("source", "pcm", None, None, AudioInfo("pcm", rate, len(names), "", names))
-    qc = EngineConfig(profile="qc")
-    detector = LoudnessDetector(LoudnessConfig(**detector_options(qc, LoudnessDetector)), info)
+    engine = EngineConfig(profile=profile)
+    detector = LoudnessDetector(LoudnessConfig(**detector_options(engine, LoudnessDetector)), info)
     for at in range(0, pcm.shape[1], rate):
         detector.on_audio(AudioBlock(at / rate, pcm[:, at : at + rate], rate))
     detector.flush(pcm.shape[1] / rate)
-    taken = [(e["start"], e["end"]) for e in known if e["type"] == "loudness"]
     starts: dict[str, float] = {}
-    out: list[TruthEvent] = []
+    out: list[tuple[float, float]] = []
     for event in detector.events:
         if event.details.get("measure") != "short_term":
             continue
         if event.phase == "start":
             starts[event.key] = event.time
-            continue
-        start = starts.pop(event.key, 0.0)
-        if not any(start < b and a < event.time for a, b in taken):
-            details = {"measure": "short_term", **QC_ONLY}
-            out.append({"type": "loudness", "start": start, "end": event.time, "details": details})
+        else:
+            out.append((starts.pop(event.key, 0.0), event.time))
     return out
+
+
+def loudness_shift(
+    shift: TruthEvent, pcm: npt.NDArray[np.float32], rate: int, names: tuple[str, ...]
+) -> TruthEvent | None:
+    """A loudness defect's truth, at the profiles whose rule it meets in the samples: a
+    gain step on a film with pauses can stay off target for less than live's 10 s and
+    still for qc's 3 s. None when no profile's rule holds."""
+    a, b = shift["start"], shift["end"]
+    for profiles, details in (("live", {}), ("qc", QC_ONLY)):
+        if any(start < b and a < end for start, end in loudness_runs(pcm, rate, names, profiles)):
+            return {**shift, "details": {**shift["details"], **details}}
+    return None
+
+
+def loudness_drifts(
+    pcm: npt.NDArray[np.float32], rate: int, names: tuple[str, ...], known: list[TruthEvent]
+) -> list[TruthEvent]:
+    """Short-term loudness off target for the qc minimum, by the loudness detector's
+    rule at qc on the samples before coding; none overlapping loudness the truth holds."""
+    taken = [(e["start"], e["end"]) for e in known if e["type"] == "loudness"]
+    return [
+        {
+            "type": "loudness",
+            "start": start,
+            "end": end,
+            "details": {"measure": "short_term", **QC_ONLY},
+        }
+        for start, end in loudness_runs(pcm, rate, names, "qc")
+        if not any(start < b and a < end for a, b in taken)
+    ]
 
 
 def without_repeats(truth: list[TruthEvent]) -> list[TruthEvent]:
