@@ -12,11 +12,13 @@ Each estimate is dated at the centre of its window, so a step change of offset
 is placed where it happened, not one window later. Windows without usable
 evidence are "unknown" and never raise or close anything: a flat or
 ambiguous correlation, a best lag at the edge of the search range (the true
-one may lie beyond it), or damage inside the window (a decoder error, a gap
-in the pictures). An estimate counts only once ``min_agreeing`` estimates in
-a row agree within ``step_ms``: on content whose sound has nothing to do with
-its pictures, a lone window now and then correlates by chance, and its
-neighbours do not agree with it. An ``av_sync`` incident opens when counted
+one may lie beyond it), damage inside the window (a decoder error, a gap
+in the pictures), or a freeze inside it (moving pictures held still for
+``max_frozen_s``: its start and end line up with onsets in any sound). An
+estimate counts only once ``min_agreeing`` estimates in a row agree within
+``step_ms``: on content whose sound has nothing to do with its pictures, a
+lone window now and then correlates by chance, and its neighbours do not
+agree with it. An ``av_sync`` incident opens when counted
 estimates stay beyond the limits of ITU-R BT.1359 (audio more than 45 ms
 early or 125 ms late by default) for ``min_duration_s``; a later step to
 another offset starts a new one. Exposed as ``av_offset_ms`` (counted
@@ -46,6 +48,11 @@ MIN_FACE_PX = 24  # the cascade's own training size
 # a long faceless stretch is then found up to 12 s later; a lip-sync alarm needs an
 # 8 s window and a 3 s run in any case.
 MAX_BACKOFF = 6
+# A freeze: pictures that were moving, repeated. Pictures repeated one or two at a
+# time (pulldown, 10 fps shown at 25) still move; a still pattern flashed every
+# second has a changed picture in six or more.
+STILL_LEVEL = 0.5  # mean change per pixel (of 255) under which a picture is repeated
+MOVING_SHARE = 1 / 3  # pictures that changed, of those beside a still run: moving
 MAX_SEGMENTS = 200  # kept in the summary; a stream running for months keeps the last ones
 
 
@@ -90,6 +97,14 @@ class AvSyncConfig(DetectorConfig):
         description="Largest share of the correlation one frame may carry: evidence must "
         "come from several moments, not one event (a freeze's end, a cut) against one "
         "onset in music, which every window holding it would agree on.",
+    )
+    max_frozen_s: float = Field(
+        0.5,
+        ge=0.0,
+        le=10.0,
+        description="Moving pictures held still this long inside a window (a freeze) "
+        "leave it unknown: the freeze's start and end line up with onsets in any sound "
+        "(0: never).",
     )
     min_duration_s: float = Field(
         3.0, ge=0.0, le=3600.0, description="Shortest out-of-sync run reported."
@@ -219,7 +234,11 @@ class AvSyncDetector(Detector[AvSyncConfig]):
         window = np.array([f for f in self.frames if f[0] < until_ms], dtype=np.float64)
         self.estimates += 1
         estimate = None
-        if len(window) and not self._damaged(window[:, 0], start_ms, until_ms):
+        if (
+            len(window)
+            and not self._damaged(window[:, 0], start_ms, until_ms)
+            and not (c.max_frozen_s and _frozen(window[:, 1], self._frames_in(c.max_frozen_s)))
+        ):
             with_mouth = ~np.isnan(window[:, 2])
             # The mouth when a face was in view for most of the window, else the picture.
             column = 2 if with_mouth.mean() >= 0.8 else 1
@@ -236,6 +255,9 @@ class AvSyncDetector(Detector[AvSyncConfig]):
                 c.max_one_moment_ratio,
             )
         self._judge(until - c.window_s / 2, estimate)
+
+    def _frames_in(self, seconds: float) -> int:
+        return max(2, round(seconds * 1000 / max(statistics.median(self.frame_ms), 1)))
 
     def _damaged(self, frame_ms: npt.NDArray[np.float64], start_ms: int, until_ms: int) -> bool:
         """Whether decoder trouble or a gap in the pictures lies inside the window: the
@@ -360,6 +382,22 @@ class AvSyncDetector(Detector[AvSyncConfig]):
         if not not_judged:
             return []
         return [f"lip sync: not judged for {not_judged:g} s (patrol: keyframes only)"]
+
+
+def _frozen(change: npt.NDArray[np.float64], least: int) -> bool:
+    """Whether a window's pictures stopped dead for ``least`` frames next to pictures
+    that were moving (a freeze, begun or ended inside the window); a line-up pattern
+    still between its flashes is still on both sides."""
+    still = np.concatenate(([0], (change < STILL_LEVEL).astype(np.int8), [0]))  # NaN: not
+    edges = np.flatnonzero(np.diff(still))
+    for first, after in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+        if after - first < least:
+            continue
+        for side in (change[max(0, first - least) : first], change[after : after + least]):
+            side = side[~np.isnan(side)]
+            if side.size and np.count_nonzero(side >= STILL_LEVEL) >= MOVING_SHARE * side.size:
+                return True
+    return False
 
 
 def _median(values: list[float]) -> float:
