@@ -44,9 +44,11 @@ typecheck: setup
 
 # Two test processes: live tests mostly wait on real time, so two share 2 cores well.
 # Tests that share a machine-wide resource (Ray) are one group, run by one process.
+# Groups start in the order tests/conftest.py gives them (the longest first), not
+# xdist's order by number of tests.
 TEST_JOBS ?= 2
 unit: setup
-	$(BIN)/pytest -n $(TEST_JOBS) --dist loadgroup
+	$(BIN)/pytest -n $(TEST_JOBS) --dist loadgroup --no-loadscope-reorder
 
 test: lint typecheck unit
 

@@ -14,14 +14,35 @@ from helpers import ARTIFACTS, MakeClip
 from avwatch.lab.synth import ClipSpec, make_clip
 
 
+# The groups that take longest (CI's --durations), started first: each process takes
+# the next group when it is done, so a long group begun last would run on alone.
+LONGEST_GROUPS = (
+    "test_evaluate",
+    "test_soak",
+    "ray",
+    "test_av_sync",
+    "test_plant",
+    "test_service_live",
+    "test_programme_live",
+    "test_lip_sync_live",
+    "test_dashboard",
+)
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """With ``-n 2 --dist loadgroup`` (make test), a file's tests go to one process, so
     that its module fixtures (clips, servers) are made once; tests marked with a
-    group of their own (Ray's) keep it."""
+    group of their own (Ray's) keep it. The longest groups go first."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
+
+    def rank(item: pytest.Item) -> int:
+        group = item.get_closest_marker("xdist_group").args[0]  # type: ignore[union-attr]
+        return LONGEST_GROUPS.index(group) if group in LONGEST_GROUPS else len(LONGEST_GROUPS)
+
+    items.sort(key=rank)  # stable: a group's own order is kept
 
 
 @pytest.fixture(scope="session")
