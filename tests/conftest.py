@@ -13,7 +13,6 @@ from helpers import ARTIFACTS, MakeClip
 
 from avwatch.lab.synth import ClipSpec, make_clip
 
-
 # The groups that take longest (CI's --durations), started first: each process takes
 # the next group when it is done, so a long group begun last would run on alone.
 LONGEST_GROUPS = (
