@@ -119,7 +119,7 @@ def clipping(
 ) -> list[TruthEvent]:
     """Runs of clipped 10 ms windows by the clipping detector's rule (its defaults:
     ``min_samples_per_window`` samples of one channel on full scale), on the samples
-    before coding, where a clipped sample is exactly 1.0; windows less than the
+    before coding, where a clipped sample is exactly 1.0; windows at most the
     detector's end hold or the merge gap apart are one run, as incidents are. None
     inside a gap in the audio (``lost``)."""
     config = ClippingConfig()
@@ -173,8 +173,8 @@ def loudness_shift(
     gain step on a film with pauses can stay off target for less than live's 10 s and
     still for qc's 3 s. None when no profile's rule holds."""
     a, b = shift["start"], shift["end"]
-    for profiles, details in (("live", {}), ("qc", QC_ONLY)):
-        if any(start < b and a < end for start, end in loudness_runs(pcm, rate, names, profiles)):
+    for profile, details in (("live", {}), ("qc", QC_ONLY)):
+        if any(start < b and a < end for start, end in loudness_runs(pcm, rate, names, profile)):
             return {**shift, "details": {**shift["details"], **details}}
     return None
 
