@@ -19,6 +19,7 @@ from avwatch.lab.synth import ClipSpec, Defect, make_clip
 from avwatch.lab.synth.qc_truth import (
     BlackFrames,
     clipping,
+    loudness_runs,
     loudness_shift,
     silences,
     without_repeats,
@@ -151,10 +152,14 @@ def test_a_loudness_shift_is_truth_at_the_profiles_whose_rule_it_meets():
     long_step, short_step = on_target.copy(), on_target.copy()
     long_step[:, 10 * rate : 25 * rate] *= gain  # 15 s: over live's 10 s
     short_step[:, 10 * rate : 15 * rate] *= gain  # 5 s: over qc's 3 s only
+
+    def runs(pcm):
+        return {p: loudness_runs(pcm, rate, names, p) for p in ("live", "qc")}
+
     shift = {"type": "loudness", "start": 10.0, "end": 25.0, "details": {}}
-    assert loudness_shift(shift, on_target, rate, names) is None
-    assert loudness_shift(shift, long_step, rate, names)["details"] == {}
-    short = loudness_shift({**shift, "end": 15.0}, short_step, rate, names)
+    assert loudness_shift(shift, runs(on_target)) is None
+    assert loudness_shift(shift, runs(long_step))["details"] == {}
+    short = loudness_shift({**shift, "end": 15.0}, runs(short_step))
     assert short["details"] == {"profiles": ["qc"]}
 
 

@@ -28,6 +28,7 @@ from typing import Any, cast
 from avwatch.analysis.check import CheckResult, check
 from avwatch.config import EngineConfig, Expect, detector_config, detector_options
 from avwatch.detectors.av_sync.detector import AvSyncConfig, AvSyncDetector
+from avwatch.lab.truth import at_profile
 
 __all__ = ["EvalResult", "OffsetScore", "TypeScore", "evaluate_dir", "match_events"]
 
@@ -280,12 +281,7 @@ def evaluate_dir(
     left_out: dict[str, int] = {}
     media_s = 0.0
     for path, truth in corpus_files(directory):
-        # Events true at some operating points only (a single black frame: qc).
-        events = [
-            e
-            for e in truth["events"]
-            if config.profile in e.get("details", {}).get("profiles", [config.profile])
-        ]
+        events = at_profile(truth["events"], config.profile)
         media_s += float(truth.get("spec", {}).get("duration_s", 0.0))
         if peer == "ffmpeg":
             from avwatch.lab.peer_ffmpeg import PeerSettings, ffmpeg_events

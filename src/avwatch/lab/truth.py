@@ -6,11 +6,11 @@ found, so the shapes are JSON's: typed dicts, checked by mypy.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 
 from avwatch.config import EngineConfig
 
-__all__ = ["MERGE_GAP_S", "OffsetSpan", "TruthEvent"]
+__all__ = ["MERGE_GAP_S", "OffsetSpan", "TruthEvent", "at_profile"]
 
 # Incidents of one type closer than this are one (the engine's default): so is the truth.
 MERGE_GAP_S = EngineConfig().merge_gap_s
@@ -26,9 +26,18 @@ class TruthEvent(TypedDict):
     details: dict[str, Any]
 
 
+_Event = TypeVar("_Event", TruthEvent, dict[str, Any])  # as written, or as read back
+
+
 class OffsetSpan(TypedDict):
     """The true A/V offset over [start, end) (positive: audio late)."""
 
     start: float
     end: float
     offset_ms: float
+
+
+def at_profile(events: list[_Event], profile: str) -> list[_Event]:
+    """The events that are defects at ``profile``: those without ``details.profiles``
+    hold at every one (a single black frame is qc's alone)."""
+    return [e for e in events if profile in e.get("details", {}).get("profiles", [profile])]

@@ -48,7 +48,7 @@ from avwatch.lab.corpus import sync_truth
 from avwatch.lab.demo import CHANNELS, CLIP_S, UdpSender
 from avwatch.lab.scratch import partial_path
 from avwatch.lab.synth import ClipSpec, make_clip
-from avwatch.lab.truth import TruthEvent
+from avwatch.lab.truth import TruthEvent, at_profile
 from avwatch.service.config import ServiceConfig, StreamSpec
 from avwatch.service.core import Service
 from avwatch.service.store import IncidentRow, OutboxRow
@@ -143,8 +143,7 @@ def soak_clips(directory: Path) -> dict[str, tuple[Path, list[TruthEvent]]]:
             truth_path.write_text(json.dumps(truth), encoding="utf-8")
             partial.rename(path)
         truth = json.loads(truth_path.read_text(encoding="utf-8"))
-        # The service watches at live: what is a defect at qc only is not expected.
-        clips[name] = (path, [e for e in truth if "live" in e["details"].get("profiles", ["live"])])
+        clips[name] = (path, at_profile(truth, "live"))  # the service watches at live
     return clips
 
 

@@ -267,14 +267,15 @@ def _audio_frames(
             gain = 10 ** (d.params.get("gain_db", 12) / 20)
             pcm[:, a:b] = np.clip(pcm[:, a:b] * gain, -1, 1)
     names = channel_names(spec.channels)
-    for d in defects:
-        if d.type == "loudness" and (shift := qc_truth.loudness_shift(_truth(d), pcm, rate, names)):
-            truth.append(shift)
+    runs = {"qc": qc_truth.loudness_runs(pcm, rate, names, "qc")}
+    if shifts := [_truth(d) for d in defects if d.type == "loudness"]:
+        runs["live"] = qc_truth.loudness_runs(pcm, rate, names, "live")
+        truth += [e for s in shifts if (e := qc_truth.loudness_shift(s, runs))]
     frame_size = stream.codec_context.frame_size or 1024
     lost = [d for d in defects if d.type == "audio_loss"]
     truth += qc_truth.clipping(pcm, rate, [(d.start, d.end) for d in lost])
     truth += qc_truth.silences(pcm, rate, truth, [(d.start, d.end) for d in lost])
-    truth += qc_truth.loudness_drifts(pcm, rate, names, truth)
+    truth += qc_truth.loudness_drifts(runs["qc"], truth)
     gap_start: float | None = None
     for pos in range(0, pcm.shape[1], frame_size):
         t = pos / rate

@@ -37,6 +37,7 @@ __all__ = [
     "BlackFrames",
     "clipping",
     "loudness_drifts",
+    "loudness_runs",
     "loudness_shift",
     "silences",
     "without_repeats",
@@ -167,23 +168,24 @@ def loudness_runs(
 
 
 def loudness_shift(
-    shift: TruthEvent, pcm: npt.NDArray[np.float32], rate: int, names: tuple[str, ...]
+    shift: TruthEvent, runs: dict[str, list[tuple[float, float]]]
 ) -> TruthEvent | None:
-    """A loudness defect's truth, at the profiles whose rule it meets in the samples: a
-    gain step on a film with pauses can stay off target for less than live's 10 s and
-    still for qc's 3 s. None when no profile's rule holds."""
+    """A loudness defect's truth, at the profiles whose rule it meets (``runs``: each
+    profile's loudness_runs): a gain step on a film with pauses can stay off target
+    for less than live's 10 s and still for qc's 3 s. None when no profile's rule
+    holds."""
     a, b = shift["start"], shift["end"]
     for profile, details in (("live", {}), ("qc", QC_ONLY)):
-        if any(start < b and a < end for start, end in loudness_runs(pcm, rate, names, profile)):
+        if any(start < b and a < end for start, end in runs[profile]):
             return {**shift, "details": {**shift["details"], **details}}
     return None
 
 
 def loudness_drifts(
-    pcm: npt.NDArray[np.float32], rate: int, names: tuple[str, ...], known: list[TruthEvent]
+    qc_runs: list[tuple[float, float]], known: list[TruthEvent]
 ) -> list[TruthEvent]:
-    """Short-term loudness off target for the qc minimum, by the loudness detector's
-    rule at qc on the samples before coding; none overlapping loudness the truth holds."""
+    """Short-term loudness off target for the qc minimum (``qc_runs``: loudness_runs
+    at qc), as qc-only truth; none overlapping loudness the truth holds."""
     taken = [(e["start"], e["end"]) for e in known if e["type"] == "loudness"]
     return [
         {
@@ -192,7 +194,7 @@ def loudness_drifts(
             "end": end,
             "details": {"measure": "short_term", **QC_ONLY},
         }
-        for start, end in loudness_runs(pcm, rate, names, "qc")
+        for start, end in qc_runs
         if not any(start < b and a < end for a, b in taken)
     ]
 
