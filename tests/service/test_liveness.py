@@ -70,7 +70,8 @@ def test_a_hung_worker_is_killed_and_replaced():
         wait_for("a new worker", lambda: pool.describe()[0]["pid"] != first["pid"], 20)
         assert time.monotonic() - stopped_at < 3 + 5  # silent for 3 s, then killed
         fresh = pool.describe()[0]
-        assert fresh["alive"] and fresh["restarts"] == 1 and restarts == [0]
+        assert fresh["alive"] and fresh["restarts"] == 1
+        wait_for("the service told of the restart", lambda: restarts == [0], 5)
         wait_for("the new worker's heartbeat", lambda: pool.describe()[0]["started"], 30)
     finally:
         pool.stop()
@@ -95,3 +96,32 @@ def test_streams_of_a_restarted_worker_are_failed_until_they_report_again(tmp_pa
         assert service.status("news")["state"] == "ok"
     finally:
         service.stop()
+
+
+def test_a_worker_is_not_called_hung_while_the_service_is_slow_to_take_its_messages(make):
+    """The service stuck in its store for longer than a worker may be silent: the
+    worker's heartbeats are read all the same, and it is left alone."""
+    path, _ = make("busy", suffix=".ts", duration_s=4)
+    handled: list[Any] = []
+
+    def busy_service(message: Any) -> None:
+        if not handled:
+            time.sleep(6)  # evidence retention deleting thousands of files
+        handled.append(message)
+
+    restarts: list[int] = []
+    pool = WorkerPool(1, busy_service, on_restart=lambda i, s: restarts.append(i), hung_after_s=3)
+    pool.start()
+    first = pool.describe()[0]
+    try:
+        wait_for("the worker's first heartbeat", lambda: pool.describe()[0]["started"], 30)
+        spec = StreamSpec(id="busy", url=str(path), loop=True)
+        pool.assign(
+            "busy", spec.model_dump(mode="json"), ServiceConfig().engine.model_dump(mode="json")
+        )
+        wait_for("the service stuck on a message", lambda: pool.describe()[0]["undelivered"], 30)
+        wait_for("the service through it", lambda: len(handled) > 1, 30)
+        worker = pool.describe()[0]
+        assert worker["pid"] == first["pid"] and worker["restarts"] == 0 and restarts == []
+    finally:
+        pool.stop()

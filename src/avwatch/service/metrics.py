@@ -99,6 +99,17 @@ class ServiceMetrics:
         self.nodes = Gauge(
             "avwatch_nodes", "Machines (Ray nodes) the running workers are on", registry=r
         )
+        self.undelivered = Gauge(
+            "avwatch_worker_messages_undelivered",
+            "Workers' messages the service has not handled yet: how far behind it is",
+            registry=r,
+        )
+        self.reports_dropped = Gauge(
+            "avwatch_worker_reports_dropped",
+            "Status and meter reports dropped while the service was too far behind "
+            "(incidents and evidence are always kept), since the service started",
+            registry=r,
+        )
 
     def workers_seen(self, workers: list[dict[str, Any]]) -> None:
         """Set from the pool's description when the metrics are read."""
@@ -112,6 +123,8 @@ class ServiceMetrics:
             self.workers.labels(state).set(count)
         running = [w for w in workers if w.get("state", "running") == "running"]
         self.nodes.set(len({w.get("node") or "local" for w in running}))
+        self.undelivered.set(sum(w.get("undelivered", 0) for w in workers))
+        self.reports_dropped.set(sum(w.get("reports_dropped", 0) for w in workers))
 
     def stream_status(self, stream: str, status: dict[str, Any], bitrate_bps: float) -> None:
         self.up.labels(stream).set(1.0 if status["state"] in ("ok", "overloaded") else 0.0)

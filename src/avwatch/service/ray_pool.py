@@ -27,6 +27,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import ray
@@ -37,6 +38,7 @@ from ray.exceptions import (
     RayActorError,
 )
 
+from avwatch.service.inbox import Inbox
 from avwatch.service.messages import (
     Heartbeat,
     StartStream,
@@ -195,6 +197,7 @@ class RayPool:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._inbox = Inbox(on_message)
         self._remote: Any = None
         self._initialised_here = False
 
@@ -219,6 +222,7 @@ class RayPool:
         self._actors = [self._reclaim(i) or self._spawn(i, {}) for i in range(count)]
         while (found := self._reclaim(len(self._actors))) is not None:  # and its extra ones
             self._actors.append(found)
+        self._inbox.start()
         for target, name in ((self._drain, "ray-messages"), (self._watch, "ray-watchdog")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -236,6 +240,7 @@ class RayPool:
         # may hold only what came earlier, so one more after it.
         for _ in range(2):
             self._take_all(actors, timeout)
+        self._inbox.stop()
         for actor in actors:
             ray.kill(actor.handle, no_restart=True)  # detached: they would outlive us
         if self._initialised_here:
@@ -294,6 +299,8 @@ class RayPool:
                     "silent_s": round(a.silent_s(now), 1),
                     "started": a.heard is not None,
                     "responsive": a.silent_s(now) <= 5 * HEARTBEAT_S,
+                    "undelivered": self._inbox.undelivered(a.index),
+                    "reports_dropped": self._inbox.dropped(a.index),
                 }
                 for a in self._actors
             ]
@@ -359,8 +366,8 @@ class RayPool:
                         fresh.handle.start_stream.remote(key, spec, engine)
                     lost.append(actor)
             for actor in lost:
-                if self.on_restart:
-                    self.on_restart(actor.index, sorted(actor.streams))
+                if self.on_restart:  # after what it sent before it was lost
+                    self._inbox.after(partial(self.on_restart, actor.index, sorted(actor.streams)))
             if now - told_pending >= PENDING_EVERY_S:
                 told_pending = now
                 self._tell_pending(now)
@@ -382,14 +389,14 @@ class RayPool:
         """Streams on an actor Ray has not placed yet say so: ``state: pending``."""
         with self._lock:
             waiting = [
-                key
+                (a.index, key)
                 for a in self._actors
                 if a.pending and now - a.started > PENDING_AFTER_S
                 for key in a.streams
             ]
-        for key in waiting:
+        for index, key in waiting:
             stream, part = split_key(key)
-            self.on_message(StatusReport(stream, pending_status(), part=part))
+            self._inbox.put(index, StatusReport(stream, pending_status(), part=part))
 
     def _why_lost(self, actor: _Actor, now: float) -> str | None:
         """Why ``actor`` must be replaced (None: it is well); pings it on the way."""
@@ -446,11 +453,8 @@ class RayPool:
         for message in batch:
             if isinstance(message, Heartbeat):
                 sender.heard = time.monotonic()
-                continue
-            try:
-                self.on_message(message)
-            except Exception:  # one bad message must not stop the others
-                log.exception("handling a %s message failed", type(message).__name__)
+            else:
+                self._inbox.put(sender.index, message)
 
 
 def pending_status() -> StreamStatus:

@@ -11,7 +11,9 @@ alerts), and forking a threaded process copies locks in whatever state they
 were in. Each worker has a pipe of its own back to the pool: a worker killed
 in the middle of a message then costs that message (the pipe ends, the
 reader sees EOF), where a queue shared by all workers would be left holding
-half a message and hang every reader after it.
+half a message and hang every reader after it. The service handles the messages
+on a thread of its own (service/inbox.py), so that a service slow to store them
+does not make its workers look hung.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from avwatch.service.inbox import Inbox
 from avwatch.service.messages import (
     ExitWorker,
     Heartbeat,
@@ -301,10 +305,12 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._inbox = Inbox(on_message)
 
     # -- life cycle -------------------------------------------------------------------
     def start(self) -> None:
         self._workers = [self._spawn(i) for i in range(self.count)]
+        self._inbox.start()
         for target, name in ((self._drain, "pool-messages"), (self._watch, "pool-watchdog")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -326,6 +332,7 @@ class WorkerPool:
         for thread in self._threads:
             thread.join(2)
         self._drain_now()
+        self._inbox.stop()
 
     # -- streams ----------------------------------------------------------------------
     def assign(self, key: str, spec: dict[str, Any], engine: dict[str, Any]) -> int:
@@ -357,6 +364,9 @@ class WorkerPool:
                     "started": w.heard is not None,  # has sent its first heartbeat
                     # Heard from within a few heartbeats (or still starting up).
                     "responsive": not w.hung(now, 5 * HEARTBEAT_S),
+                    # Its messages the service has not handled yet: the service behind.
+                    "undelivered": self._inbox.undelivered(w.index),
+                    "reports_dropped": self._inbox.dropped(w.index),
                 }
                 for w in self._workers
             ]
@@ -413,8 +423,10 @@ class WorkerPool:
                     for key, (spec, engine) in fresh.streams.items():
                         fresh.commands.put(StartStream(spec, engine, key))
             for worker in dead:
-                if self.on_restart:
-                    self.on_restart(worker.index, sorted(worker.streams))
+                if self.on_restart:  # after what it sent before it died
+                    self._inbox.after(
+                        partial(self.on_restart, worker.index, sorted(worker.streams))
+                    )
 
     def _drain(self) -> None:
         while not self._stop.is_set():
@@ -426,7 +438,8 @@ class WorkerPool:
             pass
 
     def _receive(self, timeout: float) -> bool:
-        """Deliver what arrived within ``timeout``; False if nothing did."""
+        """Take in what arrived within ``timeout``; False if nothing did. Any message
+        shows its worker alive; all but heartbeats go on to the service."""
         with self._lock:
             pipes = {w.messages: w for w in self._workers if w.messages is not None}
         if not pipes:
@@ -441,13 +454,8 @@ class WorkerPool:
                 pipes[pipe].messages = None
                 pipe.close()
                 continue
-            pipes[pipe].heard = time.monotonic()
+            worker = pipes[pipe]
+            worker.heard = time.monotonic()
             if not isinstance(message, Heartbeat):
-                self._deliver(message)
+                self._inbox.put(worker.index, message)
         return bool(ready)
-
-    def _deliver(self, message: WorkerMessage) -> None:
-        try:
-            self.on_message(message)
-        except Exception:  # one bad message must not stop the others
-            log.exception("handling a %s message failed", type(message).__name__)
