@@ -166,7 +166,9 @@ def test_streams_spread_over_nodes_and_come_back_when_a_node_is_lost(tmp_path, c
         for incarnation, incident in ((stale, "from-lost"), (fresh, "from-fresh")):
             update = dataclasses.replace(black_update(incident, open_=False), stream="s0")
             pool._deliver(incarnation, [update])
-        assert "from-fresh" in _ids(service) and "from-lost" not in _ids(service)
+        # The inbox hands messages on in order: once the fresh one is in, the lost one was refused.
+        wait_for("the fresh actor's incident", lambda: "from-fresh" in _ids(service), 10)
+        assert "from-lost" not in _ids(service)
         # A defect of the loop after the recovery is found there.
         wait_for(
             "a black on s0 after the loss",

@@ -229,7 +229,8 @@ def test_restart_keeps_every_incident_and_closes_what_was_open(running: Running)
 
 
 def test_acknowledge_needs_the_token(running: Running):
-    incident = incidents(running.client)[0]
+    # Run alone on an xdist worker, this test may come before any incident.
+    incident = wait_for("an incident", lambda: incidents(running.client), 40)[0]
     path = f"/api/incidents/{incident['id']}/ack"
     assert running.client.post(path).status_code == 401
     acked = running.client.post(path, headers={"Authorization": f"Bearer {TOKEN}"})
