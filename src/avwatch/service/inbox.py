@@ -30,6 +30,7 @@ MAX_UNDELIVERED = 20_000
 
 _END = object()  # put by stop(): everything before it is delivered
 
+# A worker's message, an action to run in turn, or _END.
 _Item: TypeAlias = tuple[int, WorkerMessage] | Callable[[], None] | object
 
 
@@ -48,6 +49,8 @@ class Inbox:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Deliver what was taken in (waiting up to ``timeout`` for the service)."""
+        if self._thread.ident is None:  # never started: nothing was taken in
+            return
         self._queue.put(_END)
         self._thread.join(timeout)
         if self._thread.is_alive():
