@@ -29,6 +29,8 @@ def test_a_short_soak_accounts_for_its_defects_cuts_and_kills(tmp_path):
     assert result.found == result.expected
     assert result.alerts_written > 0 and result.alerts_delivered == result.alerts_written
     assert len(result.samples) >= 8 and all(s.workers for s in result.samples)
+    busy, busiest = result.busy_mean_max
+    assert 0 < busy <= busiest <= 1  # two streams at least keep their workers going
     assert any(line.startswith("killed worker") for line in lines)
     assert result.memory_growth == []  # not traced unless asked
 

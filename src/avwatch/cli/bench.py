@@ -291,9 +291,10 @@ def run_soak(args: argparse.Namespace) -> int:
     result = soak(plan, Path(args.cache), progress=tell)
     if args.json:
         Path(args.json).write_text(json.dumps(result.as_dict(), indent=1), encoding="utf-8")
+    busy, busiest = result.busy_mean_max
     console.print(
         f"[bold]soak[/bold]: {result.streams} streams on {result.workers} workers, "
-        f"{result.hours:g} h"
+        f"{result.hours:g} h; the machine {busy:.0%} busy (at most {busiest:.0%})"
     )
     for type_, expected in sorted(result.expected.items()):
         console.print(f"  {type_:<12} found {result.found.get(type_, 0):5d} of {expected:5d}")

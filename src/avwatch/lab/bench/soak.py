@@ -91,6 +91,7 @@ class Sample:
     service_rss_mb: float
     service_fds: int
     workers: dict[int, tuple[float, int]]  # pid -> (resident MB, open files)
+    busy: float = 0.0  # share of all the machine's cores busy since the last sample
 
 
 @dataclass
@@ -114,6 +115,9 @@ class SoakResult:
     worker_rss_slope_mb_h: float = 0.0  # mean over worker lifetimes, per worker
     rss_slope_mb_per_stream_hour: float = 0.0
     fds_first_last: tuple[int, int] = (0, 0)
+    # Share of the machine busy (every process), mean and highest of the samples after
+    # the first minute: whether the soak ran at the load it meant to.
+    busy_mean_max: tuple[float, float] = (0.0, 0.0)
     # With trace_memory: (source line, MB grown, allocations grown), largest first,
     # between the warm-up and the end.
     memory_growth: list[tuple[str, float, int]] = field(default_factory=list)
@@ -268,6 +272,8 @@ def soak(plan: SoakPlan, cache: Path, progress: Progress | None = None) -> SoakR
         _account(plant.service, plant.senders, clips, schedule, result, began, stopped)
         _alerts(plant.service, plant.receiver, result)
     result.workers = len({pid for s in result.samples for pid in s.workers}) - result.kills
+    loaded = [s.busy for s in result.samples if s.at_s >= 60] or [0.0]
+    result.busy_mean_max = (round(statistics.fmean(loaded), 3), max(loaded))
     _slopes(result, streams)
     return result
 
@@ -304,10 +310,12 @@ class _Schedule:
         warm_up = _warm_up_s(plan.hours)
         if plan.trace_memory:
             tracemalloc.start()
+        cpu = _machine_cpu_s()
         while (now := time.time()) < end:
             if now >= next_sample:
                 next_sample += plan.sample_every_s
-                result.samples.append(_sample(service, now - began))
+                result.samples.append(_sample(service, now - began, cpu))
+                cpu = _machine_cpu_s()
                 tell(_describe(result.samples[-1], len(self.cuts), len(self.kills)))
                 if plan.trace_memory and warm is None and now - began >= warm_up:
                     warm = tracemalloc.take_snapshot()
@@ -369,21 +377,34 @@ def _rss_mb_and_fds(pid: int) -> tuple[float, int] | None:
         return None
 
 
-def _sample(service: Service, at_s: float) -> Sample:
+def _machine_cpu_s() -> tuple[float, float]:
+    """Busy and total CPU seconds of the whole machine so far (/proc/stat)."""
+    with open("/proc/stat", encoding="ascii") as f:
+        ticks = [int(n) for n in f.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    total = sum(ticks[:8])  # guest time is counted in user already
+    clock = os.sysconf("SC_CLK_TCK")
+    return (total - idle) / clock, total / clock
+
+
+def _sample(service: Service, at_s: float, cpu_before: tuple[float, float]) -> Sample:
     own = _rss_mb_and_fds(os.getpid()) or (0.0, 0)
     workers = {}
     for worker in service.workers():
         found = _rss_mb_and_fds(worker["pid"]) if worker["pid"] else None
         if found is not None:
             workers[worker["pid"]] = found
-    return Sample(round(at_s, 1), own[0], own[1], workers)
+    busy, total = (now - before for now, before in zip(_machine_cpu_s(), cpu_before, strict=True))
+    share = round(busy / total, 3) if total > 0 else 0.0
+    return Sample(round(at_s, 1), own[0], own[1], workers, share)
 
 
 def _describe(sample: Sample, cuts: int, kills: int) -> str:
     workers = sum(rss for rss, _ in sample.workers.values())
     return (
         f"{sample.at_s / 60:6.1f} min  service {sample.service_rss_mb:6.1f} MB "
-        f"{sample.service_fds:4d} files  workers {workers:7.1f} MB  cuts {cuts}  kills {kills}"
+        f"{sample.service_fds:4d} files  workers {workers:7.1f} MB  "
+        f"busy {sample.busy:4.0%}  cuts {cuts}  kills {kills}"
     )
 
 
