@@ -3,6 +3,8 @@
 import json
 import shutil
 from fractions import Fraction
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -187,3 +189,34 @@ def test_every_case_name_says_its_format_and_scenario():
     for name, *_ in heldout_cases(REAL) + clean_cases(REAL):
         fmt, sep, scenario = name.partition("__")
         assert sep and fmt and scenario, name
+
+
+def test_a_stopped_build_resumes_with_the_cases_already_written(tmp_path, monkeypatch):
+    from avwatch.lab import corpus
+
+    spec = ClipSpec(duration_s=1.0, width=64, height=48)
+    names = ["tuning__first", "tuning__second"]
+    monkeypatch.setattr(
+        corpus, "cases", lambda quick, real=True: [(n, spec, ".mp4", []) for n in names]
+    )
+    made: list[str] = []
+    real_make_clip = corpus.make_clip
+
+    def counted_make_clip(path: Path, clip: ClipSpec) -> Any:
+        made.append(path.stem)
+        return real_make_clip(path, clip)
+
+    monkeypatch.setattr(corpus, "make_clip", counted_make_clip)
+    corpus.build(tmp_path)
+    assert made == names
+    (tmp_path / "tuning__second.truth.json").unlink()  # stopped while writing the second
+    made.clear()
+    written = corpus.build(tmp_path, resume=True)
+    assert made == ["tuning__second"]
+    assert [p.name for p in written] == ["tuning__first.mp4", "tuning__second.mp4"]
+    record = json.loads((tmp_path / "tuning__first.truth.json").read_text())
+    record["spec"]["duration_s"] = "2.0"  # written from another spec: made again
+    (tmp_path / "tuning__first.truth.json").write_text(json.dumps(record))
+    made.clear()
+    corpus.build(tmp_path, resume=True)
+    assert made == ["tuning__first"]

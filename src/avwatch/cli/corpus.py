@@ -31,6 +31,11 @@ def register(sub: Commands) -> None:
         "in recordings never tuned on), clean (over an hour without defects: false alarms "
         "per hour), or all three into DIR/tuning, DIR/heldout, DIR/clean",
     )
+    cb.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the cases already in DIR with the same spec (go on with a stopped build)",
+    )
     cb.set_defaults(run=run_corpus)
 
     e = sub.add_parser("eval", help="score the detectors on a corpus directory")
@@ -75,7 +80,7 @@ def run_corpus(args: argparse.Namespace) -> int:
     sets = CORPUS_SETS if args.corpus_set == "all" else (args.corpus_set,)
     for corpus_set in sets:
         into = directory / corpus_set if args.corpus_set == "all" else directory
-        written = build(into, quick=args.quick, corpus_set=corpus_set)
+        written = build(into, quick=args.quick, corpus_set=corpus_set, resume=args.resume)
         print(f"wrote {len(written)} files with their truth to {into}")
     return EXIT_OK
 

@@ -359,8 +359,13 @@ def programme_truth(spec: ClipSpec) -> list[TruthEvent]:
     return []
 
 
-def build(directory: Path, quick: bool = False, corpus_set: str = "tuning") -> list[Path]:
+def build(
+    directory: Path, quick: bool = False, corpus_set: str = "tuning", resume: bool = False
+) -> list[Path]:
     """Write every case of one corpus set into ``directory``; returns the media paths.
+    ``resume``: keep a case already there with the same spec (a build of an hour that
+    was stopped goes on where it was); its truth is written last, so it marks a case
+    finished.
 
     ``tuning`` is the corpus the detectors are tuned on; ``heldout`` and ``clean``
     (avwatch.lab.corpus_sets) are only reported. Real recordings come from Debian
@@ -384,6 +389,11 @@ def build(directory: Path, quick: bool = False, corpus_set: str = "tuning") -> l
     written = []
     for name, spec, suffix, damages in all_cases:
         path = directory / f"{name}{suffix}"
+        description = {k: str(v) for k, v in asdict(spec).items() if k != "defects"}
+        truth_path = directory / f"{name}.truth.json"
+        if resume and _finished(path, truth_path, description):
+            written.append(path)
+            continue
         if damages:
             truth = _damaged_clip(path, spec, damages)
         else:
@@ -395,7 +405,6 @@ def build(directory: Path, quick: bool = False, corpus_set: str = "tuning") -> l
         expect = EXPECTED.get(name.split("__", 1)[1], {})
         truth += programme_truth(spec) + sync_truth(spec) + expect_truth(spec, expect)
         truth = without_repeats(truth)
-        description = {k: str(v) for k, v in asdict(spec).items() if k != "defects"}
         record = {
             "source": path.name,
             "spec": description,
@@ -404,11 +413,18 @@ def build(directory: Path, quick: bool = False, corpus_set: str = "tuning") -> l
             "expect": expect,  # the eval checks this file with it
             "sync_content": _sync_content(spec),
         }
-        (directory / f"{name}.truth.json").write_text(
-            json.dumps(record, indent=2) + "\n", encoding="utf-8"
-        )
+        truth_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         written.append(path)
     return written
+
+
+def _finished(path: Path, truth_path: Path, description: dict[str, str]) -> bool:
+    """Whether a case was written before, from this very spec."""
+    try:
+        record = json.loads(truth_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return path.is_file() and isinstance(record, dict) and record.get("spec") == description
 
 
 def _sync_content(spec: ClipSpec) -> str:
