@@ -3,10 +3,22 @@ kill) and its accounting finds the defects, the cut and the restart."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import signal
+import subprocess
+import sys
 
-from avwatch.lab.bench.soak import Sample, SoakPlan, SoakResult, _cut_reported, _slopes, soak
+from avwatch.lab.bench.soak import (
+    Sample,
+    SoakPlan,
+    SoakResult,
+    _cut_reported,
+    _killed_during,
+    _slopes,
+    soak,
+)
 
 
 def test_a_short_soak_accounts_for_its_defects_cuts_and_kills(tmp_path):
@@ -75,3 +87,35 @@ def test_a_cut_is_reported_by_an_input_loss_from_the_last_packet_before_it():
     assert _cut_reported(100.0, [("black", 100.0), ("input_loss", 99.98)])
     assert _cut_reported(100.0, [("input_loss", 101.2)])
     assert not _cut_reported(100.0, [("input_loss", 130.0), ("silence", 100.0)])
+
+
+def test_a_soak_stopped_by_sigterm_reports_what_it_measured(tmp_path):
+    report = tmp_path / "soak.json"
+    command = [sys.executable, "-m", "avwatch.cli", "bench", "soak", "--hours", "1"]
+    command += ["--streams", "1", "--workers", "1", "--sample-every", "2"]
+    command += ["--cache", str(tmp_path / "clips"), "--json", str(report)]
+    soaking = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert soaking.stdout is not None
+        sampled = 0
+        for line in soaking.stdout:  # the clips are made first, then a sample each 2 s
+            sampled += " min  service " in line
+            if sampled == 3:
+                break
+        soaking.send_signal(signal.SIGTERM)
+        out, _ = soaking.communicate(timeout=120)
+    finally:
+        soaking.kill()
+    assert soaking.returncode == 0
+    assert "stopped early" in out
+    result = json.loads(report.read_text(encoding="utf-8"))
+    assert result["stopped_early"] and 0 < result["hours"] < 0.05
+    assert len(result["samples"]) >= 3
+
+
+def test_a_cut_whose_worker_was_killed_during_it_is_left_out():
+    kills = [(["a", "b"], 900.0)]
+    assert _killed_during("a", 900.0, 908.0, kills)  # the same instant (a 1 h soak's 15 min)
+    assert _killed_during("b", 910.0, 918.0, kills)  # just after: its successor is starting
+    assert not _killed_during("c", 900.0, 908.0, kills)  # another worker's stream
+    assert not _killed_during("a", 1200.0, 1208.0, kills)  # long after

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -288,19 +289,29 @@ def run_soak(args: argparse.Namespace) -> int:
         console.print(line)
         sys.stdout.flush()  # a soak takes hours: its log must be current in a file too
 
+    # SIGTERM (kill, a CI job's timeout) stops a soak as Ctrl-C does: with its report.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     result = soak(plan, Path(args.cache), progress=tell)
     if args.json:
         Path(args.json).write_text(json.dumps(result.as_dict(), indent=1), encoding="utf-8")
     busy, busiest = result.busy_mean_max
+    early = " (stopped early)" if result.stopped_early else ""
     console.print(
         f"[bold]soak[/bold]: {result.streams} streams on {result.workers} workers, "
-        f"{result.hours:g} h; the machine {busy:.0%} busy (at most {busiest:.0%})"
+        f"{result.hours:g} h{early}; the machine {busy:.0%} busy (at most {busiest:.0%})"
     )
     for type_, expected in sorted(result.expected.items()):
         console.print(f"  {type_:<12} found {result.found.get(type_, 0):5d} of {expected:5d}")
     unexpected = ", ".join(f"{t} {n}" for t, n in sorted(result.unexpected.items())) or "none"
     console.print(f"  unexpected incidents: {unexpected}")
-    console.print(f"  input cuts reported   {result.cuts_reported} of {result.cuts}")
+    counted = result.cuts - result.cuts_left_out
+    left_out = f" ({result.cuts_left_out} left out: their worker was killed during them)"
+    console.print(
+        f"  input cuts reported   {result.cuts_reported} of {counted}"
+        + (left_out if result.cuts_left_out else "")
+    )
+    checks = ", ".join(f"{k} {n}" for k, n in sorted(result.programme_checks.items()))
+    console.print(f"  programme checks at session ends: {checks or 'none'}")
     recovery = ", ".join(f"{r:g}" for r in result.recovery_s) or "-"
     console.print(
         f"  worker kills {result.kills}, restarts {result.worker_restarts}, "

@@ -61,6 +61,7 @@ MATCH_S = 5.0  # an incident this close to a defect's start (wall clock) is that
 WARMUP_S = 20.0  # a stream's first seconds: workers start, inputs are probed
 BLIND_AFTER_KILL_S = 25.0  # a killed worker's streams: restart, imports, probing
 BLIND_AROUND_CUT_S = 5.0  # before and after a cut: buffered data, reconnecting
+PROGRAMME_CHECKS = ("integrated", "true_peak")  # loudness keys of a whole session's checks
 SETTLE_S = 10.0
 # Memory is fitted from here on: the service keeps ten minutes of signals per stream
 # (service/signals.py), so its memory rightly grows for the first ten.
@@ -96,7 +97,7 @@ class Sample:
 
 @dataclass
 class SoakResult:
-    hours: float
+    hours: float  # as run: less than planned when stopped early
     streams: int
     workers: int
     capacity_streams: float | None  # measured live, unless the streams were given
@@ -106,6 +107,10 @@ class SoakResult:
     unexpected: dict[str, int] = field(default_factory=dict)  # "type on channel" -> incidents
     cuts: int = 0
     cuts_reported: int = 0
+    cuts_left_out: int = 0  # their worker was killed during the cut: nobody watched
+    # Loudness checks over a whole session (integrated, true peak), made when a
+    # stream's session ends (a cut, the soak's end): true of the clip, not its defects.
+    programme_checks: dict[str, int] = field(default_factory=dict)  # "measure on channel"
     kills: int = 0
     worker_restarts: int = 0
     recovery_s: list[float] = field(default_factory=list)
@@ -115,6 +120,7 @@ class SoakResult:
     worker_rss_slope_mb_h: float = 0.0  # mean over worker lifetimes, per worker
     rss_slope_mb_per_stream_hour: float = 0.0
     fds_first_last: tuple[int, int] = (0, 0)
+    stopped_early: bool = False  # interrupted: what was measured until then
     # Share of the machine busy (every process), mean and highest of the samples after
     # the first minute: whether the soak ran at the load it meant to.
     busy_mean_max: tuple[float, float] = (0.0, 0.0)
@@ -311,21 +317,26 @@ class _Schedule:
         if plan.trace_memory:
             tracemalloc.start()
         cpu = _machine_cpu_s()
-        while (now := time.time()) < end:
-            if now >= next_sample:
-                next_sample += plan.sample_every_s
-                result.samples.append(_sample(service, now - began, cpu))
-                cpu = _machine_cpu_s()
-                tell(_describe(result.samples[-1], len(self.cuts), len(self.kills)))
-                if plan.trace_memory and warm is None and now - began >= warm_up:
-                    warm = tracemalloc.take_snapshot()
-            if now >= next_cut:
-                next_cut += plan.cut_every_s
-                self._cut(senders, now)
-            if now >= next_kill:
-                next_kill += plan.kill_every_s
-                self._kill(service, now, result, tell)
-            time.sleep(max(0.0, min(next_sample, next_cut, next_kill, end) - time.time()))
+        try:
+            while (now := time.time()) < end:
+                if now >= next_sample:
+                    next_sample += plan.sample_every_s
+                    result.samples.append(_sample(service, now - began, cpu))
+                    cpu = _machine_cpu_s()
+                    tell(_describe(result.samples[-1], len(self.cuts), len(self.kills)))
+                    if plan.trace_memory and warm is None and now - began >= warm_up:
+                        warm = tracemalloc.take_snapshot()
+                if now >= next_cut:
+                    next_cut += plan.cut_every_s
+                    self._cut(senders, now)
+                if now >= next_kill:
+                    next_kill += plan.kill_every_s
+                    self._kill(service, now, result, tell)
+                time.sleep(max(0.0, min(next_sample, next_cut, next_kill, end) - time.time()))
+        except KeyboardInterrupt:  # an hour's figures are worth having when stopped early
+            result.stopped_early = True
+            result.hours = round((time.time() - began) / 3600, 4)
+            tell(f"stopped after {(time.time() - began) / 60:.1f} min: accounting for that")
         result.cuts, result.kills = len(self.cuts), len(self.kills)
         result.worker_restarts = sum(w["restarts"] for w in service.workers())
         if warm is not None:
@@ -421,11 +432,16 @@ def _account(
     assert service.store is not None
     with service.store.session() as s:
         rows = [
-            (r.stream, r.type, r.started_at.timestamp()) for r in s.scalars(select(IncidentRow))
+            (r.stream, r.type, r.key, r.started_at.timestamp())
+            for r in s.scalars(select(IncidentRow))
         ]
     by_stream: dict[str, list[tuple[str, float]]] = {}
-    for stream, type_, started in rows:
-        by_stream.setdefault(stream, []).append((type_, started))
+    for stream, type_, key, started in rows:
+        if type_ == "loudness" and key in PROGRAMME_CHECKS:
+            name = f"{key} on {_channel(stream)}"
+            result.programme_checks[name] = result.programme_checks.get(name, 0) + 1
+        else:
+            by_stream.setdefault(stream, []).append((type_, started))
     for stream, sender in senders.items():
         truth = clips[_channel(stream)][1]
         blind = _blind_spans(stream, schedule, began)
@@ -455,9 +471,21 @@ def _account(
             if i not in matched:
                 key = f"{t} on {_channel(stream)}"
                 result.unexpected[key] = result.unexpected.get(key, 0) + 1
-    for stream, start, _ in schedule.cuts:
-        if _cut_reported(start, by_stream.get(stream, [])):
+    for stream, start, end in schedule.cuts:
+        if _killed_during(stream, start, end, schedule.kills):
+            result.cuts_left_out += 1
+        elif _cut_reported(start, by_stream.get(stream, [])):
             result.cuts_reported += 1
+
+
+def _killed_during(
+    stream: str, start: float, end: float, kills: list[tuple[list[str], float]]
+) -> bool:
+    """Whether the worker of a cut stream was killed during the cut (or just before
+    it): its successor's monitor starts with no data and cannot date the cut."""
+    return any(
+        stream in streams and start - BLIND_AFTER_KILL_S <= at <= end for streams, at in kills
+    )
 
 
 def _cut_reported(cut_at: float, incidents: list[tuple[str, float]]) -> bool:
