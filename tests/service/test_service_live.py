@@ -159,12 +159,14 @@ def test_incident_carries_thumbnails_and_a_playable_clip_of_the_input(
 
 
 def test_status_and_metrics_show_the_stream_live(running: Running):
-    stream = wait_for(
-        "the stream to report status",
-        lambda: (s := running.client.get("/api/streams/live").json())["status"].get("fps") and s,
-    )
+    def steady() -> dict | None:
+        # 25 fps, measured over ~2 s; the first report of a stream just opened may
+        # count its connection time too (14.3 fps seen when this test ran first).
+        stream = running.client.get("/api/streams/live").json()
+        return stream if 15 <= (stream["status"].get("fps") or 0) <= 35 else None
+
+    stream = wait_for("the stream to report 25 fps", steady, 30)
     assert stream["status"]["state"] in ("ok", "overloaded")
-    assert 15 <= stream["status"]["fps"] <= 35  # 25 fps, measured over ~2 s
     metrics = running.client.get("/metrics").text
     assert 'avwatch_stream_fps{stream="live"}' in metrics
     assert 'avwatch_detector_cpu_seconds{detector="black",stream="live"}' in metrics
