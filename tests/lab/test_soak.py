@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 
 from avwatch.lab.bench.soak import (
     Sample,
@@ -95,6 +96,8 @@ def test_a_soak_stopped_by_sigterm_reports_what_it_measured(tmp_path):
     command += ["--streams", "1", "--workers", "1", "--sample-every", "2"]
     command += ["--cache", str(tmp_path / "clips"), "--json", str(report)]
     soaking = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(300, soaking.kill)  # a soak that stops printing ends too
+    watchdog.start()
     try:
         assert soaking.stdout is not None
         sampled = 0
@@ -105,6 +108,7 @@ def test_a_soak_stopped_by_sigterm_reports_what_it_measured(tmp_path):
         soaking.send_signal(signal.SIGTERM)
         out, _ = soaking.communicate(timeout=120)
     finally:
+        watchdog.cancel()
         soaking.kill()
     assert soaking.returncode == 0
     assert "stopped early" in out
