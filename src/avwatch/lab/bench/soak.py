@@ -321,8 +321,9 @@ class _Schedule:
             while (now := time.time()) < end:
                 if now >= next_sample:
                     next_sample += plan.sample_every_s
-                    result.samples.append(_sample(service, now - began, cpu))
-                    cpu = _machine_cpu_s()
+                    reading = _machine_cpu_s()
+                    result.samples.append(_sample(service, now - began, _busy(cpu, reading)))
+                    cpu = reading
                     tell(_describe(result.samples[-1], len(self.cuts), len(self.kills)))
                     if plan.trace_memory and warm is None and now - began >= warm_up:
                         warm = tracemalloc.take_snapshot()
@@ -334,9 +335,10 @@ class _Schedule:
                     self._kill(service, now, result, tell)
                 time.sleep(max(0.0, min(next_sample, next_cut, next_kill, end) - time.time()))
         except KeyboardInterrupt:  # an hour's figures are worth having when stopped early
+            ran_s = time.time() - began
             result.stopped_early = True
-            result.hours = round((time.time() - began) / 3600, 4)
-            tell(f"stopped after {(time.time() - began) / 60:.1f} min: accounting for that")
+            result.hours = round(ran_s / 3600, 4)
+            tell(f"stopped after {ran_s / 60:.1f} min: accounting for that")
         result.cuts, result.kills = len(self.cuts), len(self.kills)
         result.worker_restarts = sum(w["restarts"] for w in service.workers())
         if warm is not None:
@@ -398,16 +400,20 @@ def _machine_cpu_s() -> tuple[float, float]:
     return (total - idle) / clock, total / clock
 
 
-def _sample(service: Service, at_s: float, cpu_before: tuple[float, float]) -> Sample:
+def _busy(before: tuple[float, float], after: tuple[float, float]) -> float:
+    """The share of the machine busy between two _machine_cpu_s readings."""
+    busy, total = after[0] - before[0], after[1] - before[1]
+    return round(busy / total, 3) if total > 0 else 0.0
+
+
+def _sample(service: Service, at_s: float, busy: float) -> Sample:
     own = _rss_mb_and_fds(os.getpid()) or (0.0, 0)
     workers = {}
     for worker in service.workers():
         found = _rss_mb_and_fds(worker["pid"]) if worker["pid"] else None
         if found is not None:
             workers[worker["pid"]] = found
-    busy, total = (now - before for now, before in zip(_machine_cpu_s(), cpu_before, strict=True))
-    share = round(busy / total, 3) if total > 0 else 0.0
-    return Sample(round(at_s, 1), own[0], own[1], workers, share)
+    return Sample(round(at_s, 1), own[0], own[1], workers, busy)
 
 
 def _describe(sample: Sample, cuts: int, kills: int) -> str:
@@ -483,9 +489,7 @@ def _killed_during(
 ) -> bool:
     """Whether the worker of a cut stream was killed during the cut (or just before
     it): its successor's monitor starts with no data and cannot date the cut."""
-    return any(
-        stream in streams and start - BLIND_AFTER_KILL_S <= at <= end for streams, at in kills
-    )
+    return any(a < end and start < b for a, b in _kill_spans(stream, kills))
 
 
 def _cut_reported(cut_at: float, incidents: list[tuple[str, float]]) -> bool:
@@ -500,10 +504,12 @@ def _blind_spans(stream: str, schedule: _Schedule, began: float) -> list[tuple[f
     spans += [
         (a - BLIND_AROUND_CUT_S, b + BLIND_AROUND_CUT_S) for s, a, b in schedule.cuts if s == stream
     ]
-    spans += [
-        (at - 1, at + BLIND_AFTER_KILL_S) for streams, at in schedule.kills if stream in streams
-    ]
-    return spans
+    return spans + _kill_spans(stream, schedule.kills)
+
+
+def _kill_spans(stream: str, kills: list[tuple[list[str], float]]) -> list[tuple[float, float]]:
+    """When the kills of a stream's worker left it unwatched."""
+    return [(at - 1, at + BLIND_AFTER_KILL_S) for streams, at in kills if stream in streams]
 
 
 def _alerts(service: Service, receiver: _Receiver, result: SoakResult) -> None:
