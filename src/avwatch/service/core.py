@@ -39,6 +39,7 @@ from avwatch.service.alerts import (
 )
 from avwatch.service.config import ServiceConfig, StreamSpec, spool_path, stream_engine_config
 from avwatch.service.events import EventHub
+from avwatch.service.heap import pin_mmap_threshold
 from avwatch.service.messages import (
     Evidence,
     IncidentUpdate,
@@ -123,6 +124,7 @@ class Service:
     def start(self) -> None:
         for spec in self.config.streams:
             self.validate(spec)
+        pin_mmap_threshold()  # a service runs for weeks: its memory must not creep (heap.py)
         self.store = Store.open(self.database)
         if self.spool is not None:  # what the last run could not store, stored first
             self._unstored.extend(self.spool.read())

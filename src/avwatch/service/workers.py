@@ -33,6 +33,7 @@ from functools import partial
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from avwatch.service.heap import pin_mmap_threshold
 from avwatch.service.inbox import Inbox
 from avwatch.service.messages import (
     ExitWorker,
@@ -182,6 +183,7 @@ class MonitorGroup:
         # start a thread (OpenBLAS, OpenCV), and every thread inherits the pinning.
         from avwatch.detectors.base import available_detectors
 
+        pin_mmap_threshold()  # weeks of pictures and packets must not creep (heap.py)
         # Import every detector (and scipy) now: on a first stream's analysis thread the
         # imports would stall it long enough for its input to drop samples.
         available_detectors()
