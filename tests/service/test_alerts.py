@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 from pathlib import Path
+from typing import Any
 
 from servicekit import WebhookReceiver, wait_for
 from sqlalchemy import select
@@ -102,8 +103,9 @@ def test_unreachable_receiver_backs_off(tmp_path: Path):
     assert "ConnectError" in (row.last_error or "")
 
 
-def test_a_flapping_incident_type_is_stored_but_not_alerted(tmp_path: Path):
-    from avwatch.service.alerts import FLAP_OPENS
+def _flapping_service(tmp_path: Path) -> Any:
+    """A service whose messages are given by hand (no workers), on the same SQLite file
+    each time it is made, with one webhook."""
     from avwatch.service.core import Service
 
     config = ServiceConfig(
@@ -112,28 +114,59 @@ def test_a_flapping_incident_type_is_stored_but_not_alerted(tmp_path: Path):
         webhooks=[WebhookSpec(url="http://127.0.0.1:9/x")],
     )
     service = Service(config)
-    service.store = Store.open(service.database)  # no workers needed: messages by hand
+    service.store = Store.open(service.database)
+    return service
+
+
+def _black(n: int, *, open: bool) -> IncidentUpdate:
+    return IncidentUpdate(
+        id=f"i{n}",
+        stream=INCIDENT["stream"],
+        type=INCIDENT["type"],
+        severity=INCIDENT["severity"],
+        detector="black",
+        start=float(n),
+        end=None if open else n + 0.5,
+        started_at=1_800_000_000.0 + n,
+        ended_at=None if open else 1_800_000_000.5 + n,
+        open=open,
+    )
+
+
+def _alerted(store: Store) -> list[tuple[str, str]]:
+    with store.session() as s:
+        bodies = [json.loads(r.body) for r in s.scalars(select(OutboxRow))]
+    return [(body["event"].removeprefix("incident."), body["incident"]["id"]) for body in bodies]
+
+
+def test_a_flapping_incident_type_is_stored_but_not_alerted(tmp_path: Path):
+    from avwatch.service.alerts import FLAP_OPENS
+
+    service = _flapping_service(tmp_path)
     for n in range(FLAP_OPENS + 2):
-        update = IncidentUpdate(
-            id=f"i{n}",
-            stream=INCIDENT["stream"],
-            type=INCIDENT["type"],
-            severity=INCIDENT["severity"],
-            detector="black",
-            start=float(n),
-            end=None,
-            started_at=1_800_000_000.0 + n,
-            ended_at=None,
-            open=True,
-        )
-        service._on_message(update)
+        service._on_message(_black(n, open=True))
     total, rows = service.store.incidents()
     assert total == FLAP_OPENS + 2  # every incident is kept
     flagged = sorted(r.id for r in rows if r.details.get("flapping"))
     assert flagged == [f"i{n}" for n in range(FLAP_OPENS, FLAP_OPENS + 2)]
-    with service.store.session() as s:
-        alerted = [json.loads(r.body)["incident"]["id"] for r in s.scalars(select(OutboxRow))]
-    assert alerted == [f"i{n}" for n in range(FLAP_OPENS)]
+    assert _alerted(service.store) == [("opened", f"i{n}") for n in range(FLAP_OPENS)]
+
+
+def test_a_held_back_incident_closes_without_an_alert_after_a_restart_too(tmp_path: Path):
+    from avwatch.service.alerts import FLAP_OPENS
+
+    service = _flapping_service(tmp_path)
+    for n in range(FLAP_OPENS + 2):
+        service._on_message(_black(n, open=True))
+    restarted = _flapping_service(tmp_path)  # a new service: it keeps nothing in memory
+    for n in range(FLAP_OPENS + 2):
+        restarted._on_message(_black(n, open=False))
+    closes = [incident for event, incident in _alerted(restarted.store) if event == "closed"]
+    assert closes == [f"i{n}" for n in range(FLAP_OPENS)]
+    _, rows = restarted.store.incidents()
+    assert not any(r.open for r in rows)
+    flagged = sorted(r.id for r in rows if r.details.get("flapping"))  # still, once closed
+    assert flagged == [f"i{n}" for n in range(FLAP_OPENS, FLAP_OPENS + 2)]
 
 
 def test_an_open_asked_about_again_is_answered_as_the_first_time():

@@ -40,7 +40,15 @@ from avwatch.service.config import HookSpec, ServiceConfig, WebhookSpec
 from avwatch.service.store import IncidentRow, OutboxRow, Store, now_utc
 from avwatch.types import Severity
 
-__all__ = ["FLAP_OPENS", "FlapGuard", "OutboxDispatcher", "alert_rows", "run_command_hook", "sign"]
+__all__ = [
+    "FLAP_OPENS",
+    "FlapGuard",
+    "OutboxDispatcher",
+    "alert_rows",
+    "held_back",
+    "run_command_hook",
+    "sign",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +65,15 @@ class FlapGuard:
         self.on_held_back = on_held_back
         # Per stream and type, the opens within the window: (when, incident id, held back).
         self._opens: dict[tuple[str, str], deque[tuple[float, str, bool]]] = defaultdict(deque)
-        self._silenced: set[str] = set()  # incident ids whose alerts are held back
 
     def holds_back(self, row: IncidentRow, event: str) -> bool:
         """Whether the alert of this incident's ``event`` ("opened", "closed") is held
         back; an open that makes the stream flap is flagged in the row's details. Asked
-        again for the same open (its store write retried), it answers as the first time."""
+        again for the same open (its store write retried), it answers as the first time.
+        A close is held back where the open was: the row's flag says so, kept in the
+        store, so that nothing here grows with the incidents and a restart forgets none."""
         if event == "closed":
-            return row.id in self._silenced
+            return held_back(row)
         opens = self._opens[(row.stream, row.type)]
         now = time.monotonic()
         while opens and now - opens[0][0] > self.window_s:
@@ -74,14 +83,15 @@ class FlapGuard:
             held = len(opens) >= FLAP_OPENS
             opens.append((now, row.id, held))
             if held:
-                self._silenced.add(row.id)
                 self.on_held_back()
         if held:
             row.details = {**row.details, "flapping": True}
         return held
 
-    def silenced(self, incident_id: str) -> bool:
-        return incident_id in self._silenced
+
+def held_back(row: IncidentRow) -> bool:
+    """Whether the incident's alerts are held back (it opened while its type flapped)."""
+    return bool((row.details or {}).get("flapping"))
 
 
 def sign(secret: str, body: bytes) -> str:

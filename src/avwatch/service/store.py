@@ -108,7 +108,9 @@ class IncidentRow(Base):
         self.started_at = utc(update.started_at) or now_utc()
         self.ended_at = utc(update.ended_at)
         self.open = update.open
-        self.details = dict(update.details)
+        # The service's own mark (alerts held back) outlives the monitor's updates.
+        flapping = (self.details or {}).get("flapping")
+        self.details = dict(update.details) | ({"flapping": True} if flapping else {})
 
     def to_api(self) -> dict[str, Any]:
         return {
