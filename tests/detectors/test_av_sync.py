@@ -283,6 +283,20 @@ def test_an_estimate_counts_only_when_its_neighbours_agree():
     assert end.phase == "end" and end.time == 15.0
 
 
+def test_a_stream_in_sync_for_days_keeps_a_bounded_segment():
+    from avwatch.detectors.av_sync.detector import SEGMENT_ESTIMATES_KEPT
+
+    detector = _sync_detector()
+    hours = 3
+    for k in range(hours * 3600):  # an estimate a second, all agreeing, around 0 ms
+        detector._judge(4.0 + k, _estimate(float(k % 5 - 2)))
+    assert len(detector.known) == SEGMENT_ESTIMATES_KEPT  # not one per estimate
+    detector._end_segment()
+    (segment,) = detector.segments
+    assert segment["estimates"] == hours * 3600
+    assert segment["offset_ms"] == 0.0 and segment["start"] <= 6.0
+
+
 # Every gate off: each window's best lag counts, whatever it rests on.
 LOOSE = {
     "min_correlation_ratio": 0.0,

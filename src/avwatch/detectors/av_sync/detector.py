@@ -54,6 +54,9 @@ MAX_BACKOFF = 6
 STILL_LEVEL = 0.5  # mean change per pixel (of 255) under which a picture is repeated
 MOVING_SHARE = 1 / 3  # pictures that changed, of those beside a still run: moving
 MAX_SEGMENTS = 200  # kept in the summary; a stream running for months keeps the last ones
+# A segment's offset is the median of its last estimates: 10 min of them at the default hop.
+# A stream in sync for weeks is one segment, and must not keep (or sort) all of them.
+SEGMENT_ESTIMATES_KEPT = 600
 
 
 class AvSyncConfig(DetectorConfig):
@@ -164,8 +167,11 @@ class AvSyncDetector(Detector[AvSyncConfig]):
         self.out_of_limits: deque[tuple[MediaTime, float]] = deque(maxlen=3600)
         self.estimates = 0
         self.last_known_at: MediaTime | None = None
-        self.known: list[tuple[MediaTime, float]] = []  # (centre, offset) of the open segment
+        # The open segment: where it began, its estimates' count, the latest of them
+        # (centre, offset).
         self.segment_start: MediaTime = 0.0
+        self.segment_estimates = 0
+        self.known: deque[tuple[MediaTime, float]] = deque(maxlen=SEGMENT_ESTIMATES_KEPT)
         self.segments: deque[dict[str, Any]] = deque(maxlen=MAX_SEGMENTS)
         self.not_judged_s = 0.0  # media time patrolled: pictures too sparse to judge
         self.agreeing: list[tuple[MediaTime, float]] = []  # known estimates not yet counted
@@ -319,6 +325,7 @@ class AvSyncDetector(Detector[AvSyncConfig]):
         if not self.known:
             self.segment_start = start
         self.known.append((at, offset))
+        self.segment_estimates += 1
 
     def _end_segment(self, end: MediaTime | None = None) -> None:
         if self.known:
@@ -329,10 +336,11 @@ class AvSyncDetector(Detector[AvSyncConfig]):
                         self.known[-1][0] + self.config.hop_s / 2 if end is None else end, 3
                     ),
                     "offset_ms": round(_median([o for _, o in self.known]), 1),
-                    "estimates": len(self.known),
+                    "estimates": self.segment_estimates,
                 }
             )
-            self.known = []
+            self.known.clear()
+            self.segment_estimates = 0
 
     def _run_offset(self, since: MediaTime | None, until: MediaTime = float("inf")) -> float:
         """Median offset of the out-of-limits estimates dated within [since, until]."""
