@@ -40,15 +40,7 @@ from avwatch.service.config import HookSpec, ServiceConfig, WebhookSpec
 from avwatch.service.store import IncidentRow, OutboxRow, Store, now_utc
 from avwatch.types import Severity
 
-__all__ = [
-    "FLAP_OPENS",
-    "FlapGuard",
-    "OutboxDispatcher",
-    "alert_rows",
-    "held_back",
-    "run_command_hook",
-    "sign",
-]
+__all__ = ["FLAP_OPENS", "FlapGuard", "OutboxDispatcher", "alert_rows", "run_command_hook", "sign"]
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +65,7 @@ class FlapGuard:
         A close is held back where the open was: the row's flag says so, kept in the
         store, so that nothing here grows with the incidents and a restart forgets none."""
         if event == "closed":
-            return held_back(row)
+            return row.flapping
         opens = self._opens[(row.stream, row.type)]
         now = time.monotonic()
         while opens and now - opens[0][0] > self.window_s:
@@ -87,11 +79,6 @@ class FlapGuard:
         if held:
             row.details = {**row.details, "flapping": True}
         return held
-
-
-def held_back(row: IncidentRow) -> bool:
-    """Whether the incident's alerts are held back (it opened while its type flapped)."""
-    return bool((row.details or {}).get("flapping"))
 
 
 def sign(secret: str, body: bytes) -> str:

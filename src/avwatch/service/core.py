@@ -34,7 +34,6 @@ from avwatch.service.alerts import (
     FlapGuard,
     OutboxDispatcher,
     alert_rows,
-    held_back,
     matching_hooks,
     run_command_hook,
 )
@@ -498,7 +497,7 @@ class Service:
         self.metrics.open_incidents.labels(row.stream, row.type).set(open_count or 0)
         if event and self.dispatcher is not None:
             self.dispatcher.wake()
-        if event == "opened" and not held_back(row):
+        if event == "opened" and not row.flapping:
             for hook in matching_hooks(self.config.hooks, row.to_api()):
                 if hook.command is not None:
                     run_command_hook(hook, row.to_api())

@@ -97,6 +97,11 @@ class IncidentRow(Base):
     acknowledged_at: Mapped[dt.datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(80))
 
+    @property
+    def flapping(self) -> bool:
+        """Whether its alerts are held back (it opened while its type flapped)."""
+        return bool((self.details or {}).get("flapping"))
+
     def update_from(self, update: IncidentUpdate) -> None:
         """Take what a monitor says of the incident now."""
         self.type = update.type
@@ -109,7 +114,7 @@ class IncidentRow(Base):
         self.ended_at = utc(update.ended_at)
         self.open = update.open
         # The service's own mark (alerts held back) outlives the monitor's updates.
-        flapping = (self.details or {}).get("flapping")
+        flapping = self.flapping
         self.details = dict(update.details) | ({"flapping": True} if flapping else {})
 
     def to_api(self) -> dict[str, Any]:
