@@ -134,13 +134,18 @@ def test_clipping_truth_is_where_samples_sit_on_full_scale_in_bursts_as_detected
     pcm = np.full((2, 6 * rate), 0.5, np.float32)
     pcm[0, 48000:48004] = 1.0  # 4 samples in one 10 ms window: clipped
     pcm[1, 48480:48484] = -1.0  # the next window, on the other channel
-    pcm[0, 96000:96003] = 1.0  # 3 samples: a peak touched, not clipped
+    pcm[0, 96000:96003] = 1.0  # 3 samples: a peak touched, under the rule
     pcm[:, 144000:168000:250] = 1.0  # 1 or 2 per window, under the rule, though for 0.5 s
     pcm[0, 192000:192004] = 1.0  # two bursts 0.4 s apart: one run, as the detector's
     pcm[0, 211200:211204] = 1.0
     pcm[0, 264000:264004] = 1.0  # inside lost audio: not clipping
-    found = [(round(e["start"], 3), round(e["end"], 3)) for e in clipping(pcm, rate, [(5.4, 5.6)])]
-    assert found == [(1.0, 1.02), (4.0, 4.41)]
+    pcm[0, 211680:211682] = 1.0  # 2 samples 10 ms after a run: part of its end hold
+    events = clipping(pcm, rate, [(5.4, 5.6)])
+    found = [(round(e["start"], 3), round(e["end"], 3)) for e in events]
+    assert found == [(1.0, 1.02), (4.0, 4.41), (2.0, 2.01)]
+    # Touched full scale, under the rule, away from a run: neither required nor a false
+    # alarm where found (the sparse touches at 3.0-3.5 s end within the hold of the next run).
+    assert [e["details"] for e in events] == [{}, {}, {"either_way": True}]
 
 
 def test_a_loudness_shift_is_truth_at_the_profiles_whose_rule_it_meets():

@@ -53,6 +53,31 @@ def test_scores_per_type():
     assert set(result.files) == {"a", "b"}
 
 
+def test_one_incident_over_truth_events_closer_than_the_tolerance_finds_them_as_one():
+    # Clipped beats 0.6 s apart: apart in the truth, one incident once coding smears them.
+    truth = [ev("clipping", 8.53, 8.62), ev("clipping", 9.13, 9.23), ev("clipping", 9.74, 9.84)]
+    merged = score([("a", [ev("clipping", 8.55, 9.83)], truth)], tolerance_s=0.5)
+    assert (merged.scores["clipping"].tp, merged.scores["clipping"].fn) == (1, 0)
+    # One incident per beat: each its own match, a short one never spans its neighbour.
+    apart = score([("a", [ev("clipping", 8.53, 8.6), ev("clipping", 9.13, 9.2)], truth)], 0.5)
+    clipping = apart.scores["clipping"]
+    assert (clipping.tp, clipping.fp, clipping.fn) == (2, 0, 1)
+    # Further apart than the tolerance can join: two events, one found.
+    far = [ev("clipping", 1.0, 1.1), ev("clipping", 2.2, 2.3)]
+    assert score([("a", [ev("clipping", 1.0, 2.3)], far)], 0.5).scores["clipping"].fn == 1
+
+
+def test_truth_either_way_is_neither_a_miss_nor_a_false_alarm():
+    touched = {"type": "clipping", "start": 2.0, "end": 2.01, "details": {"either_way": True}}
+    required = ev("clipping", 5.0, 6.0)
+    found = score(
+        [("a", [ev("clipping", 2.0, 2.02), ev("clipping", 5.0, 6.0)], [touched, required])], 0.5
+    )
+    assert (found.scores["clipping"].tp, found.scores["clipping"].fp) == (1, 0)
+    not_found = score([("a", [], [touched])], 0.5)
+    assert (not_found.scores["clipping"].fn, not_found.scores["clipping"].tp) == (0, 0)
+
+
 @pytest.mark.slow
 def test_quick_corpus_meets_the_floors(tmp_path, capsys):
     corpus = tmp_path / "corpus"

@@ -40,7 +40,7 @@ from avwatch.detectors.dropped_frames import DroppedFramesConfig
 from avwatch.detectors.loudness.detector import LoudnessConfig
 from avwatch.errors import AvwatchError
 from avwatch.lab.damage import Damage, audio_truth, damage_ts, picture_truth, transport_truth
-from avwatch.lab.realmedia import HELD_OUT, TUNING, fetch
+from avwatch.lab.realmedia import HELD_OUT, MUSIC, TUNING, fetch
 from avwatch.lab.synth import ClipSpec, Defect, make_clip, offset_truth
 from avwatch.lab.synth.qc_truth import without_repeats
 from avwatch.lab.truth import MERGE_GAP_S, TruthEvent
@@ -246,6 +246,19 @@ TRANSPORT_FORMATS = ("small_h264", "sd_mpeg2_576i", "real_vtest_576p10")
 QUICK_TRANSPORT = ("small_h264",)
 
 QUICK_FORMATS = ("small_h264", "real_vtest_576p10")
+# Real music (realmedia.MUSIC) driven into clipping and loud, in AAC at 44.1 kHz and
+# in MP2: what a lossy codec does to clipped beats, tabla and bass (full corpus only).
+MUSIC_FORMATS: dict[str, tuple[dict[str, Any], str]] = {
+    "music_44k_aac": (
+        {"width": 320, "height": 240, "fps": Fraction(15), "sample_rate": 44100},
+        ".mp4",
+    ),
+    "music_mp2": (
+        {"width": 320, "height": 180, "video_codec": "mpeg2video", "audio_codec": "mp2"},
+        ".ts",
+    ),
+}
+MUSIC_SCENARIOS = ("clipping", "loudness")
 SYNC_FORMATS = ("small_h264", "sd_mpeg2_576i", "hd_720p50_h264", "hd_1080p2997_h264_44k")
 QUICK_SYNC = ("sync_pattern_m200", "sync_pattern_step", "sync_talking_0", "sync_talking_p250")
 # The loudness detector's defaults decide what "off target" means in the truth.
@@ -289,6 +302,28 @@ def cases(quick: bool, real: bool = True) -> list[Case]:
             if base.video_codec == "libx264":  # caption data is written as H.264 SEI
                 captions = replace(base, duration_s=30.0, captions=True, defects=[CAPTIONS_STOP])
                 out.append((f"{fmt}__captions_stop", captions, ".ts", []))
+    if not quick:
+        out += _music_cases(real_files)
+    return out
+
+
+def _music_cases(real_files: dict[str, str]) -> list[Case]:
+    """Each real music recording driven into clipping and loud, in each music format."""
+    out: list[Case] = []
+    for fmt, (fields, suffix) in MUSIC_FORMATS.items():
+        for music in MUSIC:
+            if (sound_file := real_files.get(f"real:{music}")) is None:
+                continue
+            for scenario in MUSIC_SCENARIOS:
+                duration, extra = SCENARIOS[scenario]
+                spec = ClipSpec(
+                    duration_s=duration,
+                    **fields,
+                    sound="recorded",
+                    sound_file=sound_file,
+                    defects=extra["defects"],
+                )
+                out.append((f"{fmt}_{music}__{scenario}", spec, suffix, []))
     return out
 
 

@@ -6,6 +6,17 @@ type match when their intervals overlap once each is widened by
 scorer counts true positives, false positives and misses, and the onset error
 (|found start - true start|) of every match.
 
+Two refinements keep the count to what the tolerance can tell apart:
+
+- Truth events of one type less than two tolerances apart that one found event
+  spans are one event: widened, they touch, and the incident that covers them
+  reports the passage they make (a clipped beat every 0.6 s, its 0.5 s end hold).
+  Two incidents for one truth event still cost a false alarm: that is two alerts.
+- Truth marked ``details.either_way`` is neither required nor a false alarm where
+  found (clipping whose samples touched full scale fewer times a window than the
+  detector's rule counts): a found event matched to it is dropped, and it is never
+  a miss.
+
 A/V offset is a measurement, not only an event: every confident ``av_sync``
 estimate whose window lies inside one span of the truth's ``av_offsets`` is
 compared with the true offset, and the errors are summed up per kind of
@@ -214,6 +225,33 @@ def match_events(
     )
 
 
+def spanned_as_one(truth: list[Event], found: list[Event], tolerance_s: float) -> list[Event]:
+    """``truth`` with each run of same-type events less than two tolerances apart that
+    one found event overlaps, every one of them, joined into one."""
+    out: list[Event] = []
+    spanning: set[int] = set()  # found events overlapping every member of out[-1]
+    for event in sorted(truth, key=lambda e: (e["type"], float(e["start"]))):
+        over = {
+            i
+            for i, f in enumerate(found)
+            if f["type"] == event["type"] and _overlap(f, event, 0.0) > 0
+        }
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and last["type"] == event["type"]
+            and _overlap(last, event, tolerance_s) > 0
+            and spanning & over
+        ):
+            ends = [e for e in (last["end"], event["end"]) if e is not None]
+            out[-1] = {**last, "end": max(ends) if ends else None}
+            spanning &= over
+        else:
+            out.append(event)
+            spanning = over
+    return out
+
+
 def score(
     results: Iterable[tuple[str, list[Event], list[Event]]], tolerance_s: float
 ) -> EvalResult:
@@ -223,7 +261,11 @@ def score(
     for name, found, truth in results:
         for event in (*found, *truth):
             scores.setdefault(event["type"], TypeScore(event["type"]))
-        pairs, false_alarms, missed = match_events(found, truth, tolerance_s)
+        required = [t for t in truth if not t.get("details", {}).get("either_way")]
+        either_way = [t for t in truth if t.get("details", {}).get("either_way")]
+        required = spanned_as_one(required, found, tolerance_s)
+        pairs, false_alarms, missed = match_events(found, required, tolerance_s)
+        _, false_alarms, _ = match_events(false_alarms, either_way, tolerance_s)
         for f, t in pairs:
             scores[t["type"]].tp += 1
             scores[t["type"]].onset_errors.append(abs(f["start"] - t["start"]))

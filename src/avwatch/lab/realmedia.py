@@ -18,7 +18,7 @@ from avwatch.lab.scratch import partial_path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HELD_OUT", "SPEECH", "TUNING", "VTEST", "fetch"]
+__all__ = ["HELD_OUT", "MUSIC", "SPEECH", "TUNING", "VTEST", "fetch"]
 
 _OPENCV = "usr/share/doc/opencv-doc/examples/data/"
 _LINPHONE = "usr/share/sounds/linphone/"
@@ -32,7 +32,15 @@ SPEECH = (
     "asterisk-core-sounds-en-wav",
     "usr/share/asterisk/sounds/en_US_f_Allison/demo-instruct.wav",
 )
-TUNING = {"vtest": VTEST, "speech": SPEECH}
+# Produced music, mastered loud (Sonic Pi's samples, CC0 and CC-BY-SA): loops, looped
+# again for as long as a clip lasts. Drum beats about 0.6 s apart, a tabla, a bass hit.
+_SONIC_PI = "usr/share/sonic-pi/samples/"
+MUSIC = {
+    "beats": ("sonic-pi-samples", _SONIC_PI + "loop_compus.flac"),
+    "tabla": ("sonic-pi-samples", _SONIC_PI + "loop_tabla.flac"),
+    "bass": ("sonic-pi-samples", _SONIC_PI + "bass_hit_c.flac"),
+}
+TUNING = {"vtest": VTEST, "speech": SPEECH, **MUSIC}
 
 # The held-out half: never looked at while tuning; only reported (avwatch corpus
 # build --set heldout and clean).

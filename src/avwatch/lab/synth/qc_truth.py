@@ -122,26 +122,44 @@ def clipping(
     ``min_samples_per_window`` samples of one channel on full scale), on the samples
     before coding, where a clipped sample is exactly 1.0; windows at most the
     detector's end hold or the merge gap apart are one run, as incidents are. None
-    inside a gap in the audio (``lost``)."""
+    inside a gap in the audio (``lost``).
+
+    Windows that touched full scale fewer times than the rule counts, away from
+    those runs, are ``either_way``: the signal was driven past full scale there, and
+    after lossy coding its ringing may put the count over the rule or not."""
     config = ClippingConfig()
     size = round(rate * 0.01)
     windows = pcm.shape[1] // size
     on_scale = np.abs(pcm[:, : windows * size]) >= 1.0
     per_window = on_scale.reshape(pcm.shape[0], windows, size).sum(axis=2).max(axis=0)
-    hot = np.flatnonzero(per_window >= config.min_samples_per_window)
+    hot = per_window >= config.min_samples_per_window
     join = max(config.end_hold_s, MERGE_GAP_S)
+    runs = _window_runs(np.flatnonzero(hot), size, rate, join)
+    touched = _window_runs(np.flatnonzero(~hot & (per_window > 0)), size, rate, join)
+    events: list[TruthEvent] = [
+        {"type": "clipping", "start": start, "end": end, "details": {}} for start, end in runs
+    ]
+    events += [
+        {"type": "clipping", "start": start, "end": end, "details": {"either_way": True}}
+        for start, end in touched
+        if not any(start - join <= b and a <= end + join for a, b in runs)
+    ]
+    return [e for e in events if not any(e["start"] < b and a < e["end"] for a, b in lost)]
+
+
+def _window_runs(
+    indices: npt.NDArray[np.intp], size: int, rate: int, join: float
+) -> list[list[float]]:
+    """[start, end] of the windows of ``size`` samples at ``indices``, those at most
+    ``join`` seconds apart joined."""
     spans: list[list[float]] = []
-    for index in hot.tolist():
+    for index in indices.tolist():
         start, end = index * size / rate, (index + 1) * size / rate
         if spans and start - spans[-1][1] <= join:
             spans[-1][1] = end
         else:
             spans.append([start, end])
-    return [
-        {"type": "clipping", "start": start, "end": end, "details": {}}
-        for start, end in spans
-        if not any(start < b and a < end for a, b in lost)
-    ]
+    return spans
 
 
 def loudness_runs(
