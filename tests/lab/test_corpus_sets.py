@@ -14,9 +14,9 @@ from avwatch.cli import main
 from avwatch.config import EngineConfig
 from avwatch.detectors.loudness.meter import LoudnessMeter
 from avwatch.errors import AvwatchError
-from avwatch.lab.corpus import media_cache
+from avwatch.lab.corpus import media_cache, music_cases
 from avwatch.lab.corpus_sets import clean_cases, heldout_cases
-from avwatch.lab.realmedia import HELD_OUT, TUNING, fetch
+from avwatch.lab.realmedia import HELD_OUT, MUSIC, TUNING, fetch
 from avwatch.lab.synth import ClipSpec, Defect, make_clip
 from avwatch.lab.synth.qc_truth import (
     BlackFrames,
@@ -45,6 +45,17 @@ def test_the_held_out_set_uses_no_recording_of_the_tuning_half():
     assert len(names) == len(set(names))
     # Lip sync on the film's own dialogue, and the signal cut of just over a second.
     assert any("film_sync_p200" in n for n in names) and any("cut_1s1" in n for n in names)
+
+
+def test_the_full_tuning_corpus_drives_real_music_into_clipping_in_aac_and_mp2():
+    music = music_cases({f"real:{name}": f"/media/{name}" for name in MUSIC})
+    assert {spec.sound_file for _, spec, _, _ in music} == {f"/media/{n}" for n in MUSIC}
+    assert {(spec.audio_codec, spec.sample_rate) for _, spec, _, _ in music} == {
+        ("aac", 44100),
+        ("mp2", 48000),
+    }
+    assert {name.split("__")[1] for name, *_ in music} == {"clipping", "loudness"}
+    assert music_cases({}) == []  # without the recordings, without these cases
 
 
 def test_the_clean_set_is_over_an_hour_of_many_formats_without_a_defect():

@@ -47,7 +47,7 @@ from avwatch.lab.truth import MERGE_GAP_S, TruthEvent
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CORPUS_SETS", "Case", "build", "cases"]
+__all__ = ["CORPUS_SETS", "Case", "build", "cases", "music_cases"]
 
 REAL_VTEST = "real:vtest"  # resolved to the cached file at build time
 REAL_SPEECH = "real:speech"
@@ -303,11 +303,11 @@ def cases(quick: bool, real: bool = True) -> list[Case]:
                 captions = replace(base, duration_s=30.0, captions=True, defects=[CAPTIONS_STOP])
                 out.append((f"{fmt}__captions_stop", captions, ".ts", []))
     if not quick:
-        out += _music_cases(real_files)
+        out += music_cases(real_files)
     return out
 
 
-def _music_cases(real_files: dict[str, str]) -> list[Case]:
+def music_cases(real_files: dict[str, str]) -> list[Case]:
     """Each real music recording driven into clipping and loud, in each music format."""
     out: list[Case] = []
     for fmt, (fields, suffix) in MUSIC_FORMATS.items():
