@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import free_port
 
 from avwatch.cli import main
 from avwatch.detectors.base import available_detectors
@@ -143,6 +144,21 @@ def test_unusable_input_is_one_line_and_exit_2(make, tmp_path, args, message):
     assert result.returncode == 2, result
     assert message in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_serve_on_a_ray_head_nobody_runs_is_one_line_and_exit_2(make, tmp_path):
+    # ray.init alone retries such an address for about twelve minutes.
+    pytest.importorskip("ray")
+    clip, _ = make("cli_clean", duration_s=4)
+    config = tmp_path / "serve.yaml"
+    config.write_text(f"streams:\n  - {{id: lab, url: {clip}, loop: true}}\n")
+    address = f"127.0.0.1:{free_port()}"
+    database = f"sqlite:///{tmp_path / 'serve.db'}"
+    result = avwatch("serve", "--config", str(config), "--ray", address, "--db", database)
+    assert result.returncode == 2, result
+    assert result.stderr.strip() == (
+        f"avwatch: error: the Ray cluster at {address} does not answer: Connection refused"
+    )
 
 
 @pytest.mark.parametrize(

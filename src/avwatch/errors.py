@@ -8,6 +8,7 @@
     │   ├── InputUnreachable     network source did not answer within its timeout
     │   └── InputUnreadable      opened, but not media avwatch can decode
     ├── ConfigError              bad YAML, unknown key, value out of bounds
+    ├── ClusterUnreachable       the Ray cluster to serve on cannot be joined
     └── DetectorError            unknown detector, or a plugin that fails to load
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 __all__ = [
     "AvwatchError",
+    "ClusterUnreachable",
     "ConfigError",
     "DetectorError",
     "InputError",
@@ -46,6 +48,10 @@ class InputUnreadable(InputError):
 
 
 class ConfigError(AvwatchError):
+    pass
+
+
+class ClusterUnreachable(AvwatchError):
     pass
 
 

@@ -64,6 +64,10 @@ def cluster() -> Iterator[Any]:
             raise
         made = start_cluster()
     try:
+        # One driver for the module, as `avwatch serve` has one for its life: the
+        # services here find it joined. A driver that leaves and joins again in one
+        # process is what Ray 2.60 does worst (test_ray_autoscaling's docstring).
+        ray.init(address=made.address, logging_level="WARNING", log_to_driver=False)
         yield made
     finally:
         if ray.is_initialized():

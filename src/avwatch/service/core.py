@@ -139,7 +139,12 @@ class Service:
         self.dispatcher.start()
         if self.pool is None:
             self.pool = self._make_pool()
-        self.pool.start()
+        try:
+            self.pool.start()
+        except BaseException:  # no workers, no cluster to join: nothing left running
+            self.dispatcher.stop()
+            self.store.close()
+            raise
         for spec in self.streams():
             if spec.enabled:
                 self._run(spec)

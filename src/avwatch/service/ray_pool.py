@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import socket
 import threading
 import time
 import uuid
@@ -29,6 +30,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 import ray
 from ray.exceptions import (
@@ -38,6 +40,7 @@ from ray.exceptions import (
     RayActorError,
 )
 
+from avwatch.errors import ClusterUnreachable, reason
 from avwatch.service.inbox import Inbox
 from avwatch.service.messages import (
     Heartbeat,
@@ -69,6 +72,7 @@ PENDING_EVERY_S = 2.0  # as often as a running stream's status
 WATCHDOG_S = 0.5
 CALL_TIMEOUT_S = 10.0
 MAX_UNSENT = 20_000  # messages an actor keeps while no head takes them
+CONNECT_TIMEOUT_S = 10.0
 
 
 class MonitorActor:
@@ -204,12 +208,7 @@ class RayPool:
     # -- life cycle -------------------------------------------------------------------
     def start(self) -> None:
         if not ray.is_initialized():
-            ray.init(
-                address=self.address,
-                namespace=self.namespace,
-                logging_level=logging.WARNING,
-                log_to_driver=False,
-            )
+            join(self.address, self.namespace)
             self._initialised_here = True
         cpus = ray.cluster_resources().get("CPU", 0)  # type: ignore[no-untyped-call]
         # A cluster of no CPU yet (its autoscaler adds the nodes) starts none: each
@@ -470,3 +469,42 @@ def pending_status() -> StreamStatus:
         last_error="waiting for a node with a free CPU (and the stream's resources)",
         at=time.time(),
     )
+
+
+def join(address: str, namespace: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Connect this process to the Ray cluster at ``address``, or raise
+    ``ClusterUnreachable`` saying why.
+
+    ray.init gives a head that does not answer about twelve minutes (20 tries, each a
+    5 s connect and a 30 s wait for the cluster's id) before it fails: one TCP connect
+    first turns an address with nobody there into an error within ``timeout_s``."""
+    head = _head(address)
+    if head is not None:
+        try:
+            socket.create_connection(head, timeout=timeout_s).close()
+        except OSError as exc:
+            raise ClusterUnreachable(
+                f"the Ray cluster at {address} does not answer: {reason(exc)}"
+            ) from exc
+    try:
+        ray.init(
+            address=address,
+            namespace=namespace,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+        )
+    except (ConnectionError, RuntimeError) as exc:
+        raise ClusterUnreachable(f"cannot join the Ray cluster at {address}: {exc}") from exc
+
+
+def _head(address: str) -> tuple[str, int] | None:
+    """The host and port a cluster address names (HOST:PORT, ray://HOST:PORT); None
+    for ``auto`` (Ray finds the cluster of this machine) or an address without a port."""
+    parts = urlsplit(address if "://" in address else f"//{address}")
+    try:
+        port = parts.port
+    except ValueError:  # not a number: ray.init says what is wrong with it
+        return None
+    if parts.hostname is None or port is None:
+        return None
+    return parts.hostname, port
