@@ -16,6 +16,7 @@ from avwatch.detectors.loudness.meter import LoudnessMeter
 from avwatch.errors import AvwatchError
 from avwatch.lab.corpus import media_cache, music_cases
 from avwatch.lab.corpus_sets import clean_cases, heldout_cases
+from avwatch.lab.peer_ffmpeg import PEER_TYPES
 from avwatch.lab.realmedia import HELD_OUT, MUSIC, TUNING, fetch
 from avwatch.lab.synth import ClipSpec, Defect, make_clip
 from avwatch.lab.synth.qc_truth import (
@@ -26,6 +27,7 @@ from avwatch.lab.synth.qc_truth import (
     silences,
     without_repeats,
 )
+from avwatch.transport.tr101290 import TR101290_TYPES
 
 REAL = {f"real:{name}": f"/media/{name}" for name in (*TUNING, *HELD_OUT)}
 
@@ -191,6 +193,38 @@ def test_eval_counts_qc_only_truth_at_qc_alone(make, tmp_path, capsys):
     assert main(["eval", str(tmp_path), "--json", "--detectors", "black", "--profile", "qc"]) == 0
     black = json.loads(capsys.readouterr().out)["types"]["black"]
     assert (black["tp"], black["fp"], black["fn"]) == (1, 0, 0)
+
+
+def test_eval_names_the_types_with_nothing_found_or_to_find(make, tmp_path, capsys):
+    # The dip is black at qc only: at live, black is watched with nothing to find.
+    path, truth = make("qc_dip", duration_s=6, fades=[3.0])
+    shutil.copy(path, tmp_path / "clip.mp4")
+    record = {"events": truth, "spec": {"duration_s": "6.0"}}
+    (tmp_path / "clip.truth.json").write_text(json.dumps(record))
+    args = ["eval", str(tmp_path), "--detectors", "black"]
+    assert main([*args, "--json", "--peer", "ffmpeg"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["types"] == {} and report["nothing_found"] == ["black"]
+    peer = report["peer"]["ffmpeg"]
+    assert set(peer["types"]) | set(peer["nothing_found"]) == PEER_TYPES
+    assert main(args) == 0
+    assert "nothing found or to find, so no false alarm: black\n" in capsys.readouterr().out
+    floors = tmp_path / "floors.json"
+    floors.write_text(json.dumps({"f1": {"black": 0.95}}))  # measured nowhere: not met
+    assert main([*args, "--json", "--floors", str(floors)]) == 1
+    said = "avwatch: black: nothing to find or found, no F1 below the floor 0.95\n"
+    assert capsys.readouterr().err == said
+    assert main([*args, "--json", "--profile", "qc"]) == 0
+    assert "nothing_found" not in json.loads(capsys.readouterr().out)  # black has its row
+    # A transport stream is watched by TR 101 290's checks too.
+    ts, _ = make("quiet_ts", suffix=".ts", duration_s=3)
+    (tmp_path / "clip.mp4").unlink()
+    (tmp_path / "clip.truth.json").unlink()
+    shutil.copy(ts, tmp_path / "stream.ts")
+    (tmp_path / "stream.truth.json").write_text(json.dumps({"events": []}))
+    assert main([*args, "--json"]) == 0
+    quiet = json.loads(capsys.readouterr().out)["nothing_found"]
+    assert quiet == sorted({"black", *TR101290_TYPES})
 
 
 def test_qc_only_truth_repeating_truth_of_every_profile_is_left_out():

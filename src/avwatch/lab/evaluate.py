@@ -25,6 +25,9 @@ recordings under unrelated sound, other).
 
 False alarms are also counted per hour of media, per type: on a clean set
 (``avwatch corpus build --set clean``) that is the rate an operator would see.
+A type with nothing to find and nothing found has no row of its own; the report
+names it (``nothing_found``) when a detector that emits it ran on the files, so
+that "no false alarm" is said of what was watched, not of what was left out.
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ from typing import Any, cast
 from avwatch.analysis.check import CheckResult, check
 from avwatch.config import EngineConfig, Expect, detector_config, detector_options
 from avwatch.detectors.av_sync.detector import AvSyncConfig, AvSyncDetector
+from avwatch.detectors.base import load_detector
 from avwatch.lab.truth import at_profile
+from avwatch.transport.tr101290 import TR101290_TYPES
 
 __all__ = ["EvalResult", "OffsetScore", "TypeScore", "evaluate_dir", "match_events"]
 
@@ -119,6 +124,8 @@ class EvalResult:
     left_out: dict[str, int] = field(default_factory=dict)
     """Truth events not scored, by type: shorter than two keyframe spacings (patrol)."""
     media_s: float = 0.0
+    watched: set[str] = field(default_factory=set)
+    """Event types a detector that ran could have raised, on some file."""
 
     def as_dict(self) -> dict[str, Any]:
         hours = self.media_s / 3600
@@ -136,6 +143,9 @@ class EvalResult:
             ),
             "files": self.files,
         }
+        quiet = sorted(self.watched - set(self.scores))
+        if quiet:
+            out["nothing_found"] = quiet
         if self.offsets:
             out["av_offset"] = {k: v.as_dict() for k, v in sorted(self.offsets.items())}
         if self.left_out:
@@ -322,18 +332,21 @@ def evaluate_dir(
     found_by_file: dict[str, list[Event]] = {}
     left_out: dict[str, int] = {}
     media_s = 0.0
+    watched: set[str] = set()
     for path, truth in corpus_files(directory):
         events = at_profile(truth["events"], config.profile)
         media_s += float(truth.get("spec", {}).get("duration_s", 0.0))
         if peer == "ffmpeg":
-            from avwatch.lab.peer_ffmpeg import PeerSettings, ffmpeg_events
+            from avwatch.lab.peer_ffmpeg import PEER_TYPES, PeerSettings, ffmpeg_events
 
             found = ffmpeg_events(path, PeerSettings.of(config))
+            watched |= PEER_TYPES
         else:
             expect = truth.get("expect")  # what this file must carry, if the corpus says
             checked = config.model_copy(update={"expect": Expect(**expect)}) if expect else config
             result = check(str(path), checked, keys)
             found = [i.to_report() for i in result.incidents]
+            watched |= _watched(result)
             analysis = result.summary.get("analysis")
             if analysis is not None and analysis["tier"] == "patrol":
                 shortest = 2 * analysis["keyframe_spacing_s"]
@@ -349,5 +362,12 @@ def evaluate_dir(
         triples.append((path.name, found, events))
     scored = score(triples, tolerance_s)
     scored.offsets, scored.found, scored.left_out = offsets, found_by_file, left_out
-    scored.media_s = media_s
+    scored.media_s, scored.watched = media_s, watched
     return scored
+
+
+def _watched(result: CheckResult) -> set[str]:
+    """The event types the check of one file could have raised: those of the
+    detectors that ran (``settings``), and TR 101 290's on a transport stream."""
+    types = {t for key in result.settings for t in load_detector(key).emits}
+    return types | TR101290_TYPES if "ts" in result.summary else types

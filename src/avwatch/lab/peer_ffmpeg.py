@@ -29,7 +29,7 @@ from avwatch.detectors.base import RunTracker, load_detector
 from avwatch.errors import AvwatchError
 from avwatch.input.source import close_input, open_input
 
-__all__ = ["ffmpeg_events"]
+__all__ = ["PEER_TYPES", "ffmpeg_events"]
 
 Event = dict[str, Any]
 
@@ -39,6 +39,8 @@ _SILENCE = re.compile(r"silence_(start|end): (-?[\d.]+)")
 _BLOCK = re.compile(r"pts_time:([\d.]+)\s*\n[^\n]*lavfi\.block=([\d.]+)")
 BLOCK_OVER_MEDIAN = 1.5
 _EBUR128 = re.compile(r"t: ([\d.]+)\s+TARGET:\S+ LUFS\s+M:\s*(-?[\d.]+) S:\s*(-?[\d.]+)")
+# The event types its filters are mapped to: what it watched on every file.
+PEER_TYPES = frozenset({"black", "freeze", "silence", "loudness", "corruption"})
 
 
 @dataclass(frozen=True)
