@@ -31,11 +31,13 @@ def test_ring_keeps_the_last_seconds_of_interleaved_packets_and_the_clip_plays(m
 def test_a_jump_back_in_time_starts_the_window_again(make):
     path, _ = make("evidence", suffix=".ts", duration_s=6)
     ring = PacketRing(3.0)
+    # Open while the ring reads the packets, as in a monitor's session: PyAV 18.1.1
+    # refuses a packet's stream once its container is closed.
     with av.open(str(path)) as container:
         packets = [p for p in container.demux(video=0) if p.dts is not None]
-    for packet in packets:
-        ring.add(packet)
-    ring.add(packets[0])  # the source looped: its clock went back 6 s
+        for packet in packets:
+            ring.add(packet)
+        ring.add(packets[0])  # the source looped: its clock went back 6 s
     assert ring.snapshot() == [packets[0]]
 
 
