@@ -13,9 +13,11 @@ before every other Ray test, with or without xdist (the Ray tests are one group)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -118,9 +120,45 @@ def autoscaling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     finally:
         if ray.is_initialized():
             ray.shutdown()
-        subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=120)
+        _stop_cluster(port)
         monkeypatch.undo()
         RayConfig.initialize("")
+
+
+def _stop_cluster(port: int, timeout_s: float = 60.0) -> None:
+    """Kill the processes of the cluster whose GCS listens on ``port`` (its GCS, the
+    head's and the added nodes' raylets and agents; their workers follow their raylet).
+
+    Not `ray stop --force`: that ends every Ray process on the machine, and after a
+    crashed xdist worker the other Ray tests may be running beside this one (seen: a
+    driver whose raylet it killed took its pytest worker down with it)."""
+    ours = {f"--gcs_server_port={port}"}
+    ours |= {f"{flag}={host}:{port}" for flag in ("--gcs-address", "--address")
+             for host in (ray.util.get_node_ip_address(), "127.0.0.1")}  # fmt: skip
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        left = [pid for pid, args in _processes() if ours & set(args)]
+        if not left:
+            return
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):  # gone meanwhile
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+    raise AssertionError(f"processes of the cluster on port {port} outlived {timeout_s:g} s")
+
+
+def _processes() -> list[tuple[int, list[str]]]:
+    """(pid, arguments) of every process but this one, from /proc."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*/cmdline"):
+        pid = int(entry.parent.name)
+        try:
+            args = entry.read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue  # gone meanwhile
+        if pid != os.getpid():
+            found.append((pid, args))
+    return found
 
 
 def _site_a_nodes() -> list[str]:
