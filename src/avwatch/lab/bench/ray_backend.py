@@ -41,7 +41,15 @@ def ray_cluster(cpus: int) -> Callable[[], None]:
         import ray
     except ImportError as exc:
         raise ConfigError(f"--backend ray needs Ray ({exc}): pip install 'avwatch[ray]'") from None
-    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, namespace="bench")
+    # "local": a cluster of its own, even where one already runs on this machine (a
+    # plain ray.init() would join that one, and refuse the CPU count).
+    ray.init(
+        address="local",
+        num_cpus=cpus,
+        include_dashboard=False,
+        log_to_driver=False,
+        namespace="bench",
+    )
     return ray.shutdown
 
 
