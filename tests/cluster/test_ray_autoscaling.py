@@ -121,6 +121,10 @@ def autoscaling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
         if ray.is_initialized():
             ray.shutdown()
         _stop_cluster(port)
+        # As `ray stop` does: a plain ray.init() would otherwise take this dead head
+        # for the machine's cluster (`ray start` wrote it there).
+        if ray._private.utils.read_ray_address() == gcs:
+            ray._common.utils.reset_ray_address()
         monkeypatch.undo()
         RayConfig.initialize("")
 
