@@ -133,9 +133,9 @@ def _stop_cluster(port: int, timeout_s: float = 60.0) -> None:
     """Kill the processes of the cluster whose GCS listens on ``port`` (its GCS, the
     head's and the added nodes' raylets and agents; their workers follow their raylet).
 
-    Not `ray stop --force`: that ends every Ray process on the machine, and after a
-    crashed xdist worker the other Ray tests may be running beside this one (seen: a
-    driver whose raylet it killed took its pytest worker down with it)."""
+    Not `ray stop --force`: that ends every Ray process on the machine, another Ray
+    test's too if one runs beside this (under pytest 9.2 xdist's groups were split),
+    and Ray ends a driver whose raylet dies, its pytest worker with it."""
     ours = {f"--gcs_server_port={port}"}
     ours |= {f"{flag}={host}:{port}" for flag in ("--gcs-address", "--address")
              for host in (ray.util.get_node_ip_address(), "127.0.0.1")}  # fmt: skip

@@ -56,6 +56,8 @@ def start_cluster() -> Any:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
+    from avwatch.service.ray_pool import NAMESPACE, join
+
     try:
         made = start_cluster()
     except Exception as exc:
@@ -65,9 +67,8 @@ def cluster() -> Iterator[Any]:
         made = start_cluster()
     try:
         # One driver for the module, as `avwatch serve` has one for its life: the
-        # services here find it joined. A driver that leaves and joins again in one
-        # process is what Ray 2.60 does worst (test_ray_autoscaling's docstring).
-        ray.init(address=made.address, logging_level="WARNING", log_to_driver=False)
+        # services here find it joined.
+        join(made.address, NAMESPACE)
         yield made
     finally:
         if ray.is_initialized():
